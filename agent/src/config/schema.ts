@@ -1,0 +1,123 @@
+import { isAbsolute } from "node:path";
+import { z } from "zod";
+import { ipFamily, parseCidr } from "../../../common/cidr.ts";
+
+/**
+ * The agent's configuration file, as the user writes it. Shape rules live here;
+ * rules that need more than one field or the file system live in verify.ts.
+ */
+
+const ip = z
+  .string()
+  .refine((v) => ipFamily(v) !== undefined, { message: "must be an IPv4 or IPv6 address" });
+
+const cidr = z.string().superRefine((v, ctx) => {
+  const r = parseCidr(v);
+  if (!r.ok) ctx.addIssue({ code: "custom", message: `invalid CIDR "${v}": ${r.reason}` });
+});
+
+const absPath = z.string().refine(isAbsolute, { message: "must be an absolute path" });
+
+/** swanctl section names: no dots (they separate sections), no spaces or quotes. */
+export const NAME_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,62}$/;
+const name = z.string().regex(NAME_PATTERN, {
+  message: "must start with a letter and hold only letters, digits, '-' and '_' (1-63 chars)",
+});
+
+/** IKE identities are sent on the wire and rendered in swanctl text; keep them printable. */
+const identity = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[\x21-\x7e]+$/, { message: "must be printable ASCII without spaces" })
+  .refine((v) => !/["\\]/.test(v), { message: "must not contain quotes or backslashes" });
+
+const proposal = z.string().regex(/^[a-z0-9_]+(-[a-z0-9_]+)*$/, {
+  message: "must be a strongSwan proposal such as aes256gcm16-prfsha384-x25519",
+});
+
+export const probeSchema = z.strictObject({
+  target: ip.describe("inside address of the far end that answers probes (its agent)"),
+  source: ip.describe("inside address on this appliance; the agent answers probes here"),
+  port: z.number().int().min(1).max(65535).default(7208),
+  intervalMs: z.number().int().min(50).max(60000).default(1000),
+  timeoutMs: z.number().int().min(10).max(60000).optional(),
+  fall: z.number().int().min(1).max(100).default(3),
+  rise: z.number().int().min(1).max(100).default(2),
+});
+
+export const cryptoSchema = z.strictObject({
+  preset: z
+    .enum(["modern", "aws-compatible"])
+    .default("modern")
+    .describe("modern: AEAD, SHA-2, curve25519/MODP-3072. aws-compatible: what AWS VPN accepts"),
+  ike: z.array(proposal).min(1).optional().describe("replaces the preset's IKE proposals"),
+  esp: z.array(proposal).min(1).optional().describe("replaces the preset's ESP proposals"),
+  allowWeak: z
+    .boolean()
+    .default(false)
+    .describe("permit proposals with SHA-1, MD5, 3DES, MODP-1024 and similar"),
+});
+
+export const tunnelSchema = z.strictObject({
+  name,
+  type: z.literal("peer").describe("software site-to-site to any IKEv2 peer"),
+  remoteAddress: ip,
+  localId: identity.optional(),
+  remoteId: identity.optional(),
+  psk: z.strictObject({ file: absPath }),
+  localSubnets: z.array(cidr).min(1),
+  remoteSubnets: z.array(cidr).min(1),
+  probe: probeSchema.optional(),
+  crypto: cryptoSchema.default({ preset: "modern", allowWeak: false }),
+  startAction: z.enum(["start", "trap", "none"]).default("start"),
+  dpdDelayS: z.number().int().min(0).max(3600).default(10),
+  priority: z
+    .number()
+    .int()
+    .min(0)
+    .max(65535)
+    .optional()
+    .describe("CHILD_SA policy priority; the lower value wins between equal selectors"),
+  ifId: z
+    .number()
+    .int()
+    .min(1)
+    .max(0xfffffffe)
+    .optional()
+    .describe("XFRM interface id; required with the kernel datapath"),
+});
+
+export const configSchema = z.strictObject({
+  appliance: z.strictObject({
+    name,
+    localAddress: ip.describe("address charon binds for IKE (on EC2: the private IP)"),
+    publicAddress: ip.optional().describe("address peers dial; the default IKE id (on EC2: the EIP)"),
+  }),
+  datapath: z
+    .enum(["libipsec", "kernel"])
+    .default("libipsec")
+    .describe("libipsec: userspace ESP (containers, labs). kernel: XFRM interfaces (EC2)"),
+  charon: z
+    .strictObject({
+      mode: z.enum(["child", "external"]).default("child"),
+      vici: absPath.optional().describe("VICI socket; default <stateDir>/charon.vici"),
+      binary: absPath.default("/usr/sbin/charon-systemd"),
+      startTimeoutMs: z.number().int().min(100).max(120000).default(15000),
+    })
+    .default({ mode: "child", binary: "/usr/sbin/charon-systemd", startTimeoutMs: 15000 }),
+  stateDir: absPath,
+  api: z.strictObject({ socket: absPath }),
+  log: z
+    .strictObject({
+      level: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info"),
+    })
+    .default({ level: "info" }),
+  tunnels: z.array(tunnelSchema).default([]),
+});
+
+/** The file as written (before defaults). */
+export type ConfigInput = z.input<typeof configSchema>;
+/** The file after zod applied defaults. */
+export type ParsedConfig = z.output<typeof configSchema>;
+export type ParsedTunnel = ParsedConfig["tunnels"][number];

@@ -1,0 +1,62 @@
+import type { Secret } from "../../../common/secret.ts";
+
+/**
+ * The configuration after load and verify: defaults applied, identities and proposals
+ * resolved, PSKs read. Everything after the verify phase consumes only this.
+ */
+export interface ResolvedProbe {
+  target: string;
+  source: string;
+  port: number;
+  intervalMs: number;
+  timeoutMs: number;
+  fall: number;
+  rise: number;
+}
+
+export interface ResolvedTunnel {
+  name: string;
+  type: "peer";
+  remoteAddress: string;
+  localId: string;
+  remoteId: string;
+  psk: Secret;
+  /** Canonical CIDR text. */
+  localSubnets: string[];
+  remoteSubnets: string[];
+  probe?: ResolvedProbe;
+  ikeProposals: string[];
+  espProposals: string[];
+  startAction: "start" | "trap" | "none";
+  dpdDelayS: number;
+  priority?: number;
+  ifId?: number;
+}
+
+export interface ResolvedConfig {
+  appliance: { name: string; localAddress: string; publicAddress?: string };
+  datapath: "libipsec" | "kernel";
+  charon: {
+    mode: "child" | "external";
+    vici: string;
+    binary: string;
+    startTimeoutMs: number;
+  };
+  stateDir: string;
+  api: { socket: string };
+  log: { level: "fatal" | "error" | "warn" | "info" | "debug" | "trace" };
+  tunnels: ResolvedTunnel[];
+}
+
+/** One problem in a config file: where, which rule, and what to do. */
+export interface ConfigIssue {
+  /** Field path such as "tunnels[0].localSubnets[1]"; "" for the whole file. */
+  path: string;
+  /** Short stable rule id such as "cidr", "overlap", "unknown-key". */
+  rule: string;
+  message: string;
+}
+
+export type LoadResult =
+  | { ok: true; config: ResolvedConfig; warnings: ConfigIssue[] }
+  | { ok: false; issues: ConfigIssue[] };

@@ -1,0 +1,67 @@
+/** What the agent reports through its API (GET /v1/status, GET /v1/tunnels). */
+
+export type TunnelState = "up" | "down" | "connecting";
+
+export interface ProbeStatus {
+  /** "disabled" when the tunnel has no probe configured. */
+  state: "up" | "down" | "unknown" | "disabled";
+  /** Mean round-trip time of the recent window, null when nothing came back. */
+  rttMs: number | null;
+  /** Fraction 0..1 of the recent window that got no answer. */
+  loss: number;
+  sent: number;
+  received: number;
+}
+
+export interface TunnelStatus {
+  name: string;
+  state: TunnelState;
+  remoteAddress: string;
+  /** Why the state is what it is, in a few words: "child installed, probe up". */
+  reason: string;
+  ike: { uniqueId: string; state: string; establishedS?: number } | null;
+  child: { uniqueId: string; state: string; installedS?: number } | null;
+  probe: ProbeStatus;
+  /** ISO time of the last state change. */
+  since: string;
+}
+
+export interface AgentStatus {
+  appliance: string;
+  datapath: "libipsec" | "kernel";
+  charon: {
+    mode: "child" | "external";
+    state: "starting" | "running" | "stopped";
+    pid: number | null;
+    restarts: number;
+    version: string | null;
+  };
+  config: {
+    path: string;
+    generation: number;
+    loadedAt: string | null;
+    lastError: string | null;
+  };
+  tunnels: TunnelStatus[];
+}
+
+export interface ReloadResult {
+  ok: boolean;
+  generation: number;
+  loaded: string[];
+  unloaded: string[];
+  unchanged: string[];
+  /** Validation problems when ok is false; the running state is left as it was. */
+  issues?: { path: string; rule: string; message: string }[];
+  error?: string;
+}
+
+/** What the API server needs from the daemon. */
+export interface AgentControl {
+  status(): AgentStatus;
+  reload(): Promise<ReloadResult>;
+  initiate(tunnel: string): Promise<void>;
+  terminate(tunnel: string): Promise<void>;
+  /** Prometheus exposition text. */
+  metrics(): Promise<string>;
+}

@@ -1,0 +1,106 @@
+import { isIPv4, isIPv6 } from "node:net";
+
+export type Family = 4 | 6;
+
+export interface Cidr {
+  readonly family: Family;
+  /** Network address as an integer (host bits are zero). */
+  readonly network: bigint;
+  readonly prefix: number;
+  /** Canonical text, e.g. "10.1.0.0/16". */
+  readonly text: string;
+}
+
+const BITS: Record<Family, number> = { 4: 32, 6: 128 };
+
+export function ipFamily(text: string): Family | undefined {
+  if (isIPv4(text)) return 4;
+  if (isIPv6(text)) return 6;
+  return undefined;
+}
+
+export function ipToBigInt(text: string): bigint {
+  if (isIPv4(text)) {
+    return text.split(".").reduce((acc, octet) => (acc << 8n) | BigInt(Number(octet)), 0n);
+  }
+  if (!isIPv6(text)) throw new Error(`not an IP address: ${text}`);
+  let value = text;
+  const v4tail = /(\d+\.\d+\.\d+\.\d+)$/.exec(value);
+  if (v4tail?.[1]) {
+    const n = ipToBigInt(v4tail[1]);
+    value = `${value.slice(0, -v4tail[1].length)}${(n >> 16n).toString(16)}:${(n & 0xffffn).toString(16)}`;
+  }
+  const [head = "", tail] = value.split("::");
+  const headParts = head ? head.split(":") : [];
+  const tailParts = tail ? tail.split(":") : [];
+  const zeros = tail === undefined ? [] : Array(8 - headParts.length - tailParts.length).fill("0");
+  return [...headParts, ...zeros, ...tailParts].reduce(
+    (acc, group) => (acc << 16n) | BigInt(Number.parseInt(group, 16)),
+    0n,
+  );
+}
+
+export function bigIntToIp(value: bigint, family: Family): string {
+  if (family === 4) {
+    return [24n, 16n, 8n, 0n].map((s) => ((value >> s) & 0xffn).toString()).join(".");
+  }
+  const groups: string[] = [];
+  for (let s = 112n; s >= 0n; s -= 16n) groups.push(((value >> s) & 0xffffn).toString(16));
+  // Compress the longest run of zero groups, as RFC 5952 asks.
+  let best = { start: -1, len: 0 };
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== "0") {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === "0") j++;
+    if (j - i > best.len && j - i > 1) best = { start: i, len: j - i };
+    i = j;
+  }
+  if (best.start < 0) return groups.join(":");
+  const left = groups.slice(0, best.start).join(":");
+  const right = groups.slice(best.start + best.len).join(":");
+  return `${left}::${right}`;
+}
+
+export type CidrResult = { ok: true; cidr: Cidr } | { ok: false; reason: string };
+
+/** Parses "a.b.c.d/n" or "x::/n". Host bits must be zero, so typos are caught early. */
+export function parseCidr(text: string): CidrResult {
+  const slash = text.indexOf("/");
+  if (slash < 0) return { ok: false, reason: "must be address/prefix, e.g. 10.1.0.0/16" };
+  const addr = text.slice(0, slash);
+  const prefixText = text.slice(slash + 1);
+  const family = ipFamily(addr);
+  if (!family) return { ok: false, reason: `"${addr}" is not an IPv4 or IPv6 address` };
+  if (!/^\d{1,3}$/.test(prefixText) || Number(prefixText) > BITS[family]) {
+    return { ok: false, reason: `prefix length must be 0-${BITS[family]}` };
+  }
+  const prefix = Number(prefixText);
+  const value = ipToBigInt(addr);
+  const network = value & mask(family, prefix);
+  if (network !== value) {
+    const fixed = `${bigIntToIp(network, family)}/${prefix}`;
+    return { ok: false, reason: `host bits are set; did you mean ${fixed}?` };
+  }
+  return { ok: true, cidr: { family, network, prefix, text: `${bigIntToIp(network, family)}/${prefix}` } };
+}
+
+function mask(family: Family, prefix: number): bigint {
+  const bits = BITS[family];
+  return ((1n << BigInt(bits)) - 1n) ^ ((1n << BigInt(bits - prefix)) - 1n);
+}
+
+export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
+  if (a.family !== b.family) return false;
+  const shorter = Math.min(a.prefix, b.prefix);
+  const m = mask(a.family, shorter);
+  return (a.network & m) === (b.network & m);
+}
+
+export function cidrContains(cidr: Cidr, ip: string): boolean {
+  const family = ipFamily(ip);
+  if (family !== cidr.family) return false;
+  return (ipToBigInt(ip) & mask(family, cidr.prefix)) === cidr.network;
+}

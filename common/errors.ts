@@ -1,0 +1,29 @@
+/**
+ * The error catalogue. Each code is stable and documented in docs/errors.md;
+ * a code is never reused for another meaning.
+ */
+export const ErrorCodes = {
+  SWP_ERR_CONFIG_INVALID: "the configuration failed validation",
+  SWP_ERR_CONFIG_READ: "the configuration file could not be read",
+  SWP_ERR_VICI_COMMAND: "charon answered a VICI command with success=no",
+  SWP_ERR_VICI_PROTOCOL: "a VICI frame or message was malformed",
+  SWP_ERR_VICI_CLOSED: "the VICI connection closed (charon is gone)",
+  SWP_ERR_VICI_TIMEOUT: "a VICI command did not complete in time",
+  SWP_ERR_CHARON_START: "charon did not start or did not open its VICI socket in time",
+  SWP_ERR_API_UNREACHABLE: "the agent API socket could not be reached",
+  SWP_ERR_API_REQUEST: "the agent API answered with an error",
+  SWP_ERR_TUNNEL_UNKNOWN: "no tunnel of that name is configured",
+} as const;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export class SwpError extends Error {
+  readonly code: ErrorCode;
+  readonly details: unknown;
+  constructor(code: ErrorCode, message: string, details?: unknown, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "SwpError";
+    this.code = code;
+    this.details = details;
+  }
+}
