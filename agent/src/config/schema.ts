@@ -92,7 +92,9 @@ export const configSchema = z.strictObject({
   appliance: z.strictObject({
     name,
     localAddress: ip.describe("address charon binds for IKE (on EC2: the private IP)"),
-    publicAddress: ip.optional().describe("address peers dial; the default IKE id (on EC2: the EIP)"),
+    publicAddress: ip
+      .optional()
+      .describe("address peers dial; the default IKE id (on EC2: the EIP)"),
   }),
   datapath: z
     .enum(["libipsec", "kernel"])

@@ -1,0 +1,130 @@
+import { request } from "node:http";
+import { SwpError } from "../../../common/errors.ts";
+import type { AgentStatus, ReloadResult, TunnelStatus } from "../status.ts";
+import type { ApiErrorBody } from "./routes.ts";
+
+export interface ApiClientOptions {
+  /** Whole-request deadline; reload waits for charon, so keep this generous. */
+  timeoutMs?: number;
+}
+
+interface RawResponse {
+  status: number;
+  body: string;
+}
+
+/** What to check, by the errno of a failed connect. */
+const UNREACHABLE_HINTS: Record<string, string> = {
+  ENOENT: "no socket there: is swanpair-agent running, and is this the socket path it was given?",
+  ECONNREFUSED:
+    "nothing listens on it: swanpair-agent is not running (the file is left from a crash)",
+  EACCES: "permission denied: the API socket is root-only, run this as root",
+};
+
+export class ApiClient {
+  readonly #socketPath: string;
+  readonly #timeoutMs: number;
+
+  constructor(socketPath: string, options: ApiClientOptions = {}) {
+    this.#socketPath = socketPath;
+    this.#timeoutMs = options.timeoutMs ?? 30_000;
+  }
+
+  async status(): Promise<AgentStatus> {
+    return this.#json(await this.#ok("GET", "/v1/status"));
+  }
+
+  async tunnels(): Promise<TunnelStatus[]> {
+    return this.#json(await this.#ok("GET", "/v1/tunnels"));
+  }
+
+  /** A rejected config (422) is an answer, not a failure: the result carries the issues to print. */
+  async reload(): Promise<ReloadResult> {
+    const res = await this.#send("POST", "/v1/reload");
+    if (res.status === 422) return this.#json(res);
+    return this.#json(this.#check(res));
+  }
+
+  async initiate(tunnel: string): Promise<void> {
+    await this.#ok("POST", `/v1/tunnels/${encodeURIComponent(tunnel)}/initiate`);
+  }
+
+  async terminate(tunnel: string): Promise<void> {
+    await this.#ok("POST", `/v1/tunnels/${encodeURIComponent(tunnel)}/terminate`);
+  }
+
+  async metrics(): Promise<string> {
+    return (await this.#ok("GET", "/metrics")).body;
+  }
+
+  async #ok(method: string, path: string): Promise<RawResponse> {
+    return this.#check(await this.#send(method, path));
+  }
+
+  /** Turn a non-2xx answer into SWP_ERR_API_REQUEST, keeping the server's own code and message. */
+  #check(res: RawResponse): RawResponse {
+    if (res.status >= 200 && res.status < 300) return res;
+    let server: ApiErrorBody["error"] | undefined;
+    try {
+      server = (JSON.parse(res.body) as Partial<ApiErrorBody>).error;
+    } catch {
+      // Not our envelope (a proxy, a crash page): fall back to the raw text below.
+    }
+    const message = server
+      ? `${server.code}: ${server.message}`
+      : `HTTP ${res.status}: ${res.body.slice(0, 200)}`;
+    throw new SwpError("SWP_ERR_API_REQUEST", `agent answered ${message}`, {
+      status: res.status,
+      code: server?.code,
+      message: server?.message,
+    });
+  }
+
+  #json<T>(res: RawResponse): T {
+    try {
+      return JSON.parse(res.body) as T;
+    } catch (err) {
+      throw new SwpError("SWP_ERR_API_REQUEST", "agent answered with malformed JSON", undefined, {
+        cause: err,
+      });
+    }
+  }
+
+  #send(method: string, path: string): Promise<RawResponse> {
+    const socketPath = this.#socketPath;
+    return new Promise((resolve, reject) => {
+      // agent:false: one connection per call, closed after, so a CLI exits as soon as it is done.
+      const req = request({ socketPath, path, method, agent: false }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          clearTimeout(timer);
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") });
+        });
+        res.on("error", fail);
+      });
+      const timer = setTimeout(() => {
+        req.destroy(
+          new SwpError(
+            "SWP_ERR_API_UNREACHABLE",
+            `no answer from the agent on ${socketPath} within ${this.#timeoutMs}ms: is it hung?`,
+          ),
+        );
+      }, this.#timeoutMs);
+      req.on("error", fail);
+      req.end();
+
+      function fail(err: NodeJS.ErrnoException): void {
+        clearTimeout(timer);
+        reject(err instanceof SwpError ? err : unreachable(socketPath, err));
+      }
+    });
+  }
+}
+
+function unreachable(socketPath: string, err: NodeJS.ErrnoException): SwpError {
+  const hint = UNREACHABLE_HINTS[err.code ?? ""] ?? `connection failed (${err.message})`;
+  return new SwpError("SWP_ERR_API_UNREACHABLE", `agent API at ${socketPath}: ${hint}`, undefined, {
+    cause: err,
+  });
+}

@@ -1,0 +1,133 @@
+import { prometheusContentType } from "prom-client";
+import { type ErrorCode, SwpError } from "../../../common/errors.ts";
+import { NAME_PATTERN } from "../config/schema.ts";
+import { reloadOutcome } from "../metrics.ts";
+import type { AgentControl } from "../status.ts";
+
+export interface ApiRequest {
+  method: string;
+  url: string;
+}
+
+export interface ApiResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** The shape of every error body; ApiClient reads it back. */
+export interface ApiErrorBody {
+  error: { code: ErrorCode; message: string };
+}
+
+type Handler = (control: AgentControl) => Promise<ApiResponse>;
+
+const JSON_TYPE = "application/json; charset=utf-8";
+
+function json(status: number, value: unknown): ApiResponse {
+  return { status, headers: { "content-type": JSON_TYPE }, body: `${JSON.stringify(value)}\n` };
+}
+
+function error(status: number, code: ErrorCode, message: string): ApiResponse {
+  return json(status, { error: { code, message } } satisfies ApiErrorBody);
+}
+
+// Maps, not object literals: a path or method like "constructor" must not find Object.prototype.
+type Methods = Map<string, Handler>;
+
+const fixedRoutes = new Map<string, Methods>([
+  ["/v1/status", new Map([["GET", async (c) => json(200, c.status())]])],
+  ["/v1/tunnels", new Map([["GET", async (c) => json(200, c.status().tunnels)]])],
+  ["/v1/reload", new Map([["POST", reload]])],
+  ["/metrics", new Map([["GET", metrics]])],
+]);
+
+async function reload(c: AgentControl): Promise<ApiResponse> {
+  const result = await c.reload();
+  switch (reloadOutcome(result)) {
+    case "ok":
+      return json(200, result);
+    // The CLI prints the issues; the body is the ReloadResult, not an error envelope.
+    case "rejected":
+      return json(422, result);
+    case "failed":
+      return error(500, "SWP_ERR_API_REQUEST", result.error ?? "reload failed");
+  }
+}
+
+async function metrics(c: AgentControl): Promise<ApiResponse> {
+  return {
+    status: 200,
+    headers: { "content-type": prometheusContentType },
+    body: await c.metrics(),
+  };
+}
+
+interface TunnelAction {
+  status: number;
+  run(c: AgentControl, name: string): Promise<void>;
+}
+
+const tunnelActions = new Map<string, TunnelAction>([
+  // initiate only starts IKE; the tunnel comes up later, hence 202.
+  ["initiate", { status: 202, run: (c, name) => c.initiate(name) }],
+  ["terminate", { status: 200, run: (c, name) => c.terminate(name) }],
+]);
+
+const TUNNEL_ACTION_PATH = /^\/v1\/tunnels\/([^/]*)\/([^/]+)$/;
+
+/** Find the methods served at a path; undefined when the path is unknown. */
+function resolve(path: string): { methods: Methods } | { badName: string } | undefined {
+  const fixed = fixedRoutes.get(path);
+  if (fixed) return { methods: fixed };
+  const [, name = "", actionName = ""] = TUNNEL_ACTION_PATH.exec(path) ?? [];
+  const action = tunnelActions.get(actionName);
+  if (!action) return undefined;
+  // Checked raw, before any percent-decoding: a valid name never needs escaping.
+  if (!NAME_PATTERN.test(name)) return { badName: name };
+  const post: Handler = async (c) => {
+    await action.run(c, name);
+    return json(action.status, { tunnel: name, action: actionName });
+  };
+  return { methods: new Map([["POST", post]]) };
+}
+
+function failure(err: unknown): ApiResponse {
+  if (err instanceof SwpError) {
+    return error(err.code === "SWP_ERR_TUNNEL_UNKNOWN" ? 404 : 500, err.code, err.message);
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return error(500, "SWP_ERR_API_REQUEST", `internal error: ${message}`);
+}
+
+/** Route one request. Never throws: every failure becomes an error response. */
+export async function dispatch(control: AgentControl, req: ApiRequest): Promise<ApiResponse> {
+  // Only the path matters; a query string is ignored rather than rejected.
+  const path = URL.parse(req.url, "http://agent")?.pathname;
+  if (path === undefined) return error(400, "SWP_ERR_API_REQUEST", "malformed request URL");
+  const route = resolve(path);
+  if (!route) return error(404, "SWP_ERR_API_REQUEST", `no such endpoint: ${path}`);
+  if ("badName" in route) {
+    return error(
+      400,
+      "SWP_ERR_API_REQUEST",
+      `invalid tunnel name ${JSON.stringify(route.badName)}: it starts with a letter and holds only letters, digits, '-' and '_' (1-63 chars)`,
+    );
+  }
+  const handler = route.methods.get(req.method);
+  if (!handler) {
+    const allow = [...route.methods.keys()].join(", ");
+    const res = error(
+      405,
+      "SWP_ERR_API_REQUEST",
+      `${req.method} not allowed on ${path}; use ${allow}`,
+    );
+    res.headers.allow = allow;
+    return res;
+  }
+  try {
+    return await handler(control);
+  } catch (err) {
+    return failure(err);
+  }
+}

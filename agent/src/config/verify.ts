@@ -1,0 +1,303 @@
+import { join } from "node:path";
+import {
+  type Cidr,
+  cidrContains,
+  cidrsOverlap,
+  ipFamily,
+  ipToBigInt,
+  parseCidr,
+} from "../../../common/cidr.ts";
+import { Secret } from "../../../common/secret.ts";
+import { resolveProposals } from "./proposals.ts";
+import type { ParsedConfig, ParsedTunnel } from "./schema.ts";
+import type {
+  ConfigIssue,
+  LoadResult,
+  ResolvedConfig,
+  ResolvedProbe,
+  ResolvedTunnel,
+} from "./types.ts";
+
+/**
+ * Semantic checks that span fields, tunnels or the PSK files, on top of the zod output.
+ * Pure: the file system facts come in as PskFacts, read by load.ts.
+ */
+
+/** What load.ts learned about one PSK file. The content is wrapped so it cannot leak. */
+export type PskFacts =
+  | { exists: false }
+  | { exists: true; mode: number; content: Secret }
+  | { exists: true; readError: string };
+
+export const PSK_MIN_LENGTH = 16;
+/** Unix socket paths longer than this do not fit sockaddr_un.sun_path on Linux. */
+export const SOCKET_PATH_MAX = 107;
+/** Default probe timeout cap: a late answer past 1 s says the path is unhealthy anyway. */
+export const PROBE_TIMEOUT_CAP_MS = 1000;
+
+interface Sink {
+  error(path: string, rule: string, message: string): void;
+  warn(path: string, rule: string, message: string): void;
+}
+
+export function verifyConfig(
+  parsed: ParsedConfig,
+  pskFacts: ReadonlyMap<string, PskFacts>,
+): LoadResult {
+  const issues: ConfigIssue[] = [];
+  const warnings: ConfigIssue[] = [];
+  const sink: Sink = {
+    error: (path, rule, message) => issues.push({ path, rule, message }),
+    warn: (path, rule, message) => warnings.push({ path, rule, message }),
+  };
+  const tunnels = parsed.tunnels.map((t, i) => resolveTunnel(parsed, t, i, pskFacts, sink));
+  checkUnique(parsed.tunnels, "name", sink);
+  checkUnique(parsed.tunnels, "ifId", sink);
+  checkSharedRemotes(parsed.tunnels, sink);
+  const vici = parsed.charon.vici ?? join(parsed.stateDir, "charon.vici");
+  checkSocketPath(parsed.charon.vici ? "charon.vici" : "stateDir", vici, sink);
+  checkSocketPath("api.socket", parsed.api.socket, sink);
+
+  const complete = tunnels.filter((t): t is ResolvedTunnel => t !== undefined);
+  if (issues.length > 0 || complete.length !== tunnels.length) return { ok: false, issues };
+  const config: ResolvedConfig = {
+    appliance: parsed.appliance,
+    datapath: parsed.datapath,
+    charon: { ...parsed.charon, vici },
+    stateDir: parsed.stateDir,
+    api: parsed.api,
+    log: parsed.log,
+    tunnels: complete,
+  };
+  return { ok: true, config, warnings };
+}
+
+/** Returns the resolved tunnel, or undefined when the PSK could not be accepted. */
+function resolveTunnel(
+  parsed: ParsedConfig,
+  t: ParsedTunnel,
+  index: number,
+  pskFacts: ReadonlyMap<string, PskFacts>,
+  sink: Sink,
+): ResolvedTunnel | undefined {
+  const at = `tunnels[${index}]`;
+  const { appliance } = parsed;
+  const local = t.localSubnets.map(mustCidr);
+  const remote = t.remoteSubnets.map(mustCidr);
+
+  if (parsed.datapath === "kernel" && t.ifId === undefined) {
+    sink.error(`${at}.ifId`, "required", "is required when datapath is kernel (XFRM interface id)");
+  }
+  const own = (["localAddress", "publicAddress"] as const).find((f) => {
+    const address = appliance[f];
+    return address !== undefined && sameIp(address, t.remoteAddress);
+  });
+  if (own) {
+    sink.error(
+      `${at}.remoteAddress`,
+      "self-address",
+      `${t.remoteAddress} is this appliance's own ${own}; a tunnel needs a remote peer`,
+    );
+  }
+  if (ipFamily(t.remoteAddress) !== ipFamily(appliance.localAddress)) {
+    sink.error(
+      `${at}.remoteAddress`,
+      "family",
+      `${t.remoteAddress} is IPv${ipFamily(t.remoteAddress)} but appliance.localAddress is IPv${ipFamily(appliance.localAddress)}; IKE runs over one family`,
+    );
+  }
+  checkSubnets(at, local, remote, sink);
+  const probe = t.probe && resolveProbe(`${at}.probe`, t.probe, local, remote, sink);
+
+  const proposals = resolveProposals(t.crypto);
+  for (const p of proposals.problems) sink.error(`${at}.crypto.${p.field}`, p.rule, p.message);
+
+  const psk = checkPsk(`${at}.psk.file`, t.psk.file, pskFacts, sink);
+  if (psk === undefined) return undefined;
+  return {
+    name: t.name,
+    type: t.type,
+    remoteAddress: t.remoteAddress,
+    localId: t.localId ?? appliance.publicAddress ?? appliance.localAddress,
+    remoteId: t.remoteId ?? t.remoteAddress,
+    psk,
+    localSubnets: local.map((c) => c.text),
+    remoteSubnets: remote.map((c) => c.text),
+    ...(probe && { probe }),
+    ikeProposals: proposals.ike,
+    espProposals: proposals.esp,
+    startAction: t.startAction,
+    dpdDelayS: t.dpdDelayS,
+    ...(t.priority !== undefined && { priority: t.priority }),
+    ...(t.ifId !== undefined && { ifId: t.ifId }),
+  };
+}
+
+function checkSubnets(at: string, local: Cidr[], remote: Cidr[], sink: Sink): void {
+  remote.forEach((r, k) => {
+    const j = local.findIndex((l) => cidrsOverlap(l, r));
+    const l = local[j];
+    if (l) {
+      sink.error(
+        `${at}.remoteSubnets[${k}]`,
+        "overlap",
+        `${r.text} overlaps localSubnets[${j}] ${l.text}; traffic between them cannot be routed through the tunnel`,
+      );
+    }
+  });
+  // Traffic selectors pair only within one family; with no common family no SA can carry anything.
+  if (!local.some((l) => remote.some((r) => r.family === l.family))) {
+    sink.error(
+      `${at}.remoteSubnets`,
+      "family",
+      "no subnet shares an address family with localSubnets, so no traffic can match",
+    );
+  }
+}
+
+function resolveProbe(
+  at: string,
+  probe: NonNullable<ParsedTunnel["probe"]>,
+  local: Cidr[],
+  remote: Cidr[],
+  sink: Sink,
+): ResolvedProbe {
+  for (const [field, ip, subnets, list] of [
+    ["source", probe.source, local, "localSubnets"],
+    ["target", probe.target, remote, "remoteSubnets"],
+  ] as const) {
+    if (!subnets.some((c) => cidrContains(c, ip))) {
+      sink.error(
+        `${at}.${field}`,
+        "probe-subnet",
+        `${ip} is not inside ${list}; probes must travel through the tunnel`,
+      );
+    }
+  }
+  // Probes must not overlap, or a late answer would count toward the next probe.
+  const timeoutMs = probe.timeoutMs ?? Math.min(probe.intervalMs, PROBE_TIMEOUT_CAP_MS);
+  if (timeoutMs > probe.intervalMs) {
+    sink.error(
+      `${at}.timeoutMs`,
+      "probe-timeout",
+      `${timeoutMs} ms is longer than intervalMs (${probe.intervalMs} ms)`,
+    );
+  }
+  return { ...probe, timeoutMs };
+}
+
+/**
+ * Accepts a PSK file the way ssh accepts a private key: it must not be readable by group
+ * or others. One trailing "\n" or "\r\n" is stripped, since editors add one.
+ */
+function checkPsk(
+  at: string,
+  file: string,
+  pskFacts: ReadonlyMap<string, PskFacts>,
+  sink: Sink,
+): Secret | undefined {
+  const facts = pskFacts.get(file);
+  if (facts === undefined) throw new Error(`verifyConfig: no facts for PSK file ${file}`);
+  if (!facts.exists) {
+    sink.error(at, "psk-file", `${file} does not exist`);
+    return undefined;
+  }
+  if ("readError" in facts) {
+    sink.error(at, "psk-file", `${file} cannot be read: ${facts.readError}`);
+    return undefined;
+  }
+  let ok = true;
+  if ((facts.mode & 0o077) !== 0) {
+    const mode = (facts.mode & 0o777).toString(8).padStart(4, "0");
+    sink.error(at, "psk-mode", `${file} has mode ${mode}; it must be 0600 or stricter (chmod 600)`);
+    ok = false;
+  }
+  const value = facts.content.reveal().replace(/\r?\n$/, "");
+  if (value.length < PSK_MIN_LENGTH) {
+    sink.error(at, "psk-length", `the PSK in ${file} is shorter than ${PSK_MIN_LENGTH} characters`);
+    ok = false;
+  }
+  const bad = /[^\x21-\x7e]|["\\]/.exec(value);
+  if (bad) {
+    sink.error(
+      at,
+      "psk-charset",
+      `the PSK in ${file} has ${describeChar(bad[0])} at position ${bad.index + 1}; only printable ASCII without spaces, quotes or backslashes is allowed`,
+    );
+    ok = false;
+  }
+  return ok ? new Secret(value) : undefined;
+}
+
+/** Names the offending character without echoing any part of the secret that is allowed. */
+function describeChar(c: string): string {
+  if (c === " ") return "a space";
+  if (c === '"') return "a double quote";
+  if (c === "\\") return "a backslash";
+  if (c === "\n" || c === "\r") return "a line break";
+  if (c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f) return "a control character";
+  return "a non-ASCII character";
+}
+
+function checkUnique(tunnels: ParsedTunnel[], field: "name" | "ifId", sink: Sink): void {
+  const first = new Map<unknown, number>();
+  tunnels.forEach((t, i) => {
+    const value = t[field];
+    if (value === undefined) return;
+    const j = first.get(value);
+    if (j === undefined) first.set(value, i);
+    else {
+      sink.error(
+        `tunnels[${i}].${field}`,
+        "duplicate",
+        `${JSON.stringify(value)} is already used by tunnels[${j}]`,
+      );
+    }
+  });
+}
+
+/**
+ * Two tunnels may reach the same remote subnets (e.g. to both appliances of a peer pair),
+ * but only distinct priorities tell the kernel which one wins.
+ */
+function checkSharedRemotes(tunnels: ParsedTunnel[], sink: Sink): void {
+  const all = tunnels.map((t) => ({ priority: t.priority, remote: t.remoteSubnets.map(mustCidr) }));
+  all.forEach((b, i) => {
+    all.slice(0, i).forEach((a, j) => {
+      if (a.priority !== undefined && b.priority !== undefined && a.priority !== b.priority) return;
+      b.remote.forEach((r, k) => {
+        const m = a.remote.findIndex((o) => cidrsOverlap(o, r));
+        const other = a.remote[m];
+        if (other) {
+          sink.warn(
+            `tunnels[${i}].remoteSubnets[${k}]`,
+            "remote-overlap",
+            `${r.text} overlaps tunnels[${j}].remoteSubnets[${m}] ${other.text}; set different priority values on both tunnels to choose which one carries the traffic`,
+          );
+        }
+      });
+    });
+  });
+}
+
+function checkSocketPath(path: string, socket: string, sink: Sink): void {
+  const bytes = Buffer.byteLength(socket);
+  if (bytes > SOCKET_PATH_MAX) {
+    sink.error(
+      path,
+      "path-length",
+      `socket path ${socket} is ${bytes} bytes; Unix sockets allow at most ${SOCKET_PATH_MAX}`,
+    );
+  }
+}
+
+function sameIp(a: string, b: string): boolean {
+  return ipFamily(a) === ipFamily(b) && ipToBigInt(a) === ipToBigInt(b);
+}
+
+/** The schema already proved every CIDR valid; failing here is a bug, not bad input. */
+function mustCidr(text: string): Cidr {
+  const r = parseCidr(text);
+  if (!r.ok) throw new Error(`verifyConfig: unchecked CIDR ${text}: ${r.reason}`);
+  return r.cidr;
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The test command from the README: lint, type-check, schema check, then every tap test
+# (unit and integration; integration tests start real charon in network namespaces).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh
+export PATH="$PWD/.tools/node_modules/.bin:$PATH"
+
+npx biome ci .
+npx tsc --noEmit -p .
+node scripts/gen-schema.ts --check
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+npx tap "$@" 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+# One plain closing line, for readers that do not parse TAP.
+summary=$(grep -E '^# \{ total: [0-9]+' "$log" | tail -1 || true)
+pass=$(sed -nE 's/.*pass: ([0-9]+).*/\1/p' <<<"$summary")
+fail=$(sed -nE 's/.*fail: ([0-9]+).*/\1/p' <<<"$summary")
+skip=$(sed -nE 's/.*skip: ([0-9]+).*/\1/p' <<<"$summary")
+echo "tests: ${pass:-0} passed, ${fail:-0} failed, ${skip:-0} skipped"
+exit "$rc"

@@ -1,0 +1,256 @@
+import { access, link, lstat, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import t, { type Test } from "tap";
+import { ApiClient } from "../../agent/src/api/client.ts";
+import { startApiServer } from "../../agent/src/api/server.ts";
+import type { AgentControl, AgentStatus, ReloadResult } from "../../agent/src/status.ts";
+import { SwpError } from "../../common/errors.ts";
+import { createLogger } from "../../common/logger.ts";
+
+const STATUS: AgentStatus = {
+  appliance: "vpn-a",
+  datapath: "kernel",
+  charon: { mode: "child", state: "running", pid: 4242, restarts: 0, version: null },
+  config: { path: "/etc/swanpair/agent.yaml", generation: 2, loadedAt: null, lastError: null },
+  tunnels: [
+    {
+      name: "to-dc1",
+      state: "up",
+      remoteAddress: "198.51.100.7",
+      reason: "child installed, probe up",
+      ike: { uniqueId: "1", state: "ESTABLISHED" },
+      child: { uniqueId: "2", state: "INSTALLED" },
+      probe: { state: "up", rttMs: 3, loss: 0, sent: 5, received: 5 },
+      since: "2026-01-01T00:00:00Z",
+    },
+  ],
+};
+
+/** Answers like the daemon; reload outcome is switchable so both the 200 and 422 paths cross the wire. */
+function control(): AgentControl & { nextReload: ReloadResult; calls: string[] } {
+  const known = (name: string) => {
+    if (name !== "to-dc1") throw new SwpError("SWP_ERR_TUNNEL_UNKNOWN", `no tunnel named ${name}`);
+  };
+  return {
+    calls: [],
+    nextReload: { ok: true, generation: 3, loaded: ["to-dc1"], unloaded: [], unchanged: [] },
+    status: () => STATUS,
+    async reload() {
+      return this.nextReload;
+    },
+    async initiate(name) {
+      known(name);
+      this.calls.push(`initiate ${name}`);
+    },
+    async terminate(name) {
+      known(name);
+      this.calls.push(`terminate ${name}`);
+    },
+    metrics: async () => "swanpair_charon_up 1\n",
+  };
+}
+
+function captureLogger() {
+  const lines: Record<string, unknown>[] = [];
+  const logger = createLogger(
+    { name: "api-test", level: "debug" },
+    {
+      write: (s: string) => {
+        lines.push(JSON.parse(s));
+      },
+    },
+  );
+  return { logger, lines };
+}
+
+async function tempDir(t: Test): Promise<string> {
+  // Short, under /tmp: a Unix socket path must fit in 108 bytes.
+  const dir = await mkdtemp(join(tmpdir(), "swp-api-"));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function rejectsCode(t: Test, p: Promise<unknown>, code: string, message: RegExp) {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  t.ok(err instanceof SwpError, "throws SwpError");
+  if (err instanceof SwpError) {
+    t.equal(err.code, code);
+    t.match(err.message, message);
+  }
+}
+
+t.test("socket is created private, in a private new directory", async (t) => {
+  const dir = await tempDir(t);
+  const socketPath = join(dir, "run", "agent.sock");
+  const server = await startApiServer({
+    socketPath,
+    control: control(),
+    logger: captureLogger().logger,
+  });
+  t.teardown(() => server.close());
+
+  const sock = await stat(socketPath);
+  t.ok(sock.isSocket());
+  t.equal(sock.mode & 0o777, 0o600, "socket mode 0600");
+  t.equal(sock.uid, 0, "owned by root");
+  t.equal((await stat(join(dir, "run"))).mode & 0o777, 0o700, "parent created 0700");
+  t.same(await readdir(join(dir, "run")), ["agent.sock"], "no temporary bind directory left");
+});
+
+t.test("ApiClient round-trips every call", async (t) => {
+  const dir = await tempDir(t);
+  const socketPath = join(dir, "agent.sock");
+  const ctl = control();
+  const { logger, lines } = captureLogger();
+  const server = await startApiServer({ socketPath, control: ctl, logger });
+  t.teardown(() => server.close());
+  const client = new ApiClient(socketPath, { timeoutMs: 5000 });
+
+  t.same(await client.status(), STATUS);
+  t.same(await client.tunnels(), STATUS.tunnels);
+  t.same(await client.reload(), ctl.nextReload);
+  t.equal(await client.metrics(), "swanpair_charon_up 1\n");
+  await client.initiate("to-dc1");
+  await client.terminate("to-dc1");
+  t.same(ctl.calls, ["initiate to-dc1", "terminate to-dc1"]);
+
+  const issues = [{ path: "tunnels.0.remote", rule: "cidr", message: "invalid CIDR" }];
+  ctl.nextReload = { ok: false, generation: 2, loaded: [], unloaded: [], unchanged: [], issues };
+  const rejected = await client.reload();
+  t.equal(rejected.ok, false, "a rejected reload is returned, not thrown");
+  t.same(rejected.issues, issues);
+
+  ctl.nextReload = {
+    ok: false,
+    generation: 2,
+    loaded: [],
+    unloaded: [],
+    unchanged: [],
+    error: "load-conn failed",
+  };
+  await rejectsCode(t, client.reload(), "SWP_ERR_API_REQUEST", /load-conn failed/);
+
+  const unknown = await client.initiate("nope").catch((e: unknown) => e);
+  t.ok(unknown instanceof SwpError);
+  if (unknown instanceof SwpError) {
+    t.equal(unknown.code, "SWP_ERR_API_REQUEST");
+    t.match(unknown.details, { status: 404, code: "SWP_ERR_TUNNEL_UNKNOWN" });
+    t.match(unknown.message, /no tunnel named nope/);
+  }
+  await rejectsCode(t, client.terminate("../status"), "SWP_ERR_API_REQUEST", /invalid tunnel name/);
+
+  const logged = lines.filter((l) => l.msg === "api request");
+  t.match(logged[0], {
+    level: 20,
+    method: "GET",
+    url: "/v1/status",
+    status: 200,
+    durationMs: Number,
+  });
+  t.ok(logged.some((l) => l.status === 422));
+  t.ok(lines.some((l) => l.msg === "api request failed" && l.status === 500));
+});
+
+t.test("a stale socket from a crashed agent is replaced", async (t) => {
+  const dir = await tempDir(t);
+  const socketPath = join(dir, "agent.sock");
+  // Leave a socket inode behind with no listener: hard-link it, then close (which unlinks the original).
+  const old = createServer();
+  await new Promise<void>((resolve) => old.listen(join(dir, "old.sock"), resolve));
+  await link(join(dir, "old.sock"), socketPath);
+  await new Promise((resolve) => old.close(resolve));
+  t.ok((await lstat(socketPath)).isSocket(), "stale socket is in place");
+
+  await rejectsCode(
+    t,
+    new ApiClient(socketPath).status(),
+    "SWP_ERR_API_UNREACHABLE",
+    /not running/,
+  );
+
+  const server = await startApiServer({
+    socketPath,
+    control: control(),
+    logger: captureLogger().logger,
+  });
+  t.teardown(() => server.close());
+  t.same(await new ApiClient(socketPath).tunnels(), STATUS.tunnels);
+});
+
+t.test("a second agent on a live socket refuses to start and leaves the first alone", async (t) => {
+  const dir = await tempDir(t);
+  const socketPath = join(dir, "agent.sock");
+  const first = await startApiServer({
+    socketPath,
+    control: control(),
+    logger: captureLogger().logger,
+  });
+  t.teardown(() => first.close());
+  await t.rejects(
+    startApiServer({ socketPath, control: control(), logger: captureLogger().logger }),
+    /already serving .*agent\.sock/,
+  );
+  t.same(await new ApiClient(socketPath).status(), STATUS, "first agent still answers");
+  t.same(await readdir(dir), ["agent.sock"]);
+});
+
+t.test("a non-socket file at the path is never removed", async (t) => {
+  const dir = await tempDir(t);
+  const socketPath = join(dir, "agent.sock");
+  await writeFile(socketPath, "not a socket");
+  await t.rejects(
+    startApiServer({ socketPath, control: control(), logger: captureLogger().logger }),
+    /not a socket/,
+  );
+  t.ok((await lstat(socketPath)).isFile());
+});
+
+t.test("client errors when nothing listens", async (t) => {
+  const dir = await tempDir(t);
+  const socketPath = join(dir, "missing.sock");
+  await rejectsCode(
+    t,
+    new ApiClient(socketPath).status(),
+    "SWP_ERR_API_UNREACHABLE",
+    /missing\.sock.*is swanpair-agent running/,
+  );
+});
+
+t.test("close removes the socket file", async (t) => {
+  const dir = await tempDir(t);
+  const socketPath = join(dir, "agent.sock");
+  const server = await startApiServer({
+    socketPath,
+    control: control(),
+    logger: captureLogger().logger,
+  });
+  await new ApiClient(socketPath).status();
+  await server.close();
+  await t.rejects(access(socketPath), { code: "ENOENT" });
+  await rejectsCode(
+    t,
+    new ApiClient(socketPath).status(),
+    "SWP_ERR_API_UNREACHABLE",
+    /agent\.sock/,
+  );
+});
+
+t.test("a hung agent times out as unreachable", async (t) => {
+  const dir = await tempDir(t);
+  const socketPath = join(dir, "agent.sock");
+  const ctl = control();
+  ctl.metrics = () => new Promise(() => {});
+  const server = await startApiServer({ socketPath, control: ctl, logger: captureLogger().logger });
+  t.teardown(() => server.close());
+  await rejectsCode(
+    t,
+    new ApiClient(socketPath, { timeoutMs: 200 }).metrics(),
+    "SWP_ERR_API_UNREACHABLE",
+    /no answer .* within 200ms/,
+  );
+});

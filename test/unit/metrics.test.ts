@@ -1,0 +1,127 @@
+import t from "tap";
+import { createMetrics, reloadOutcome } from "../../agent/src/metrics.ts";
+import type { AgentStatus, TunnelStatus } from "../../agent/src/status.ts";
+
+function tunnel(name: string, overrides: Partial<TunnelStatus> = {}): TunnelStatus {
+  return {
+    name,
+    state: "up",
+    remoteAddress: "198.51.100.7",
+    reason: "child installed, probe up",
+    ike: { uniqueId: "1", state: "ESTABLISHED" },
+    child: { uniqueId: "2", state: "INSTALLED" },
+    probe: { state: "up", rttMs: 12.5, loss: 0.25, sent: 4, received: 3 },
+    since: "2026-01-01T00:00:00Z",
+    ...overrides,
+  };
+}
+
+function status(tunnels: TunnelStatus[], restarts = 0): AgentStatus {
+  return {
+    appliance: "vpn-a",
+    datapath: "kernel",
+    charon: { mode: "child", state: "running", pid: 4242, restarts, version: null },
+    config: { path: "/etc/swanpair/agent.yaml", generation: 7, loadedAt: null, lastError: null },
+    tunnels,
+  };
+}
+
+/** The metrics text without the process_* defaults, one sample per line. */
+async function samples(m: ReturnType<typeof createMetrics>): Promise<string[]> {
+  const text = await m.registry.metrics();
+  return text
+    .split("\n")
+    .filter((l) => l.startsWith("swanpair_") && !l.startsWith("swanpair_process"));
+}
+
+t.test("gauges reflect the status", async (t) => {
+  const m = createMetrics();
+  m.update(
+    status([
+      tunnel("to-dc1"),
+      tunnel("to-dc2", {
+        state: "connecting",
+        probe: { state: "down", rttMs: null, loss: 1, sent: 4, received: 0 },
+      }),
+    ]),
+  );
+  const s = await samples(m);
+  for (const line of [
+    'swanpair_tunnel_up{tunnel="to-dc1"} 1',
+    'swanpair_tunnel_up{tunnel="to-dc2"} 0',
+    'swanpair_tunnel_state{tunnel="to-dc1",state="up"} 1',
+    'swanpair_tunnel_state{tunnel="to-dc1",state="down"} 0',
+    'swanpair_tunnel_state{tunnel="to-dc1",state="connecting"} 0',
+    'swanpair_tunnel_state{tunnel="to-dc2",state="connecting"} 1',
+    'swanpair_probe_rtt_seconds{tunnel="to-dc1"} 0.0125',
+    'swanpair_probe_loss_ratio{tunnel="to-dc1"} 0.25',
+    'swanpair_probe_loss_ratio{tunnel="to-dc2"} 1',
+    "swanpair_charon_up 1",
+    "swanpair_config_generation 7",
+    'swanpair_reloads_total{result="ok"} 0',
+    'swanpair_reloads_total{result="rejected"} 0',
+    'swanpair_reloads_total{result="failed"} 0',
+  ]) {
+    t.ok(s.includes(line), line);
+  }
+  t.notOk(
+    s.some((l) => l.startsWith('swanpair_probe_rtt_seconds{tunnel="to-dc2"}')),
+    "no RTT when nothing came back",
+  );
+});
+
+t.test("default process metrics carry the swanpair_ prefix", async (t) => {
+  const text = await createMetrics().registry.metrics();
+  t.match(text, /^swanpair_process_cpu_user_seconds_total /m);
+  t.notMatch(text, /^process_/m);
+});
+
+t.test("vanished tunnels and disabled probes leave no series", async (t) => {
+  const m = createMetrics();
+  m.update(status([tunnel("to-dc1"), tunnel("to-dc2")]));
+  m.update(
+    status([
+      tunnel("to-dc2", {
+        probe: { state: "disabled", rttMs: null, loss: 0, sent: 0, received: 0 },
+      }),
+    ]),
+  );
+  const s = await samples(m);
+  t.notOk(
+    s.some((l) => l.includes('"to-dc1"')),
+    "to-dc1 is gone from every family",
+  );
+  t.ok(s.includes('swanpair_tunnel_up{tunnel="to-dc2"} 1'));
+  t.notOk(
+    s.some((l) => l.startsWith("swanpair_probe_")),
+    "no probe series while probing is disabled",
+  );
+});
+
+t.test("charon restarts follow the supervisor's count", async (t) => {
+  const m = createMetrics();
+  m.update(status([], 2));
+  m.update(status([], 2));
+  m.update(status([], 3));
+  t.ok((await samples(m)).includes("swanpair_charon_restarts_total 3"));
+});
+
+t.test("reload outcomes", async (t) => {
+  const base = { generation: 1, loaded: [], unloaded: [], unchanged: [] };
+  t.equal(reloadOutcome({ ...base, ok: true }), "ok");
+  t.equal(
+    reloadOutcome({ ...base, ok: false, issues: [{ path: "a", rule: "b", message: "c" }] }),
+    "rejected",
+  );
+  t.equal(reloadOutcome({ ...base, ok: false, issues: [], error: "vici" }), "failed");
+  const m = createMetrics();
+  m.reloads.inc({ result: "rejected" });
+  t.ok((await samples(m)).includes('swanpair_reloads_total{result="rejected"} 1'));
+});
+
+t.test("registries are independent", async (t) => {
+  const a = createMetrics();
+  const b = createMetrics();
+  a.update(status([tunnel("only-a")]));
+  t.notMatch(await b.registry.metrics(), /only-a/);
+});
