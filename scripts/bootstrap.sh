@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 DEB_PACKAGES=(
   charon-systemd strongswan-swanctl libcharon-extra-plugins libstrongswan-extra-plugins
-  iproute2 iptables iputils-ping ca-certificates nodejs npm
+  iproute2 iptables iputils-ping ca-certificates shellcheck nodejs npm
 )
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do

@@ -7,6 +7,7 @@ bash scripts/bootstrap.sh
 export PATH="$PWD/.tools/node_modules/.bin:$PATH"
 
 npx biome ci .
+shellcheck scripts/*.sh .ci/run
 npx tsc --noEmit -p .
 node scripts/gen-schema.ts --check
 

@@ -1,0 +1,61 @@
+import t from "tap";
+import { summariseSas } from "../../agent/src/health/sa-state.ts";
+
+const child = (name: string, uniqueid: string, state: string) => ({
+  [`${name}-${uniqueid}`]: { name, uniqueid, state, "install-time": "3" },
+});
+
+t.test("one established IKE_SA with an installed child", async (t) => {
+  const m = summariseSas([
+    {
+      "to-b1": {
+        uniqueid: "1",
+        state: "ESTABLISHED",
+        established: "5",
+        "child-sas": child("to-b1", "1", "INSTALLED"),
+      },
+    },
+  ]);
+  t.same(m.get("to-b1"), {
+    ike: { uniqueId: "1", state: "ESTABLISHED", establishedS: 5 },
+    child: { uniqueId: "1", state: "INSTALLED", installedS: 3 },
+  });
+});
+
+t.test("during a replace the live, newest SA is reported", async (t) => {
+  const m = summariseSas([
+    { "to-b1": { uniqueid: "1", state: "DELETING", "child-sas": child("to-b1", "1", "DELETING") } },
+    {
+      "to-b1": {
+        uniqueid: "4",
+        state: "ESTABLISHED",
+        "child-sas": child("to-b1", "7", "INSTALLED"),
+      },
+    },
+    { "to-b1": { uniqueid: "5", state: "CONNECTING", "child-sas": {} } },
+  ]);
+  t.equal(m.get("to-b1")?.ike?.uniqueId, "4");
+  t.equal(m.get("to-b1")?.child?.uniqueId, "7");
+});
+
+t.test("an installed child beats a newer one being set up", async (t) => {
+  const m = summariseSas([
+    {
+      a: {
+        uniqueid: "2",
+        state: "ESTABLISHED",
+        "child-sas": { ...child("a", "3", "INSTALLED"), ...child("a", "9", "INSTALLING") },
+      },
+    },
+  ]);
+  t.equal(m.get("a")?.child?.uniqueId, "3");
+});
+
+t.test("children of other names and malformed entries are ignored", async (t) => {
+  const m = summariseSas([
+    { a: { uniqueid: "2", state: "CONNECTING", "child-sas": child("other", "3", "INSTALLED") } },
+    { b: "garbage" },
+  ]);
+  t.equal(m.get("a")?.child, null);
+  t.notOk(m.has("b"));
+});
