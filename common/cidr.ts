@@ -84,7 +84,10 @@ export function parseCidr(text: string): CidrResult {
     const fixed = `${bigIntToIp(network, family)}/${prefix}`;
     return { ok: false, reason: `host bits are set; did you mean ${fixed}?` };
   }
-  return { ok: true, cidr: { family, network, prefix, text: `${bigIntToIp(network, family)}/${prefix}` } };
+  return {
+    ok: true,
+    cidr: { family, network, prefix, text: `${bigIntToIp(network, family)}/${prefix}` },
+  };
 }
 
 function mask(family: Family, prefix: number): bigint {

@@ -1,9 +1,19 @@
-import { pino, type Logger, type DestinationStream } from "pino";
+import { type DestinationStream, type Logger, pino } from "pino";
 
 export type { Logger } from "pino";
 
 /** Paths that may hold a secret anywhere in a log object. Secret instances print as [redacted] too. */
-const REDACT = ["psk", "*.psk", "*.*.psk", "secret", "*.secret", "data", "*.data", "password", "*.password"];
+const REDACT = [
+  "psk",
+  "*.psk",
+  "*.*.psk",
+  "secret",
+  "*.secret",
+  "data",
+  "*.data",
+  "password",
+  "*.password",
+];
 
 export function createLogger(
   options: { name: string; level?: string },

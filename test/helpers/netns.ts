@@ -1,4 +1,4 @@
-import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
+import { type ChildProcess, execFileSync, type SpawnOptions, spawn } from "node:child_process";
 
 /**
  * Network namespaces for tests. Every name carries the "swp-" prefix so leftovers can be
@@ -19,7 +19,12 @@ export function nsExec(ns: string, cmd: string, args: string[], input?: string):
   });
 }
 
-export function nsSpawn(ns: string, cmd: string, args: string[], options: SpawnOptions = {}): ChildProcess {
+export function nsSpawn(
+  ns: string,
+  cmd: string,
+  args: string[],
+  options: SpawnOptions = {},
+): ChildProcess {
   return spawn("ip", ["netns", "exec", ns, cmd, ...args], options);
 }
 
@@ -32,7 +37,8 @@ export function deleteNetns(name: string) {
 }
 
 export function createNetns(name: string) {
-  if (!name.startsWith(NETNS_PREFIX)) throw new Error(`netns names must start with ${NETNS_PREFIX}`);
+  if (!name.startsWith(NETNS_PREFIX))
+    throw new Error(`netns names must start with ${NETNS_PREFIX}`);
   deleteNetns(name);
   ip("netns", "add", name);
   ip("-n", name, "link", "set", "lo", "up");
@@ -53,7 +59,20 @@ export function createPeerPair(spec: PeerPairSpec) {
   const { left, right } = spec;
   createNetns(left.ns);
   createNetns(right.ns);
-  ip("link", "add", "swpveth0", "netns", left.ns, "type", "veth", "peer", "name", "swpveth1", "netns", right.ns);
+  ip(
+    "link",
+    "add",
+    "swpveth0",
+    "netns",
+    left.ns,
+    "type",
+    "veth",
+    "peer",
+    "name",
+    "swpveth1",
+    "netns",
+    right.ns,
+  );
   for (const [side, dev] of [
     [left, "swpveth0"],
     [right, "swpveth1"],
@@ -72,7 +91,10 @@ export function createPeerPair(spec: PeerPairSpec) {
 }
 
 /** Kills a child and waits for it; safe to call twice. */
-export async function stopChild(child: ChildProcess | undefined, signal: NodeJS.Signals = "SIGTERM") {
+export async function stopChild(
+  child: ChildProcess | undefined,
+  signal: NodeJS.Signals = "SIGTERM",
+) {
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
   const done = new Promise((resolve) => child.once("exit", resolve));
   child.kill(signal);

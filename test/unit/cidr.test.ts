@@ -1,5 +1,5 @@
 import t from "tap";
-import { cidrContains, cidrsOverlap, parseCidr, type Cidr } from "../../common/cidr.ts";
+import { type Cidr, cidrContains, cidrsOverlap, parseCidr } from "../../common/cidr.ts";
 
 function must(text: string): Cidr {
   const r = parseCidr(text);

@@ -59,3 +59,18 @@ t.test("children of other names and malformed entries are ignored", async (t) =>
   t.equal(m.get("a")?.child, null);
   t.notOk(m.has("b"));
 });
+
+t.test("a child living under another tunnel's IKE_SA is found by its own name", async (t) => {
+  const m = summariseSas([
+    {
+      one: {
+        uniqueid: "1",
+        state: "ESTABLISHED",
+        "child-sas": { ...child("one", "1", "INSTALLED"), ...child("two", "2", "INSTALLED") },
+      },
+    },
+  ]);
+  t.equal(m.get("two")?.child?.uniqueId, "2");
+  t.equal(m.get("two")?.ike?.uniqueId, "1");
+  t.equal(m.get("one")?.child?.uniqueId, "1");
+});

@@ -12,52 +12,57 @@ const text = (v: DecodedValue | undefined): string => (typeof v === "string" ? v
 const seconds = (v: DecodedValue | undefined): number | undefined =>
   typeof v === "string" && v !== "" ? Number(v) : undefined;
 
-/** Higher is better: a live SA beats one being set up or torn down; then the newest wins. */
-function rank(state: string, uniqueId: string, live: ReadonlySet<string>): [number, number] {
-  return [live.has(state) ? 1 : 0, Number(uniqueId) || 0];
-}
-function better(a: [number, number], b: [number, number]): boolean {
-  return a[0] !== b[0] ? a[0] > b[0] : a[1] > b[1];
+/** Higher is better, compared in order: carries traffic, IKE_SA alive, newest child, newest IKE_SA. */
+type Rank = [number, number, number, number];
+function better(a: Rank, b: Rank): boolean {
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] !== b[i]) return (a[i] as number) > (b[i] as number);
+  }
+  return false;
 }
 
 /**
  * Reduces list-sas events (one `{<conn name>: <IKE_SA>}` per event) to one IKE_SA and one
- * CHILD_SA per tunnel. Several can exist at once while an SA is rekeyed or replaced; the
- * one that carries traffic is reported.
+ * CHILD_SA per tunnel. A tunnel's CHILD_SA carries the tunnel's name, but it may live under
+ * another tunnel's IKE_SA: charon reuses an IKE_SA to the same peer when two connections
+ * have equal IKE settings. Several SAs can exist at once while one is rekeyed or replaced;
+ * the one that carries traffic is reported.
  */
 export function summariseSas(events: readonly DecodedMessage[]): Map<string, SaObservation> {
-  const result = new Map<string, SaObservation & { ikeRank: [number, number] }>();
+  const best = new Map<string, { obs: SaObservation; rank: Rank }>();
+  const offer = (tunnel: string, obs: SaObservation, rank: Rank) => {
+    const current = best.get(tunnel);
+    if (!current || better(rank, current.rank)) best.set(tunnel, { obs, rank });
+  };
   for (const event of events) {
     for (const [name, value] of Object.entries(event)) {
-      const ike = section(value);
-      if (!ike) continue;
-      const ikeObs = {
-        uniqueId: text(ike.uniqueid),
-        state: text(ike.state),
-        establishedS: seconds(ike.established),
+      const ikeSection = section(value);
+      if (!ikeSection) continue;
+      const ike = {
+        uniqueId: text(ikeSection.uniqueid),
+        state: text(ikeSection.state),
+        establishedS: seconds(ikeSection.established),
       };
-      let child: SaObservation["child"] = null;
-      let childRank: [number, number] = [-1, -1];
-      for (const childValue of Object.values(section(ike["child-sas"]) ?? {})) {
+      const ikeAlive = IKE_ALIVE.has(ike.state) ? 1 : 0;
+      const ikeId = Number(ike.uniqueId) || 0;
+      offer(name, { ike, child: null }, [0, ikeAlive, -1, ikeId]);
+      for (const childValue of Object.values(section(ikeSection["child-sas"]) ?? {})) {
         const c = section(childValue);
-        if (!c || text(c.name) !== name) continue;
-        const r = rank(text(c.state), text(c.uniqueid), CHILD_CARRYING);
-        if (!better(r, childRank)) continue;
-        childRank = r;
-        child = {
+        if (!c) continue;
+        const child = {
           uniqueId: text(c.uniqueid),
           state: text(c.state),
           installedS: seconds(c["install-time"]),
         };
-      }
-      // An IKE_SA that carries the child wins over one that does not, then the live, newest one.
-      const ikeRank = rank(ikeObs.state, ikeObs.uniqueId, IKE_ALIVE);
-      const score: [number, number] = [ikeRank[0] * 2 + (child ? 1 : 0), ikeRank[1]];
-      const existing = result.get(name);
-      if (!existing || better(score, existing.ikeRank)) {
-        result.set(name, { ike: ikeObs, child, ikeRank: score });
+        const carrying = ikeAlive && CHILD_CARRYING.has(child.state) ? 1 : 0;
+        offer(text(c.name), { ike, child }, [
+          carrying,
+          ikeAlive,
+          Number(child.uniqueId) || 0,
+          ikeId,
+        ]);
       }
     }
   }
-  return new Map([...result].map(([name, { ike, child }]) => [name, { ike, child }]));
+  return new Map([...best].map(([tunnel, { obs }]) => [tunnel, obs]));
 }

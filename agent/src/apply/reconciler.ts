@@ -1,0 +1,117 @@
+import { createHash } from "node:crypto";
+import type { Logger } from "../../../common/logger.ts";
+import { type SharedSecret, sectionDigest } from "../render/index.ts";
+import type { ViciMessage } from "../vici/message.ts";
+import { type ApplyPlan, type Fingerprints, planApply } from "./plan.ts";
+
+/** The VICI commands apply needs; the typed VICI helpers implement it. */
+export interface CharonPort {
+  getConns(): Promise<string[]>;
+  getShared(): Promise<string[]>;
+  loadConn(name: string, section: ViciMessage): Promise<void>;
+  unloadConn(name: string): Promise<void>;
+  loadShared(secret: { id: string; type: string; owners: string[]; data: string }): Promise<void>;
+  unloadShared(id: string): Promise<void>;
+}
+
+export interface DesiredState {
+  connections: Record<string, ViciMessage>;
+  secrets: SharedSecret[];
+}
+
+export interface ApplyReport {
+  plan: ApplyPlan;
+}
+
+/** Digest of a secret and its owners; kept in memory only, to notice a changed key. */
+function secretDigest(s: SharedSecret): string {
+  return createHash("sha256")
+    .update(JSON.stringify([s.type, s.owners]))
+    .update("\0")
+    .update(s.data.reveal())
+    .digest("hex");
+}
+
+function fingerprints(state: DesiredState): Fingerprints {
+  return {
+    conns: new Map(Object.entries(state.connections).map(([n, s]) => [n, sectionDigest(s)])),
+    secrets: new Map(state.secrets.map((s) => [s.id, secretDigest(s)])),
+  };
+}
+
+const EMPTY: DesiredState = { connections: {}, secrets: [] };
+
+/**
+ * Brings charon's loaded connections and secrets to a desired state, sending only what
+ * differs from what this charon already holds. If charon refuses part of a new state, the
+ * previous one is restored, so charon never runs a half-applied config.
+ */
+export class Reconciler {
+  readonly #log: Logger;
+  /** What the running charon holds from us; forgotten when charon restarts. */
+  #applied: DesiredState = EMPTY;
+  #appliedPrints: Fingerprints = fingerprints(EMPTY);
+
+  constructor(log: Logger) {
+    this.#log = log;
+  }
+
+  /** A new charon holds nothing. */
+  reset() {
+    this.#applied = EMPTY;
+    this.#appliedPrints = fingerprints(EMPTY);
+  }
+
+  async apply(port: CharonPort, desired: DesiredState): Promise<ApplyReport> {
+    const previous = this.#applied;
+    try {
+      return await this.#converge(port, desired);
+    } catch (error) {
+      this.#log.error({ err: error }, "charon refused the new state; restoring the previous one");
+      await this.#converge(port, previous).catch((rollbackError) =>
+        this.#log.error({ err: rollbackError }, "restoring the previous state failed"),
+      );
+      throw error;
+    }
+  }
+
+  async #converge(port: CharonPort, desired: DesiredState): Promise<ApplyReport> {
+    const prints = fingerprints(desired);
+    const [conns, secrets] = [await port.getConns(), await port.getShared()];
+    const plan = planApply(prints, { conns, secrets }, this.#appliedPrints);
+    const byId = new Map(desired.secrets.map((s) => [s.id, s]));
+    // Keys before the connections that use them; removals after the additions.
+    for (const id of plan.loadSecrets) {
+      const s = byId.get(id) as SharedSecret;
+      await port.loadShared({ id, type: s.type, owners: s.owners, data: s.data.reveal() });
+      this.#remember(id, prints, "secrets");
+    }
+    for (const name of plan.loadConns) {
+      await port.loadConn(name, desired.connections[name] as ViciMessage);
+      this.#remember(name, prints, "conns");
+    }
+    for (const name of plan.unloadConns) await port.unloadConn(name);
+    for (const id of plan.unloadSecrets) await port.unloadShared(id);
+    this.#applied = desired;
+    this.#appliedPrints = prints;
+    if (plan.loadConns.length + plan.unloadConns.length + plan.loadSecrets.length > 0) {
+      this.#log.info(
+        {
+          loaded: plan.loadConns,
+          unloaded: plan.unloadConns,
+          secrets: plan.loadSecrets.length,
+          unchanged: plan.unchanged.length,
+        },
+        "applied configuration to charon",
+      );
+    }
+    return { plan };
+  }
+
+  /** Records each step as it lands, so a rollback after a partial apply knows what charon holds. */
+  #remember(key: string, prints: Fingerprints, kind: "conns" | "secrets") {
+    const next = new Map(this.#appliedPrints[kind]);
+    next.set(key, prints[kind].get(key) as string);
+    this.#appliedPrints = { ...this.#appliedPrints, [kind]: next };
+  }
+}

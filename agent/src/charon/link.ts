@@ -1,0 +1,179 @@
+import { SwpError } from "../../../common/errors.ts";
+import type { Logger } from "../../../common/logger.ts";
+import type { CharonPort } from "../apply/reconciler.ts";
+import { type SaObservation, summariseSas } from "../health/sa-state.ts";
+import { ViciClient } from "../vici/client.ts";
+import * as vici from "../vici/commands.ts";
+
+export interface LinkOptions {
+  viciPath: string;
+  /** Fast polling lasts this long after charon starts; then the link keeps trying, slower. */
+  connectTimeoutMs: number;
+  logger: Logger;
+  /** A new charon (or the first) answers VICI: load everything. */
+  onReady: () => void;
+  /** An SA came up, went down or was rekeyed. */
+  onEvent: () => void;
+  /** The connection to charon closed: whatever it held is gone. */
+  onLost: () => void;
+}
+
+/** The operations the daemon runs against charon, over the current connection. */
+export interface CharonOps extends CharonPort {
+  listSas(): Promise<Map<string, SaObservation>>;
+  initiate(tunnel: string): Promise<void>;
+  terminate(tunnel: string): Promise<void>;
+}
+
+const FAST_POLL_MS = 20;
+const SLOW_POLL_MS = 1000;
+const CALL_TIMEOUT_MS = 10_000;
+/** How long after an initiate a tunnel without a CHILD_SA counts as connecting rather than down. */
+const INITIATING_MS = 10_000;
+const EVENTS = ["ike-updown", "child-updown", "ike-rekey", "child-rekey"];
+
+/**
+ * Keeps one command connection and one event subscription to charon's VICI socket. EOF
+ * means charon is gone; the link then polls the socket until a charon answers again.
+ */
+export class CharonLink {
+  readonly #opts: LinkOptions;
+  readonly #log: Logger;
+  #client: ViciClient | undefined;
+  #polling = false;
+  #closed = false;
+  #version: string | null = null;
+  readonly #initiatedAt = new Map<string, number>();
+
+  constructor(opts: LinkOptions) {
+    this.#opts = opts;
+    this.#log = opts.logger;
+  }
+
+  get ready(): boolean {
+    return this.#client !== undefined;
+  }
+  get connecting(): boolean {
+    return this.#polling;
+  }
+  get version(): string | null {
+    return this.#version;
+  }
+
+  /** Starts polling for charon's socket unless already connected or polling. */
+  connect(): void {
+    if (this.#client || this.#polling || this.#closed) return;
+    this.#polling = true;
+    void this.#poll().finally(() => {
+      this.#polling = false;
+    });
+  }
+
+  /** charon exited (or the socket closed): forget the connection, then look for the next charon. */
+  lost(): void {
+    const client = this.#client;
+    if (!client) return;
+    this.#client = undefined;
+    this.#version = null;
+    client.close();
+    this.#log.warn("lost charon's VICI connection");
+    this.#opts.onLost();
+    this.connect();
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#client?.close();
+    this.#client = undefined;
+  }
+
+  port(): CharonOps {
+    const client = this.#client;
+    if (!client) throw new SwpError("SWP_ERR_VICI_CLOSED", "charon is not connected");
+    const opts = { timeoutMs: CALL_TIMEOUT_MS };
+    return {
+      getConns: () => vici.getConns(client, opts),
+      getShared: () => vici.getShared(client, opts),
+      loadConn: (name, section) => vici.loadConn(client, name, section, opts),
+      unloadConn: (name) => vici.unloadConn(client, name, opts),
+      loadShared: (secret) => vici.loadShared(client, secret, opts),
+      unloadShared: (id) => vici.unloadShared(client, id, opts),
+      listSas: async () => summariseSas(await vici.listSas(client, opts)),
+      // Asynchronous in charon (timeout -1): the outcome arrives as events, and a slow
+      // peer never holds the command connection that apply and status need.
+      initiate: async (tunnel) => {
+        this.noteInitiating(tunnel);
+        await vici.initiate(client, { child: tunnel, ike: tunnel, timeoutMs: -1 }, opts);
+      },
+      terminate: async (tunnel) => {
+        this.#initiatedAt.delete(tunnel);
+        await vici.terminate(client, { child: tunnel, timeoutMs: -1 }, opts);
+      },
+    };
+  }
+
+  /** charon initiates a start_action=start connection itself when it is loaded. */
+  noteInitiating(tunnel: string) {
+    this.#initiatedAt.set(tunnel, Date.now());
+  }
+
+  isInitiating(tunnel: string): boolean {
+    return Date.now() - (this.#initiatedAt.get(tunnel) ?? 0) < INITIATING_MS;
+  }
+
+  async #poll() {
+    const started = Date.now();
+    let warned = false;
+    while (!this.#closed && !this.#client) {
+      try {
+        const client = await ViciClient.connect(this.#opts.viciPath, { timeoutMs: 2000 });
+        const version = await vici.version(client, { timeoutMs: 2000 });
+        if (this.#closed) {
+          client.close();
+          return;
+        }
+        this.#attach(client, version);
+        return;
+      } catch (error) {
+        const waited = Date.now() - started;
+        if (waited >= this.#opts.connectTimeoutMs && !warned) {
+          warned = true;
+          this.#log.error(
+            { err: error, viciPath: this.#opts.viciPath, waitedMs: waited },
+            "charon's VICI socket does not answer; still trying",
+          );
+        }
+        await sleep(waited < this.#opts.connectTimeoutMs ? FAST_POLL_MS : SLOW_POLL_MS);
+      }
+    }
+  }
+
+  #attach(client: ViciClient, version: string) {
+    this.#client = client;
+    this.#version = version;
+    this.#log.info({ version }, "connected to charon over VICI");
+    client.onClose(() => {
+      if (this.#client === client) this.lost();
+    });
+    void this.#watchEvents(client);
+    this.#opts.onReady();
+  }
+
+  /** Events only prompt a re-read of the SAs; the periodic resync covers any that are missed. */
+  async #watchEvents(client: ViciClient) {
+    try {
+      const subscription = await client.subscribe(EVENTS);
+      for await (const _event of subscription) {
+        if (this.#client !== client) break;
+        this.#opts.onEvent();
+      }
+      subscription.close();
+    } catch (error) {
+      if (this.#client === client) this.#log.warn({ err: error }, "VICI event subscription ended");
+    }
+  }
+}
+
+function sleep(ms: number) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,78 @@
+import type { Secret } from "../../../common/secret.ts";
+import type { ResolvedConfig, ResolvedTunnel } from "../config/types.ts";
+import type { ViciMessage } from "../vici/message.ts";
+
+/**
+ * A load-shared request before the PSK is revealed: the VICI client (or the swanctl.conf
+ * renderer) is the only place that turns `data` into bytes.
+ */
+export interface SharedSecret {
+  id: string;
+  type: "IKE";
+  owners: string[];
+  data: Secret;
+}
+
+type StartAction = ResolvedTunnel["startAction"];
+
+/**
+ * What charon does when DPD declares the peer dead, and when the peer closes the CHILD_SA,
+ * chosen so each tunnel returns to the state its start_action asked for: an always-on
+ * tunnel is re-initiated, a trap tunnel is re-armed, a passive tunnel is dropped.
+ */
+const RECOVERY: Record<StartAction, { dpd: string; close: string }> = {
+  start: { dpd: "restart", close: "start" },
+  trap: { dpd: "trap", close: "trap" },
+  none: { dpd: "clear", close: "none" },
+};
+
+function renderChild(tunnel: ResolvedTunnel, datapath: ResolvedConfig["datapath"]): ViciMessage {
+  const recovery = RECOVERY[tunnel.startAction];
+  const child: ViciMessage = {
+    local_ts: [...tunnel.localSubnets],
+    remote_ts: [...tunnel.remoteSubnets],
+    esp_proposals: [...tunnel.espProposals],
+    start_action: tunnel.startAction,
+    dpd_action: recovery.dpd,
+    close_action: recovery.close,
+  };
+  if (tunnel.priority !== undefined) child.priority = String(tunnel.priority);
+  // libipsec has no XFRM interfaces; there charon routes through its TUN device instead.
+  if (datapath === "kernel" && tunnel.ifId !== undefined) {
+    child.if_id_in = String(tunnel.ifId);
+    child.if_id_out = String(tunnel.ifId);
+  }
+  return child;
+}
+
+function renderConnection(tunnel: ResolvedTunnel, config: ResolvedConfig): ViciMessage {
+  return {
+    version: "2",
+    local_addrs: [config.appliance.localAddress],
+    remote_addrs: [tunnel.remoteAddress],
+    proposals: [...tunnel.ikeProposals],
+    dpd_delay: `${tunnel.dpdDelayS}s`,
+    // Both ends have fixed addresses; MOBIKE would only move IKE to port 4500 early.
+    mobike: "no",
+    local: { auth: "psk", id: tunnel.localId },
+    remote: { auth: "psk", id: tunnel.remoteId },
+    children: { [tunnel.name]: renderChild(tunnel, config.datapath) },
+  };
+}
+
+/** One load-conn message per tunnel, keyed by tunnel name, in config order. */
+export function renderConnections(config: ResolvedConfig): Record<string, ViciMessage> {
+  const sections: Record<string, ViciMessage> = {};
+  for (const tunnel of config.tunnels) sections[tunnel.name] = renderConnection(tunnel, config);
+  return sections;
+}
+
+/** One PSK per tunnel, owned by both identities so either side may look it up. */
+export function renderSecrets(config: ResolvedConfig): SharedSecret[] {
+  return config.tunnels.map((tunnel) => ({
+    id: `psk-${tunnel.name}`,
+    type: "IKE",
+    owners: [tunnel.localId, tunnel.remoteId],
+    data: tunnel.psk,
+  }));
+}

@@ -1,0 +1,234 @@
+/**
+ * Agent benchmarks against a real charon (npm run bench; needs root). Writes
+ * bench/results/agent.json. Numbers, not pass/fail: the tests check behaviour.
+ *
+ *  - render+load of 1, 50, 500 tunnels (validate, render, apply over VICI), vs swanctl --load-all
+ *  - hitless reload of 500 tunnels with one changed, vs swanctl --load-all
+ *  - agent RSS at idle with 50 tunnels (probes running)
+ *  - charon SIGKILL → traffic through the tunnel again, over several runs
+ */
+import { execFileSync } from "node:child_process";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { stringify } from "yaml";
+import { Reconciler } from "../agent/src/apply/reconciler.ts";
+import { CharonLink } from "../agent/src/charon/link.ts";
+import { loadConfigText } from "../agent/src/config/load.ts";
+import { renderAll } from "../agent/src/render/index.ts";
+import { createLogger } from "../common/logger.ts";
+import { AgentLab, waitFor } from "../test/helpers/agent-lab.ts";
+import { createNetns, deleteNetns, nsSpawn, stopChild } from "../test/helpers/netns.ts";
+
+const OUT = resolve(import.meta.dirname, "results/agent.json");
+const log = createLogger({ name: "bench", level: "warn" });
+const ms = (start: number) => Math.round((performance.now() - start) * 100) / 100;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+
+function configYaml(dir: string, count: number, changed = -1) {
+  return stringify({
+    appliance: { name: "bench", localAddress: "198.18.1.1" },
+    stateDir: dir,
+    api: { socket: join(dir, "agent.sock") },
+    tunnels: Array.from({ length: count }, (_, i) => ({
+      name: `t${i}`,
+      type: "peer",
+      remoteAddress: "198.18.1.2",
+      psk: { file: join(dir, "psk") },
+      localSubnets: [`10.1.${Math.floor(i / 250)}.${(i % 250) + 1}/32`],
+      remoteSubnets: [`10.2.${Math.floor(i / 250)}.${(i % 250) + 1}/32`],
+      startAction: "none",
+      dpdDelayS: i === changed ? 30 : 10,
+    })),
+  });
+}
+
+async function loadBench() {
+  const ns = "swp-bench-load";
+  const dir = await mkdtemp("/tmp/swp-bench-");
+  createNetns(ns);
+  execFileSync("ip", ["-n", ns, "addr", "add", "198.18.1.1/24", "dev", "lo"]);
+  await writeFile(join(dir, "psk"), "bench-psk-0123456789abcdef\n", { mode: 0o600 });
+  const first = await loadConfigText(configYaml(dir, 1));
+  if (!first.ok) throw new Error(JSON.stringify(first.issues));
+  const rendered = renderAll(first.config, { redactSecrets: false });
+  await writeFile(join(dir, "strongswan.conf"), rendered.strongswanConf);
+  const charon = nsSpawn(ns, "/usr/sbin/charon-systemd", [], {
+    env: { PATH: process.env.PATH, STRONGSWAN_CONF: join(dir, "strongswan.conf") },
+    stdio: "ignore",
+  });
+  const link = new CharonLink({
+    viciPath: first.config.charon.vici,
+    connectTimeoutMs: 15_000,
+    logger: log,
+    onReady: () => {},
+    onEvent: () => {},
+    onLost: () => {},
+  });
+  link.connect();
+  await waitFor("charon", () => link.ready);
+  const swanctl = (file: string) => {
+    const start = performance.now();
+    execFileSync(
+      "ip",
+      [
+        "netns",
+        "exec",
+        ns,
+        "swanctl",
+        "--load-all",
+        "--file",
+        file,
+        "--uri",
+        `unix://${first.config.charon.vici}`,
+      ],
+      { stdio: "ignore" },
+    );
+    return ms(start);
+  };
+  const results: Record<string, unknown> = {};
+  try {
+    for (const count of [1, 50, 500]) {
+      const text = configYaml(dir, count);
+      const samples: number[] = [];
+      for (let run = 0; run < 3; run++) {
+        const reconciler = new Reconciler(log);
+        await reconciler.apply(link.port(), { connections: {}, secrets: [] }); // empty charon
+        const start = performance.now();
+        const loaded = await loadConfigText(text);
+        if (!loaded.ok) throw new Error("invalid bench config");
+        await reconciler.apply(link.port(), renderAll(loaded.config, { redactSecrets: false }));
+        samples.push(ms(start));
+      }
+      results[`load_${count}_ms`] = median(samples);
+      results[`load_${count}_samples_ms`] = samples;
+    }
+    // Reload of 500 with one changed: the reconciler already holds the 500.
+    const reconciler = new Reconciler(log);
+    const all = await loadConfigText(configYaml(dir, 500));
+    if (!all.ok) throw new Error("invalid bench config");
+    await reconciler.apply(link.port(), renderAll(all.config, { redactSecrets: false }));
+    const samples: number[] = [];
+    for (let run = 0; run < 5; run++) {
+      const text = configYaml(dir, 500, run % 2 === 0 ? 250 : -1);
+      const start = performance.now();
+      const loaded = await loadConfigText(text);
+      if (!loaded.ok) throw new Error("invalid bench config");
+      const { plan } = await reconciler.apply(
+        link.port(),
+        renderAll(loaded.config, { redactSecrets: false }),
+      );
+      samples.push(ms(start));
+      if (plan.loadConns.length !== 1)
+        throw new Error(`expected one changed, sent ${plan.loadConns.length}`);
+    }
+    results.reload_500_one_changed_ms = median(samples);
+    results.reload_500_one_changed_samples_ms = samples;
+    // The same step without validation and rendering: only what goes over VICI.
+    const apply: number[] = [];
+    for (let run = 0; run < 5; run++) {
+      const loaded = await loadConfigText(configYaml(dir, 500, run % 2 === 0 ? -1 : 250));
+      if (!loaded.ok) throw new Error("invalid bench config");
+      const r = renderAll(loaded.config, { redactSecrets: false });
+      const start = performance.now();
+      await reconciler.apply(link.port(), r);
+      apply.push(ms(start));
+    }
+    results.reload_500_one_changed_apply_only_ms = median(apply);
+
+    // swanctl --load-all for comparison, same connections.
+    const file500 = join(dir, "swanctl-500.conf");
+    await writeFile(file500, renderAll(all.config, { redactSecrets: false }).swanctlConf, {
+      mode: 0o600,
+    });
+    results.swanctl_load_all_500_ms = swanctl(file500);
+    const changed = await loadConfigText(configYaml(dir, 500, 250));
+    if (!changed.ok) throw new Error("invalid bench config");
+    await writeFile(file500, renderAll(changed.config, { redactSecrets: false }).swanctlConf, {
+      mode: 0o600,
+    });
+    results.swanctl_reload_500_one_changed_ms = swanctl(file500);
+  } finally {
+    link.close();
+    await stopChild(charon);
+    deleteNetns(ns);
+    await rm(dir, { recursive: true, force: true });
+  }
+  return results;
+}
+
+async function idleRssBench() {
+  const lab = await AgentLab.create("swp-bench-rss", 50);
+  try {
+    const tunnels = Array.from({ length: 50 }, (_, i) => ({
+      name: `t${i}`,
+      subnet: i,
+      probe: true,
+      extra: { startAction: "none" },
+    }));
+    await lab.writeConfig("a", tunnels);
+    const agent = lab.startAgent("a");
+    await waitFor(
+      "agent running",
+      async () => (await lab.status("a"))?.charon.state === "running",
+      30_000,
+    );
+    await new Promise((r) => setTimeout(r, 5000));
+    // The agent runs under `ip netns exec`; its node process is that process's child or itself.
+    const pid = Number(
+      execFileSync("pgrep", ["-f", `run --config ${lab.configPath("a")}`], { encoding: "utf8" })
+        .trim()
+        .split("\n")
+        .pop(),
+    );
+    const status = await readFile(`/proc/${pid}/status`, "utf8");
+    const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
+    void agent;
+    return { idle_rss_50_tunnels_mb: Math.round((rssKb / 1024) * 10) / 10 };
+  } finally {
+    await lab.cleanup();
+  }
+}
+
+async function restartBench(runs = 5) {
+  const lab = await AgentLab.create("swp-bench-rst");
+  try {
+    const one = [{ name: "one", subnet: 0 }];
+    await lab.writeConfig("a", one);
+    await lab.writeConfig("b", one);
+    lab.startAgent("a");
+    lab.startAgent("b");
+    await waitFor("tunnel up", async () => (await lab.tunnelState("a", "one")) === "up", 30_000);
+    const samples: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const pid = (await lab.status("a"))?.charon.pid as number;
+      const start = performance.now();
+      process.kill(pid, "SIGKILL");
+      await waitFor("traffic again", () => lab.ping("a", 0, 0.1), 30_000, 0);
+      samples.push(ms(start));
+      await waitFor("tunnel up", async () => (await lab.tunnelState("a", "one")) === "up", 30_000);
+    }
+    return {
+      charon_kill_to_traffic_ms: median(samples),
+      charon_kill_to_traffic_samples_ms: samples,
+    };
+  } finally {
+    await lab.cleanup();
+  }
+}
+
+const results = {
+  machine: { cpus: (await import("node:os")).cpus().length, node: process.version },
+  at: new Date().toISOString(),
+  ...(await loadBench()),
+  ...(await idleRssBench()),
+  ...(await restartBench()),
+  targets: {
+    load_500_ms: 250,
+    reload_500_one_changed_ms: 10,
+    idle_rss_50_tunnels_mb: 60,
+    charon_kill_to_traffic_ms: 500,
+  },
+};
+await mkdir(resolve(import.meta.dirname, "results"), { recursive: true });
+await writeFile(OUT, `${JSON.stringify(results, null, 2)}\n`);
+process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);

@@ -1,0 +1,240 @@
+import type { ChildProcess } from "node:child_process";
+import { execFileSync } from "node:child_process";
+import { createWriteStream } from "node:fs";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { stringify } from "yaml";
+import { ApiClient } from "../../agent/src/api/client.ts";
+import type { AgentStatus } from "../../agent/src/status.ts";
+import { createPeerPair, nsSpawn, stopChild } from "./netns.ts";
+
+/**
+ * Two appliances, "a" and "b", each in its own network namespace running the real
+ * `swanpair-agent run` (child mode, libipsec). Outside: 198.18.0.1 ⇄ 198.18.0.2.
+ * Inside addresses on lo: a has 10.1.N.10, b has 10.2.N.20 for N = 0, 1, 2 (by default).
+ */
+export const AGENT_BIN = resolve(import.meta.dirname, "../../agent/bin/swanpair-agent.ts");
+export const PSK = "swanpair-lab-psk-0123456789";
+
+export type Side = "a" | "b";
+const SIDES = {
+  a: { outside: "198.18.0.1", peer: "198.18.0.2", net: 1, host: 10 },
+  b: { outside: "198.18.0.2", peer: "198.18.0.1", net: 2, host: 20 },
+} as const;
+
+export interface TunnelSpec {
+  name: string;
+  /** N of 10.X.N.0/24: which inside subnet pair the tunnel joins. */
+  subnet: number;
+  probe?: boolean;
+  /** Extra tunnel fields, applied to both sides. */
+  extra?: Record<string, unknown>;
+}
+
+export class AgentLab {
+  readonly dir: string;
+  readonly prefix: string;
+  readonly #agents = new Map<Side, ChildProcess>();
+  readonly #cleanupNs: () => void;
+
+  private constructor(dir: string, prefix: string, cleanupNs: () => void) {
+    this.dir = dir;
+    this.prefix = prefix;
+    this.#cleanupNs = cleanupNs;
+  }
+
+  /**
+   * @param prefix namespace prefix, e.g. "swp-tun"; must be unique per test file
+   * @param subnets how many inside subnet pairs (10.X.N.0/24) get an address on each side
+   */
+  static async create(prefix: string, subnets = 3): Promise<AgentLab> {
+    const dir = await mkdtemp("/tmp/swp-lab-");
+    const inside = (side: Side) =>
+      Array.from(
+        { length: subnets },
+        (_, n) => `10.${SIDES[side].net}.${n}.${SIDES[side].host}/32`,
+      );
+    const pair = createPeerPair({
+      left: { ns: `${prefix}-a`, outside: SIDES.a.outside, inside: inside("a") },
+      right: { ns: `${prefix}-b`, outside: SIDES.b.outside, inside: inside("b") },
+      outsidePrefix: 24,
+    });
+    await writeFile(join(dir, "psk"), `${PSK}\n`, { mode: 0o600 });
+    return new AgentLab(dir, prefix, pair.cleanup);
+  }
+
+  ns(side: Side) {
+    return `${this.prefix}-${side}`;
+  }
+  socket(side: Side) {
+    return join(this.dir, side, "agent.sock");
+  }
+  vici(side: Side) {
+    return join(this.dir, side, "charon.vici");
+  }
+  configPath(side: Side) {
+    return join(this.dir, `${side}.yaml`);
+  }
+  insideAddress(side: Side, subnet = 0) {
+    return `10.${SIDES[side].net}.${subnet}.${SIDES[side].host}`;
+  }
+
+  config(side: Side, tunnels: TunnelSpec[]) {
+    const me = SIDES[side];
+    const other = side === "a" ? "b" : "a";
+    const them = SIDES[other];
+    return {
+      appliance: { name: `${side}1`, localAddress: me.outside },
+      datapath: "libipsec",
+      charon: { mode: "child" },
+      stateDir: join(this.dir, side),
+      api: { socket: this.socket(side) },
+      log: { level: "debug" },
+      tunnels: tunnels.map((t) => ({
+        name: t.name,
+        type: "peer",
+        remoteAddress: me.peer,
+        psk: { file: join(this.dir, "psk") },
+        localSubnets: [`10.${me.net}.${t.subnet}.0/24`],
+        remoteSubnets: [`10.${them.net}.${t.subnet}.0/24`],
+        ...(t.probe === false
+          ? {}
+          : {
+              probe: {
+                source: this.insideAddress(side, t.subnet),
+                target: this.insideAddress(other, t.subnet),
+                intervalMs: 100,
+                fall: 3,
+                rise: 2,
+              },
+            }),
+        ...t.extra,
+      })),
+    };
+  }
+
+  async writeConfig(side: Side, tunnels: TunnelSpec[]) {
+    await writeFile(this.configPath(side), stringify(this.config(side, tunnels)));
+  }
+
+  async writeRawConfig(side: Side, text: string) {
+    await writeFile(this.configPath(side), text);
+  }
+
+  startAgent(side: Side) {
+    const log = createWriteStream(join(this.dir, `${side}.log`), { flags: "a" });
+    const child = nsSpawn(
+      this.ns(side),
+      process.execPath,
+      [AGENT_BIN, "run", "--config", this.configPath(side)],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    child.stdout?.pipe(log);
+    child.stderr?.pipe(log);
+    this.#agents.set(side, child);
+    return child;
+  }
+
+  agent(side: Side) {
+    return this.#agents.get(side);
+  }
+
+  async log(side: Side) {
+    return readFile(join(this.dir, `${side}.log`), "utf8").catch(() => "");
+  }
+
+  client(side: Side) {
+    return new ApiClient(this.socket(side), { timeoutMs: 5000 });
+  }
+
+  async status(side: Side): Promise<AgentStatus | null> {
+    return this.client(side)
+      .status()
+      .catch(() => null);
+  }
+
+  async tunnelState(side: Side, name: string) {
+    return (await this.status(side))?.tunnels.find((t) => t.name === name)?.state;
+  }
+
+  /** One ping from a's (or b's) inside address to the other side's, through the tunnel. */
+  ping(from: Side, subnet = 0, timeoutS = 1): boolean {
+    const to: Side = from === "a" ? "b" : "a";
+    try {
+      execFileSync(
+        "ip",
+        [
+          "netns",
+          "exec",
+          this.ns(from),
+          "ping",
+          "-c",
+          "1",
+          "-W",
+          String(timeoutS),
+          "-I",
+          this.insideAddress(from, subnet),
+          this.insideAddress(to, subnet),
+        ],
+        { stdio: "ignore" },
+      );
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** swanctl in the side's namespace, against that side's charon. */
+  swanctl(side: Side, ...args: string[]): string {
+    return execFileSync(
+      "ip",
+      ["netns", "exec", this.ns(side), "swanctl", ...args, "--uri", `unix://${this.vici(side)}`],
+      {
+        encoding: "utf8",
+      },
+    );
+  }
+
+  async stopAgent(side: Side) {
+    await stopChild(this.#agents.get(side));
+    this.#agents.delete(side);
+  }
+
+  async cleanup() {
+    for (const side of [...this.#agents.keys()]) await this.stopAgent(side);
+    // A charon orphaned by a test that killed its agent still holds the namespace.
+    for (const side of ["a", "b"] as const) {
+      const pid = Number(
+        (await readFile(join(this.dir, side, "charon.pid"), "utf8").catch(() => "")).trim(),
+      );
+      if (pid > 1) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {
+          // already gone
+        }
+      }
+    }
+    this.#cleanupNs();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Polls until check() returns a truthy value, or throws after timeoutMs with the label. */
+export async function waitFor<T>(
+  label: string,
+  check: () => Promise<T> | T,
+  timeoutMs = 20_000,
+  stepMs = 50,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${label}`);
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}

@@ -1,0 +1,68 @@
+import { execFileSync } from "node:child_process";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import t from "tap";
+import { AgentLab, waitFor } from "../helpers/agent-lab.ts";
+import { nsSpawn, stopChild } from "../helpers/netns.ts";
+
+/**
+ * The agent against a charon it did not configure: side b runs plain charon-systemd with a
+ * strongswan.conf and swanctl.conf written by hand (test/fixtures/interop), loaded by swanctl.
+ */
+const FIXTURES = resolve(import.meta.dirname, "../fixtures/interop");
+
+const lab = await AgentLab.create("swp-iop");
+const plainDir = join(lab.dir, "plain");
+await mkdir(plainDir, { recursive: true });
+const conf = (await readFile(join(FIXTURES, "strongswan.conf"), "utf8")).replaceAll(
+  "@DIR@",
+  plainDir,
+);
+await writeFile(join(plainDir, "strongswan.conf"), conf);
+const vici = `unix://${join(plainDir, "charon.vici")}`;
+const charon = nsSpawn(lab.ns("b"), "/usr/sbin/charon-systemd", [], {
+  env: { PATH: process.env.PATH, STRONGSWAN_CONF: join(plainDir, "strongswan.conf") },
+  stdio: "ignore",
+});
+t.teardown(async () => {
+  await stopChild(charon);
+  await lab.cleanup();
+});
+
+function swanctlB(...args: string[]) {
+  return execFileSync("ip", ["netns", "exec", lab.ns("b"), "swanctl", ...args, "--uri", vici], {
+    encoding: "utf8",
+  });
+}
+
+await waitFor("plain charon's VICI socket", () => {
+  try {
+    swanctlB("--version");
+    return true;
+  } catch {
+    return false;
+  }
+});
+swanctlB("--load-all", "--file", join(FIXTURES, "swanctl.conf"));
+
+await lab.writeConfig("a", [{ name: "one", subnet: 0, probe: false }]);
+lab.startAgent("a");
+
+t.test("the agent brings up a tunnel to a hand-configured charon", async (t) => {
+  await waitFor("tunnel one up", async () => (await lab.tunnelState("a", "one")) === "up");
+  t.ok(lab.ping("a", 0), "ping through the tunnel");
+  t.match(swanctlB("--list-sas"), /site-a: #\d+, ESTABLISHED/, "the plain side sees its IKE_SA");
+  t.match(swanctlB("--list-sas"), /lan: #\d+, reqid \d+, INSTALLED/, "and its CHILD_SA");
+});
+
+t.test("the agent also answers when the plain side initiates", async (t) => {
+  swanctlB("--terminate", "--ike", "site-a");
+  await waitFor(
+    "tunnel one no longer up",
+    async () => (await lab.tunnelState("a", "one")) !== "up",
+    10_000,
+  );
+  swanctlB("--initiate", "--child", "lan", "--timeout", "10");
+  await waitFor("tunnel one up again", async () => (await lab.tunnelState("a", "one")) === "up");
+  t.ok(lab.ping("a", 0), "ping through the tunnel");
+});

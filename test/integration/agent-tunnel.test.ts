@@ -1,0 +1,156 @@
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import t from "tap";
+import { AGENT_BIN, AgentLab, waitFor } from "../helpers/agent-lab.ts";
+
+/**
+ * Two real agents in two namespaces: the tunnel comes up, traffic passes, reloads are
+ * hitless for untouched tunnels, a bad reload changes nothing, and a killed charon comes back.
+ */
+const run = promisify(execFile);
+
+const lab = await AgentLab.create("swp-tun");
+t.teardown(async () => {
+  if (t.passing()) return lab.cleanup();
+  t.comment(`agent a log (tail):\n${(await lab.log("a")).split("\n").slice(-40).join("\n")}`);
+  t.comment(`agent b log (tail):\n${(await lab.log("b")).split("\n").slice(-40).join("\n")}`);
+  await lab.cleanup();
+});
+
+const first = [{ name: "one", subnet: 0 }];
+await lab.writeConfig("a", first);
+await lab.writeConfig("b", first);
+lab.startAgent("a");
+lab.startAgent("b");
+
+/** IKE and CHILD unique ids of a tunnel, read from charon itself. */
+function saIds(side: "a" | "b", name: string) {
+  const out = lab.swanctl(side, "--list-sas", "--ike", name);
+  const ike = /#(\d+), ESTABLISHED/.exec(out)?.[1];
+  const child = new RegExp(`${name}: #(\\d+), reqid \\d+, INSTALLED`).exec(out)?.[1];
+  return { ike, child };
+}
+
+t.test("the tunnel comes up and carries traffic", async (t) => {
+  await waitFor("tunnel one up on both sides", async () => {
+    return (
+      (await lab.tunnelState("a", "one")) === "up" && (await lab.tunnelState("b", "one")) === "up"
+    );
+  });
+  t.ok(lab.ping("a", 0), "ping 10.1.0.10 → 10.2.0.20 passes through ESP");
+  t.ok(lab.ping("b", 0), "and back");
+
+  const { stdout } = await run(process.execPath, [
+    AGENT_BIN,
+    "status",
+    "--socket",
+    lab.socket("a"),
+    "--json",
+  ]);
+  const status = JSON.parse(stdout);
+  const one = status.tunnels.find((x: { name: string }) => x.name === "one");
+  t.equal(one.state, "up", "status --json says up");
+  t.type(one.probe.rttMs, "number", "probe reports an RTT");
+  t.equal(one.probe.loss, 0, "and no loss");
+  t.equal(status.charon.state, "running");
+
+  const table = await run(process.execPath, [AGENT_BIN, "status", "--socket", lab.socket("a")]);
+  t.match(table.stdout, /one\s+up/, "the human table lists the tunnel as up");
+
+  const metrics = await lab.client("a").metrics();
+  t.match(metrics, /swanpair_tunnel_up\{tunnel="one"\} 1/);
+});
+
+t.test("adding a tunnel leaves the existing one's SAs untouched", async (t) => {
+  const before = saIds("a", "one");
+  t.ok(before.ike && before.child, `tunnel one has SAs (${JSON.stringify(before)})`);
+  const two = [...first, { name: "two", subnet: 1 }];
+  await lab.writeConfig("a", two);
+  await lab.writeConfig("b", two);
+  const rb = await lab.client("b").reload();
+  const ra = await lab.client("a").reload();
+  t.same(ra.loaded, ["two"], "only the new tunnel was sent to charon");
+  t.same(ra.unchanged, ["one"]);
+  t.ok(rb.ok);
+  await waitFor("tunnel two up", async () => (await lab.tunnelState("a", "two")) === "up");
+  t.ok(lab.ping("a", 1), "traffic passes through the new tunnel");
+  t.same(saIds("a", "one"), before, "tunnel one kept its IKE and CHILD SA ids");
+});
+
+t.test("changing one tunnel leaves the other's SAs untouched", async (t) => {
+  const before = saIds("a", "one");
+  const changed = [
+    { name: "one", subnet: 0 },
+    { name: "two", subnet: 1, extra: { dpdDelayS: 20 } },
+  ];
+  await lab.writeConfig("a", changed);
+  await lab.writeConfig("b", changed);
+  const ra = await lab.client("a").reload();
+  await lab.client("b").reload();
+  t.same(ra.loaded, ["two"], "only the changed tunnel was sent");
+  await waitFor(
+    "tunnel two up after its change",
+    async () => (await lab.tunnelState("a", "two")) === "up",
+  );
+  t.same(saIds("a", "one"), before, "tunnel one kept its IKE and CHILD SA ids");
+  t.ok(lab.ping("a", 0));
+});
+
+t.test("a rejected reload leaves charon's connections as they were", async (t) => {
+  const connsBefore = lab.swanctl("a", "--list-conns");
+  const sasBefore = saIds("a", "one");
+  const good = await import("node:fs/promises").then((fs) =>
+    fs.readFile(lab.configPath("a"), "utf8"),
+  );
+  await lab.writeRawConfig("a", good.replace("10.2.0.0/24", "10.2.0.0/33"));
+  const result = await lab.client("a").reload();
+  t.equal(result.ok, false, "the reload is refused");
+  t.match(result.issues?.[0], { rule: "format" }, "with the broken rule");
+  t.match(result.issues?.[0]?.path, /remoteSubnets\[0\]/, "and the field path");
+  t.equal(lab.swanctl("a", "--list-conns"), connsBefore, "charon holds the same connections");
+  t.same(saIds("a", "one"), sasBefore, "and the same SAs");
+
+  // SIGHUP takes the same path as POST /v1/reload.
+  lab.agent("a")?.kill("SIGHUP");
+  await waitFor("SIGHUP reload logged", async () => /SIGHUP reload/.test(await lab.log("a")), 5000);
+  t.equal(
+    lab.swanctl("a", "--list-conns"),
+    connsBefore,
+    "SIGHUP with a bad file changes nothing either",
+  );
+  await lab.writeRawConfig("a", good);
+});
+
+t.test(
+  "after charon is killed with SIGKILL the agent restarts it and traffic returns",
+  async (t) => {
+    const status = await lab.status("a");
+    const pid = status?.charon.pid;
+    t.ok(pid, "charon runs as the agent's child");
+    const killedAt = performance.now();
+    process.kill(pid as number, "SIGKILL");
+    await waitFor("charon restarted", async () => {
+      const s = await lab.status("a");
+      return s?.charon.pid && s.charon.pid !== pid && s.charon.state === "running";
+    });
+    await waitFor("ping through tunnel one again", () => lab.ping("a", 0, 0.2), 20_000, 0);
+    const trafficMs = Math.round(performance.now() - killedAt);
+    await waitFor("tunnel one up again", async () => (await lab.tunnelState("a", "one")) === "up");
+    const upMs = Math.round(performance.now() - killedAt);
+    t.comment(`charon SIGKILL → traffic flows again: ${trafficMs} ms; → status up: ${upMs} ms`);
+    t.equal((await lab.status("a"))?.charon.restarts, 1, "one restart counted");
+    t.ok(lab.ping("b", 0), "traffic passes both ways");
+  },
+);
+
+t.test("initiate and terminate through the API", async (t) => {
+  await lab.client("a").terminate("two");
+  await waitFor(
+    "tunnel two down",
+    async () => (await lab.tunnelState("a", "two")) !== "up",
+    10_000,
+  );
+  await lab.client("a").initiate("two");
+  await waitFor("tunnel two up again", async () => (await lab.tunnelState("a", "two")) === "up");
+  await t.rejects(lab.client("a").initiate("nope"), { code: "SWP_ERR_API_REQUEST" });
+});

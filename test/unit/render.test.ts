@@ -1,0 +1,456 @@
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import fc from "fast-check";
+import t, { type Test } from "tap";
+import { PRESETS } from "../../agent/src/config/proposals.ts";
+import type { ResolvedConfig, ResolvedTunnel } from "../../agent/src/config/types.ts";
+import { renderConnections, renderSecrets } from "../../agent/src/render/connections.ts";
+import { sectionDigest } from "../../agent/src/render/digest.ts";
+import { renderAll, writeRendered } from "../../agent/src/render/index.ts";
+import { quoteValue, renderStrongswanConf } from "../../agent/src/render/strongswan-conf.ts";
+import { renderSwanctlConf } from "../../agent/src/render/swanctl-conf.ts";
+import type { ViciMessage } from "../../agent/src/vici/message.ts";
+import { Secret } from "../../common/secret.ts";
+
+const GOLDEN = new URL("../fixtures/golden/", import.meta.url);
+const PSK_ALPHA = "correct horse battery staple";
+const PSK_BETA = "0sesame: not base64";
+
+function tunnel(name: string, overrides: Partial<ResolvedTunnel> = {}): ResolvedTunnel {
+  return {
+    name,
+    type: "peer",
+    remoteAddress: "198.51.100.10",
+    localId: "203.0.113.1",
+    remoteId: "198.51.100.10",
+    psk: new Secret(PSK_ALPHA),
+    localSubnets: ["10.1.0.0/16"],
+    remoteSubnets: ["10.2.0.0/16"],
+    ikeProposals: ["aes256gcm16-prfsha384-x25519", "aes256gcm16-prfsha256-modp3072"],
+    espProposals: ["aes256gcm16-x25519", "aes256gcm16-modp3072"],
+    startAction: "start",
+    dpdDelayS: 10,
+    ...overrides,
+  };
+}
+
+function config(
+  datapath: ResolvedConfig["datapath"],
+  tunnels: ResolvedTunnel[],
+  level: ResolvedConfig["log"]["level"] = "info",
+): ResolvedConfig {
+  return {
+    appliance: { name: "vpn-a", localAddress: "10.0.0.10", publicAddress: "203.0.113.1" },
+    datapath,
+    charon: {
+      mode: "child",
+      vici: "/run/swanpair/charon.vici",
+      binary: "/usr/sbin/charon-systemd",
+      startTimeoutMs: 15000,
+    },
+    stateDir: "/var/lib/swanpair",
+    api: { socket: "/run/swanpair/agent.sock" },
+    log: { level },
+    tunnels,
+  };
+}
+
+/** A function, so determinism can be checked on independently built configs. */
+const cases = (): Record<string, ResolvedConfig> => ({
+  "libipsec-two-tunnels": config("libipsec", [
+    tunnel("alpha", {
+      priority: 100,
+      probe: {
+        target: "10.2.0.1",
+        source: "10.1.0.1",
+        port: 7208,
+        intervalMs: 1000,
+        timeoutMs: 500,
+        fall: 3,
+        rise: 2,
+      },
+    }),
+    tunnel("beta", {
+      remoteAddress: "192.0.2.20",
+      localId: "vpn-a@example.net",
+      remoteId: "CN=beta, O=Example Corp",
+      psk: new Secret(PSK_BETA),
+      localSubnets: ["10.1.0.0/16", "fd00:1::/64"],
+      remoteSubnets: ["10.3.0.0/16", "fd00:3::/64"],
+      startAction: "trap",
+      dpdDelayS: 30,
+    }),
+  ]),
+  "kernel-ifid": config(
+    "kernel",
+    [
+      tunnel("alpha", { ifId: 7, priority: 200 }),
+      tunnel("beta", { ifId: 8, remoteAddress: "192.0.2.20" }),
+    ],
+    "debug",
+  ),
+  "aws-compatible": config("libipsec", [
+    tunnel("aws1", {
+      remoteAddress: "52.0.0.1",
+      remoteId: "52.0.0.1",
+      localSubnets: ["10.1.0.0/16"],
+      remoteSubnets: ["172.31.0.0/16"],
+      ikeProposals: [...PRESETS["aws-compatible"].ike],
+      espProposals: [...PRESETS["aws-compatible"].esp],
+    }),
+  ]),
+});
+const CASES = cases();
+
+async function golden(t: Test, file: string, actual: string) {
+  const url = new URL(file, GOLDEN);
+  if (process.env.UPDATE_GOLDEN === "1") await writeFile(url, actual);
+  t.equal(
+    actual,
+    await readFile(url, "utf8"),
+    `${file} matches the golden file (UPDATE_GOLDEN=1 rewrites it)`,
+  );
+}
+
+/** Lines, trimmed, so assertions do not depend on indentation. */
+function lines(text: string): string[] {
+  return text.split("\n").map((line) => line.trim());
+}
+
+function mustHave(t: Test, text: string, wanted: string[]) {
+  for (const line of wanted) t.ok(lines(text).includes(line), `has line: ${line}`);
+}
+
+function mustNotMatch(t: Test, text: string, forbidden: RegExp[]) {
+  for (const re of forbidden) t.notMatch(text, re, `has nothing matching ${re}`);
+}
+
+const hex = (s: string) => Buffer.from(s, "utf8").toString("hex");
+
+t.test("golden files", async (t) => {
+  for (const [name, cfg] of Object.entries(CASES)) {
+    const rendered = renderAll(cfg, { redactSecrets: false });
+    await golden(t, `${name}.swanctl.conf`, rendered.swanctlConf);
+    await golden(t, `${name}.strongswan.conf`, rendered.strongswanConf);
+    await golden(
+      t,
+      `${name}.connections.json`,
+      `${JSON.stringify(rendered.connections, null, 2)}\n`,
+    );
+  }
+});
+
+t.test("libipsec strongswan.conf: userspace ESP, self-contained", async (t) => {
+  const text = renderStrongswanConf(CASES["libipsec-two-tunnels"] as ResolvedConfig);
+  t.match(text, /^# Generated by swanpair-agent/, "says it is generated");
+  mustHave(t, text, [
+    "charon-systemd {",
+    "load = nonce openssl kdf kernel-libipsec kernel-netlink socket-default vici",
+    "socket = unix:///run/swanpair/charon.vici",
+    "path = /var/lib/swanpair/charon.log",
+    "default = -1",
+  ]);
+  // install_routes would not stop kernel-libipsec's TUN routes; "no" would only mislead.
+  mustNotMatch(t, text, [/^\s*include\b/m, /load_modular/, /^\s*charon \{/m, /install_routes/]);
+  t.ok(text.endsWith("}\n"), "ends with a newline");
+});
+
+t.test("kernel strongswan.conf: XFRM, no libipsec, charon installs no routes", async (t) => {
+  const text = renderStrongswanConf(CASES["kernel-ifid"] as ResolvedConfig);
+  mustHave(t, text, [
+    "load = nonce openssl kdf kernel-netlink socket-default vici",
+    "install_routes = no",
+    "default = 2",
+  ]);
+  mustNotMatch(t, text, [/kernel-libipsec/, /install_routes = yes/, /^\s*include\b/m]);
+});
+
+t.test("charon log level follows the agent's, never up to key dumps", async (t) => {
+  const levels: [ResolvedConfig["log"]["level"], string][] = [
+    ["fatal", "0"],
+    ["warn", "1"],
+    ["info", "1"],
+    ["debug", "2"],
+    ["trace", "3"],
+  ];
+  for (const [level, charon] of levels) {
+    mustHave(t, renderStrongswanConf(config("libipsec", [], level)), [`default = ${charon}`]);
+  }
+});
+
+t.test("if_id only with the kernel datapath", async (t) => {
+  const withIfId = [tunnel("alpha", { ifId: 7 })];
+  const kernel = renderAll(config("kernel", withIfId), { redactSecrets: false }).swanctlConf;
+  mustHave(t, kernel, ["if_id_in = 7", "if_id_out = 7"]);
+  const libipsec = renderAll(config("libipsec", withIfId), { redactSecrets: false }).swanctlConf;
+  mustNotMatch(t, libipsec, [/if_id/]);
+  const noIfId = renderAll(config("kernel", [tunnel("alpha")]), { redactSecrets: false });
+  mustNotMatch(t, noIfId.swanctlConf, [/if_id/]);
+});
+
+t.test("priority only when set", async (t) => {
+  const [alpha, beta] = Object.values(
+    renderConnections(config("libipsec", [tunnel("alpha", { priority: 0 }), tunnel("beta")])),
+  ) as [ViciMessage, ViciMessage];
+  t.match((alpha.children as ViciMessage).alpha, { priority: "0" }, "0 is a value, not unset");
+  t.notOk("priority" in ((beta.children as ViciMessage).beta as ViciMessage));
+});
+
+t.test("load-conn sections", async (t) => {
+  const conns = renderConnections(config("libipsec", [tunnel("zulu"), tunnel("alpha")]));
+  t.same(Object.keys(conns), ["zulu", "alpha"], "keyed by tunnel name, in config order");
+  t.strictSame(conns.alpha, {
+    version: "2",
+    local_addrs: ["10.0.0.10"],
+    remote_addrs: ["198.51.100.10"],
+    proposals: ["aes256gcm16-prfsha384-x25519", "aes256gcm16-prfsha256-modp3072"],
+    dpd_delay: "10s",
+    mobike: "no",
+    local: { auth: "psk", id: "203.0.113.1" },
+    remote: { auth: "psk", id: "198.51.100.10" },
+    children: {
+      alpha: {
+        local_ts: ["10.1.0.0/16"],
+        remote_ts: ["10.2.0.0/16"],
+        esp_proposals: ["aes256gcm16-x25519", "aes256gcm16-modp3072"],
+        start_action: "start",
+        dpd_action: "restart",
+        close_action: "start",
+      },
+    },
+  });
+});
+
+t.test("DPD and close actions return each tunnel to its start_action", async (t) => {
+  const expected = {
+    start: { dpd_action: "restart", close_action: "start" },
+    trap: { dpd_action: "trap", close_action: "trap" },
+    none: { dpd_action: "clear", close_action: "none" },
+  } as const;
+  for (const [startAction, actions] of Object.entries(expected)) {
+    const conns = renderConnections(
+      config("libipsec", [
+        tunnel("alpha", { startAction: startAction as ResolvedTunnel["startAction"] }),
+      ]),
+    );
+    const child = ((conns.alpha as ViciMessage).children as ViciMessage).alpha;
+    t.match(child, { start_action: startAction, ...actions }, startAction);
+  }
+});
+
+t.test("secrets", async (t) => {
+  const cfg = CASES["libipsec-two-tunnels"] as ResolvedConfig;
+  const secrets = renderSecrets(cfg);
+  t.same(
+    secrets.map(({ id, type, owners }) => ({ id, type, owners })),
+    [
+      { id: "psk-alpha", type: "IKE", owners: ["203.0.113.1", "198.51.100.10"] },
+      { id: "psk-beta", type: "IKE", owners: ["vpn-a@example.net", "CN=beta, O=Example Corp"] },
+    ],
+  );
+  t.equal(secrets[0]?.data, cfg.tunnels[0]?.psk, "data is the unrevealed Secret");
+
+  const full = renderAll(cfg, { redactSecrets: false });
+  mustHave(t, full.swanctlConf, [`secret = 0x${hex(PSK_ALPHA)}`, `secret = 0x${hex(PSK_BETA)}`]);
+  mustNotMatch(t, full.swanctlConf, [new RegExp(PSK_ALPHA), new RegExp(PSK_BETA)]);
+
+  const redacted = renderAll(cfg, { redactSecrets: true });
+  t.equal(lines(redacted.swanctlConf).filter((l) => l === "secret = <redacted>").length, 2);
+  mustNotMatch(t, redacted.swanctlConf, [
+    new RegExp(PSK_ALPHA),
+    new RegExp(PSK_BETA),
+    new RegExp(hex(PSK_ALPHA)),
+    new RegExp(hex(PSK_BETA)),
+    /secret = 0x/,
+  ]);
+  t.notMatch(JSON.stringify(redacted), PSK_ALPHA, "the rendered object serialises without keys");
+});
+
+t.test("a PSK that looks like hex or base64 is still read as itself", async (t) => {
+  for (const psk of [
+    "0x41414141",
+    "0sQUFBQQ==",
+    "0XAB",
+    "0Sab",
+    'a "quoted" #{psk}\\ ',
+    "ünïcödé",
+  ]) {
+    const text = renderAll(config("libipsec", [tunnel("alpha", { psk: new Secret(psk) })]), {
+      redactSecrets: false,
+    }).swanctlConf;
+    const value = /^\s*secret = 0x([0-9a-f]+)$/m.exec(text)?.[1];
+    t.equal(Buffer.from(value ?? "", "hex").toString("utf8"), psk, JSON.stringify(psk));
+  }
+});
+
+/**
+ * How strongSwan's settings lexer (settings_lexer.l) reads a value back: unquoted words
+ * separated by single spaces, or one double-quoted string with backslash escapes.
+ * undefined when the lexer would stop early or read something else.
+ */
+function readBack(value: string): string | undefined {
+  if (!value.startsWith('"'))
+    return /^[^#}"\r\n\t ]+( [^#}"\r\n\t ]+)*$/.test(value) ? value : undefined;
+  const map: Record<string, string> = { n: "\n", r: "\r", t: "\t" };
+  let out = "";
+  for (let i = 1; i < value.length; i++) {
+    const c = value[i] as string;
+    if (c === '"') return i === value.length - 1 ? out : undefined;
+    if (c === "\\") {
+      const next = value[++i];
+      if (next === undefined) return undefined;
+      out += map[next] ?? next;
+    } else if (c !== "\r") out += c;
+  }
+  return undefined;
+}
+
+t.test("quoting", async (t) => {
+  const cases: [string, string][] = [
+    ["plain.example", "plain.example"],
+    ["%any", "%any"],
+    ["10.1.0.0/16,10.2.0.0/16", "10.1.0.0/16,10.2.0.0/16"],
+    ["two words", "two words"],
+    ["two  spaces", '"two  spaces"'],
+    [" lead", '" lead"'],
+    ["CN=x, O=y", '"CN=x, O=y"'],
+    ['say "hi"', '"say \\"hi\\""'],
+    ["back\\slash", '"back\\\\slash"'],
+    ["#not a comment", '"#not a comment"'],
+    ["}{", '"}{"'],
+    ["tab\there", '"tab\\there"'],
+    ["line\nbreak\r", '"line\\nbreak\\r"'],
+    ["", '""'],
+  ];
+  for (const [input, output] of cases) {
+    t.equal(quoteValue(input), output, JSON.stringify(input));
+    t.equal(readBack(output), input, `${JSON.stringify(output)} reads back`);
+  }
+  t.throws(() => quoteValue("nul\0"), /NUL/);
+
+  fc.assert(
+    fc.property(
+      fc.string({ unit: "binary" }).filter((s) => !s.includes("\0")),
+      (s) => {
+        const quoted = quoteValue(s);
+        return readBack(quoted) === s && !quoted.includes("\n") && !quoted.includes("\r");
+      },
+    ),
+  );
+});
+
+t.test("nasty identities are quoted in swanctl.conf", async (t) => {
+  const text = renderAll(
+    config("libipsec", [tunnel("alpha", { localId: 'CN=a "b", O=#1', remoteId: "x}y{z" })]),
+    { redactSecrets: true },
+  ).swanctlConf;
+  mustHave(t, text, ['id = "CN=a \\"b\\", O=#1"', 'id = "x}y{z"', 'id-1 = "CN=a \\"b\\", O=#1"']);
+});
+
+t.test("what swanctl.conf cannot express is refused, not mangled", async (t) => {
+  t.throws(() => renderSwanctlConf({ "a.b": {} }, []), /section or key name/);
+  t.throws(() => renderSwanctlConf({ a: { "has space": "x" } }, []), /section or key name/);
+  t.throws(() => renderSwanctlConf({ a: { local_ts: ["10.0.0.0/8,x"] } }, []), /local_ts/);
+  t.throws(() => renderSwanctlConf({ a: { local_ts: [""] } }, []), /local_ts/);
+  t.throws(() => renderSwanctlConf({ a: { id: new Uint8Array([1]) } }, []), /bytes/);
+});
+
+t.test("rendering is deterministic", async (t) => {
+  const again = cases();
+  for (const [name, cfg] of Object.entries(CASES)) {
+    const a = renderAll(cfg, { redactSecrets: false });
+    const b = renderAll(again[name] as ResolvedConfig, { redactSecrets: false });
+    t.equal(a.swanctlConf, b.swanctlConf, name);
+    t.equal(a.strongswanConf, b.strongswanConf, name);
+    t.strictSame(a.connections, b.connections, name);
+    t.equal(renderAll(cfg, { redactSecrets: false }).swanctlConf, a.swanctlConf, `${name}, twice`);
+  }
+});
+
+t.test("sectionDigest", async (t) => {
+  const base = () =>
+    renderConnections(CASES["libipsec-two-tunnels"] as ResolvedConfig).alpha as ViciMessage;
+  const digest = sectionDigest(base());
+  t.match(digest, /^[0-9a-f]{64}$/);
+  t.equal(sectionDigest(base()), digest, "same section, same digest");
+
+  const variants: [string, ResolvedTunnel][] = [
+    ["remote address", tunnel("alpha", { remoteAddress: "198.51.100.11" })],
+    ["local id", tunnel("alpha", { localId: "203.0.113.2" })],
+    ["remote subnet", tunnel("alpha", { remoteSubnets: ["10.2.0.0/17"] })],
+    [
+      "proposal order",
+      tunnel("alpha", {
+        ikeProposals: ["aes256gcm16-prfsha256-modp3072", "aes256gcm16-prfsha384-x25519"],
+      }),
+    ],
+    ["esp proposals", tunnel("alpha", { espProposals: ["aes256gcm16-x25519"] })],
+    ["start action", tunnel("alpha", { startAction: "trap" })],
+    ["dpd delay", tunnel("alpha", { dpdDelayS: 11 })],
+    ["priority", tunnel("alpha", { priority: 101 })],
+  ];
+  const seen = new Set([
+    sectionDigest(renderConnections(config("libipsec", [tunnel("alpha")])).alpha as ViciMessage),
+  ]);
+  for (const [what, changed] of variants) {
+    const d = sectionDigest(renderConnections(config("libipsec", [changed])).alpha as ViciMessage);
+    t.notOk(seen.has(d), `${what} changes the digest`);
+    seen.add(d);
+  }
+  const probeOnly = tunnel("alpha", { priority: 100, psk: new Secret("other") });
+  t.equal(
+    sectionDigest(renderConnections(config("libipsec", [probeOnly])).alpha as ViciMessage),
+    digest,
+    "the probe and the PSK are not part of the connection",
+  );
+
+  // The encoding is unambiguous and follows the wire, not JavaScript types.
+  t.equal(
+    sectionDigest({ k: "ab" }),
+    sectionDigest({ k: new Uint8Array([0x61, 0x62]) }),
+    "string = its bytes",
+  );
+  const distinct: ViciMessage[] = [
+    { k: "a" },
+    { k: ["a"] },
+    { k: { a: "" } },
+    { k: "", a: "" },
+    { k: ["a", "b"] },
+    { k: ["ab"] },
+    { k: ["a,b"] },
+    { ka: "" },
+    { a: "", k: "" },
+    {},
+  ];
+  t.equal(
+    new Set(distinct.map(sectionDigest)).size,
+    distinct.length,
+    "no collisions between shapes",
+  );
+});
+
+t.test("writeRendered", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "swp-render-"));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const out = join(dir, "out");
+  const rendered = renderAll(CASES["kernel-ifid"] as ResolvedConfig, { redactSecrets: false });
+  await writeRendered(out, rendered);
+  t.equal((await stat(join(out, "swanctl.conf"))).mode & 0o777, 0o600, "swanctl.conf is 0600");
+  t.equal(
+    (await stat(join(out, "strongswan.conf"))).mode & 0o777,
+    0o644,
+    "strongswan.conf is 0644",
+  );
+  t.equal(await readFile(join(out, "swanctl.conf"), "utf8"), rendered.swanctlConf);
+  t.equal(await readFile(join(out, "strongswan.conf"), "utf8"), rendered.strongswanConf);
+  await t.rejects(
+    writeRendered(out, renderAll(CASES["kernel-ifid"] as ResolvedConfig, { redactSecrets: true })),
+    /redacted/,
+  );
+  t.equal(
+    await readFile(join(out, "swanctl.conf"), "utf8"),
+    rendered.swanctlConf,
+    "left untouched",
+  );
+});
