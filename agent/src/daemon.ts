@@ -11,7 +11,7 @@ import { loadConfigFile } from "./config/load.ts";
 import type { ResolvedConfig } from "./config/types.ts";
 import { ProbeSet } from "./health/probe-set.ts";
 import type { SaObservation } from "./health/sa-state.ts";
-import { deriveTunnelState, IKE_ALIVE } from "./health/tunnel-state.ts";
+import { CHILD_CARRYING, deriveTunnelState, IKE_ALIVE } from "./health/tunnel-state.ts";
 import { createMetrics, reloadOutcome } from "./metrics.ts";
 import { renderAll } from "./render/index.ts";
 import type { AgentControl, AgentStatus, ReloadResult, TunnelStatus } from "./status.ts";
@@ -162,8 +162,12 @@ export class AgentDaemon implements AgentControl {
     });
   }
 
+  /** Idempotent: a tunnel whose CHILD_SA already carries traffic is left as it is. */
   async initiate(tunnel: string): Promise<void> {
     this.#requireTunnel(tunnel);
+    await this.#refreshSas();
+    const child = this.#sas.get(tunnel)?.child;
+    if (child && CHILD_CARRYING.has(child.state)) return;
     await this.#link.port().initiate(tunnel);
   }
 

@@ -27,6 +27,8 @@ export interface TunnelSpec {
   /** N of 10.X.N.0/24: which inside subnet pair the tunnel joins. */
   subnet: number;
   probe?: boolean;
+  /** Give the tunnel its own IKE identities (needed for a second tunnel to the same peer). */
+  ownIds?: boolean;
   /** Extra tunnel fields, applied to both sides. */
   extra?: Record<string, unknown>;
 }
@@ -95,6 +97,7 @@ export class AgentLab {
         type: "peer",
         remoteAddress: me.peer,
         psk: { file: join(this.dir, "psk") },
+        ...(t.ownIds && { localId: `${side}1.${t.name}`, remoteId: `${other}1.${t.name}` }),
         localSubnets: [`10.${me.net}.${t.subnet}.0/24`],
         remoteSubnets: [`10.${them.net}.${t.subnet}.0/24`],
         ...(t.probe === false

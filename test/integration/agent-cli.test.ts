@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
 import {
@@ -31,8 +31,15 @@ function cli(...args: string[]): Promise<Result> {
   });
 }
 
-const dir = await mkdtemp("/tmp/swp-cli-");
-t.teardown(() => rm(dir, { recursive: true, force: true }));
+const base = await mkdtemp("/tmp/swp-cli-");
+t.teardown(() => rm(base, { recursive: true, force: true }));
+let fixtureCount = 0;
+/** A fresh directory per materialised fixture. */
+async function fixtureDir() {
+  const dir = join(base, String(fixtureCount++));
+  await mkdir(dir, { recursive: true });
+  return dir;
+}
 
 t.test(
   `each of ${INVALID_CONFIGS.length} invalid configs exits 2 naming the field and the rule`,
@@ -44,8 +51,8 @@ t.test(
       const batch = INVALID_CONFIGS.slice(i, i + 4);
       results.push(
         ...(await Promise.all(
-          batch.map(async (fixture, j) => {
-            const path = await materializeFixture(fixture, join(dir, `bad-${i + j}`));
+          batch.map(async (fixture) => {
+            const path = await materializeFixture(fixture, await fixtureDir());
             return { fixture, result: await cli("validate", "--config", path) };
           }),
         )),
@@ -71,7 +78,7 @@ t.test(
 t.test("run refuses an invalid config with exit 2 before touching anything", async (t) => {
   const fixture = INVALID_CONFIGS.find((f) => f.expectRule === "overlap");
   if (!fixture) throw new Error("fixture missing");
-  const path = await materializeFixture(fixture, join(dir, "run-bad"));
+  const path = await materializeFixture(fixture, await fixtureDir());
   const result = await cli("run", "--config", path);
   t.equal(result.code, 2);
   t.match(result.stderr, /overlap/);
@@ -80,7 +87,7 @@ t.test("run refuses an invalid config with exit 2 before touching anything", asy
 t.test("validate --json reports issues as data", async (t) => {
   const fixture = INVALID_CONFIGS[0];
   if (!fixture) throw new Error("fixture missing");
-  const path = await materializeFixture(fixture, join(dir, "json-bad"));
+  const path = await materializeFixture(fixture, await fixtureDir());
   const result = await cli("validate", "--config", path, "--json");
   t.equal(result.code, 2);
   const report = JSON.parse(result.stdout);
@@ -91,7 +98,7 @@ t.test("validate --json reports issues as data", async (t) => {
 t.test("render prints redacted text, and --out writes the keys 0600", async (t) => {
   const path = await materializeFixture(
     { yaml: VALID_EXAMPLE, pskFiles: VALID_PSK_FILES },
-    join(dir, "render"),
+    await fixtureDir(),
   );
   const shown = await cli("render", "--config", path);
   t.equal(shown.code, 0);
@@ -101,7 +108,7 @@ t.test("render prints redacted text, and --out writes the keys 0600", async (t) 
   const hex = Buffer.from(GOOD_PSK).toString("hex");
   t.notOk(shown.stdout.includes(hex), "not even hex-encoded");
 
-  const out = join(dir, "render-out");
+  const out = join(await fixtureDir(), "out");
   const written = await cli("render", "--config", path, "--out", out);
   t.equal(written.code, 0);
   t.equal((await stat(join(out, "swanctl.conf"))).mode & 0o777, 0o600);
@@ -118,7 +125,7 @@ t.test("usage errors exit 2, --help exits 0", async (t) => {
 });
 
 t.test("status with no agent listening exits 1 with a hint", async (t) => {
-  const result = await cli("status", "--socket", join(dir, "nobody.sock"));
+  const result = await cli("status", "--socket", join(base, "nobody.sock"));
   t.equal(result.code, 1);
   t.match(result.stderr, /SWP_ERR_API_UNREACHABLE/);
 });

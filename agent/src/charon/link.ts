@@ -98,16 +98,19 @@ export class CharonLink {
       unloadConn: (name) => vici.unloadConn(client, name, opts),
       loadShared: (secret) => vici.loadShared(client, secret, opts),
       unloadShared: (id) => vici.unloadShared(client, id, opts),
-      listSas: async () => summariseSas(await vici.listSas(client, opts)),
+      listSas: async () => summariseSas(await vici.listSas(client, {}, opts)),
       // Asynchronous in charon (timeout -1): the outcome arrives as events, and a slow
       // peer never holds the command connection that apply and status need.
       initiate: async (tunnel) => {
         this.noteInitiating(tunnel);
         await vici.initiate(client, { child: tunnel, ike: tunnel, timeoutMs: -1 }, opts);
       },
+      // Idempotent: a tunnel that has no SAs is already terminated.
       terminate: async (tunnel) => {
         this.#initiatedAt.delete(tunnel);
-        await vici.terminate(client, { child: tunnel, timeoutMs: -1 }, opts);
+        await vici.terminate(client, { child: tunnel, timeoutMs: -1 }, opts).catch((error) => {
+          if (!/no matching SAs/.test(String(error?.message))) throw error;
+        });
       },
     };
   }

@@ -54,6 +54,7 @@ export function verifyConfig(
   checkUnique(parsed.tunnels, "name", sink);
   checkUnique(parsed.tunnels, "ifId", sink);
   checkSharedRemotes(parsed.tunnels, sink);
+  checkAmbiguousPeers(parsed, sink);
   const vici = parsed.charon.vici ?? join(parsed.stateDir, "charon.vici");
   checkSocketPath(parsed.charon.vici ? "charon.vici" : "stateDir", vici, sink);
   checkSocketPath("api.socket", parsed.api.socket, sink);
@@ -118,8 +119,7 @@ function resolveTunnel(
     name: t.name,
     type: t.type,
     remoteAddress: t.remoteAddress,
-    localId: t.localId ?? appliance.publicAddress ?? appliance.localAddress,
-    remoteId: t.remoteId ?? t.remoteAddress,
+    ...identities(parsed, t),
     psk,
     localSubnets: local.map((c) => c.text),
     remoteSubnets: remote.map((c) => c.text),
@@ -277,6 +277,38 @@ function checkSharedRemotes(tunnels: ParsedTunnel[], sink: Sink): void {
         }
       });
     });
+  });
+}
+
+/** The IKE identities a tunnel uses: localId defaults to publicAddress, else localAddress. */
+function identities(parsed: ParsedConfig, t: ParsedTunnel) {
+  const { appliance } = parsed;
+  return {
+    localId: t.localId ?? appliance.publicAddress ?? appliance.localAddress,
+    remoteId: t.remoteId ?? t.remoteAddress,
+  };
+}
+
+/**
+ * charon picks the connection for an incoming IKE_SA by addresses and identities. Two
+ * tunnels to the same peer with the same identities are indistinguishable: charon binds
+ * both to one IKE_SA and refuses the second tunnel's CHILD_SA (seen: NO_PROPOSAL_CHOSEN).
+ */
+function checkAmbiguousPeers(parsed: ParsedConfig, sink: Sink): void {
+  const seen = new Map<string, number>();
+  parsed.tunnels.forEach((t, i) => {
+    const { localId, remoteId } = identities(parsed, t);
+    const key = JSON.stringify([ipToBigInt(t.remoteAddress).toString(), localId, remoteId]);
+    const j = seen.get(key);
+    if (j === undefined) {
+      seen.set(key, i);
+      return;
+    }
+    sink.error(
+      `tunnels[${i}]`,
+      "ambiguous-peer",
+      `goes to the same peer ${t.remoteAddress} with the same identities (${localId} ⇄ ${remoteId}) as tunnels[${j}]; charon cannot tell them apart. List all subnets in one tunnel, or give this one its own localId and remoteId`,
+    );
   });
 }
 

@@ -1,3 +1,4 @@
+import type { SaEntry } from "../vici/commands.ts";
 import type { DecodedMessage, DecodedValue } from "../vici/message.ts";
 import { CHILD_CARRYING, IKE_ALIVE } from "./tunnel-state.ts";
 
@@ -22,46 +23,37 @@ function better(a: Rank, b: Rank): boolean {
 }
 
 /**
- * Reduces list-sas events (one `{<conn name>: <IKE_SA>}` per event) to one IKE_SA and one
+ * Reduces list-sas entries (one IKE_SA each, named by its connection) to one IKE_SA and one
  * CHILD_SA per tunnel. A tunnel's CHILD_SA carries the tunnel's name, but it may live under
  * another tunnel's IKE_SA: charon reuses an IKE_SA to the same peer when two connections
  * have equal IKE settings. Several SAs can exist at once while one is rekeyed or replaced;
  * the one that carries traffic is reported.
  */
-export function summariseSas(events: readonly DecodedMessage[]): Map<string, SaObservation> {
+export function summariseSas(entries: readonly SaEntry[]): Map<string, SaObservation> {
   const best = new Map<string, { obs: SaObservation; rank: Rank }>();
   const offer = (tunnel: string, obs: SaObservation, rank: Rank) => {
     const current = best.get(tunnel);
     if (!current || better(rank, current.rank)) best.set(tunnel, { obs, rank });
   };
-  for (const event of events) {
-    for (const [name, value] of Object.entries(event)) {
-      const ikeSection = section(value);
-      if (!ikeSection) continue;
-      const ike = {
-        uniqueId: text(ikeSection.uniqueid),
-        state: text(ikeSection.state),
-        establishedS: seconds(ikeSection.established),
+  for (const { ikeName: name, ike: ikeSection } of entries) {
+    const ike = {
+      uniqueId: text(ikeSection.uniqueid),
+      state: text(ikeSection.state),
+      establishedS: seconds(ikeSection.established),
+    };
+    const ikeAlive = IKE_ALIVE.has(ike.state) ? 1 : 0;
+    const ikeId = Number(ike.uniqueId) || 0;
+    offer(name, { ike, child: null }, [0, ikeAlive, -1, ikeId]);
+    for (const childValue of Object.values(section(ikeSection["child-sas"]) ?? {})) {
+      const c = section(childValue);
+      if (!c) continue;
+      const child = {
+        uniqueId: text(c.uniqueid),
+        state: text(c.state),
+        installedS: seconds(c["install-time"]),
       };
-      const ikeAlive = IKE_ALIVE.has(ike.state) ? 1 : 0;
-      const ikeId = Number(ike.uniqueId) || 0;
-      offer(name, { ike, child: null }, [0, ikeAlive, -1, ikeId]);
-      for (const childValue of Object.values(section(ikeSection["child-sas"]) ?? {})) {
-        const c = section(childValue);
-        if (!c) continue;
-        const child = {
-          uniqueId: text(c.uniqueid),
-          state: text(c.state),
-          installedS: seconds(c["install-time"]),
-        };
-        const carrying = ikeAlive && CHILD_CARRYING.has(child.state) ? 1 : 0;
-        offer(text(c.name), { ike, child }, [
-          carrying,
-          ikeAlive,
-          Number(child.uniqueId) || 0,
-          ikeId,
-        ]);
-      }
+      const carrying = ikeAlive && CHILD_CARRYING.has(child.state) ? 1 : 0;
+      offer(text(c.name), { ike, child }, [carrying, ikeAlive, Number(child.uniqueId) || 0, ikeId]);
     }
   }
   return new Map([...best].map(([tunnel, { obs }]) => [tunnel, obs]));

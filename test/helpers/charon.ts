@@ -1,0 +1,96 @@
+import type { ChildProcess } from "node:child_process";
+import { ViciClient } from "../../agent/src/vici/client.ts";
+import { SwpError } from "../../common/errors.ts";
+import { nsSpawn, stopChild } from "./netns.ts";
+
+/** Plugins enough for PSK tunnels with userspace ESP (no xfrm needed) and VICI. */
+export const TEST_PLUGINS =
+  "nonce random openssl aes sha2 hmac gcm curve25519 kernel-netlink kernel-libipsec socket-default vici";
+
+/**
+ * A strongswan.conf for one test charon: its own VICI socket and log file, nothing from
+ * /etc. `extra` is spliced into the charon-systemd section verbatim.
+ */
+export function charonConf(opts: { viciSocket: string; logFile: string; extra?: string }): string {
+  return `charon-systemd {
+  load = ${TEST_PLUGINS}
+  plugins {
+    vici {
+      socket = unix://${opts.viciSocket}
+    }
+  }
+  filelog {
+    test {
+      path = ${opts.logFile}
+      time_format = %T
+      default = 1
+      ike = 2
+      cfg = 2
+    }
+  }
+  journal {
+    default = -1
+  }
+${opts.extra ?? ""}
+}
+`;
+}
+
+export interface Charon {
+  child: ChildProcess;
+  viciSocket: string;
+  /** Kills charon (SIGTERM by default) and waits for it to exit; safe to call twice. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/**
+ * Starts charon-systemd in `ns` with the strongswan.conf at `confPath` and resolves once
+ * its VICI socket answers a version command.
+ */
+export async function startCharon(opts: {
+  ns: string;
+  confPath: string;
+  viciSocket: string;
+  timeoutMs?: number;
+}): Promise<Charon> {
+  const timeoutMs = opts.timeoutMs ?? 10_000;
+  const child = nsSpawn(opts.ns, "charon-systemd", [], {
+    env: { ...process.env, STRONGSWAN_CONF: opts.confPath },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let stderr = "";
+  child.stderr?.on("data", (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-2000);
+  });
+  const charon: Charon = {
+    child,
+    viciSocket: opts.viciSocket,
+    stop: (signal) => stopChild(child, signal),
+  };
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new SwpError("SWP_ERR_CHARON_START", `charon exited during startup: ${stderr}`);
+    }
+    try {
+      const client = await ViciClient.connect(opts.viciSocket, { timeoutMs: 1000 });
+      try {
+        await client.call("version", {}, { timeoutMs: 1000 });
+        return charon;
+      } finally {
+        client.close();
+      }
+    } catch (err) {
+      if (Date.now() > deadline) {
+        await charon.stop("SIGKILL");
+        throw new SwpError(
+          "SWP_ERR_CHARON_START",
+          `charon's VICI socket did not answer within ${timeoutMs} ms: ${stderr}`,
+          undefined,
+          { cause: err },
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
