@@ -8,8 +8,10 @@ cd "$(dirname "$0")/.."
 
 DEB_PACKAGES=(
   charon-systemd strongswan-swanctl libcharon-extra-plugins libstrongswan-extra-plugins
-  iproute2 iptables iputils-ping ca-certificates shellcheck nodejs npm
+  iproute2 iptables iputils-ping ca-certificates shellcheck
 )
+# npm is only needed to fetch Node 24; any npm will do, Debian's if there is none.
+command -v npm >/dev/null || DEB_PACKAGES+=(nodejs npm)
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -34,4 +36,4 @@ if ! [ node_modules/.package-lock.json -nt package-lock.json ]; then
   # tap compiles its plugin list on first use; do it now so the first test run is not the one that does.
   npx tap build >/dev/null
 fi
-echo "bootstrap: ready (node $(node --version), $(swanctl --version 2>/dev/null | head -1 || echo 'strongSwan'))"
+echo "bootstrap: ready (node $(node --version), strongSwan $(dpkg-query -W -f='${Version}' charon-systemd))"
