@@ -33,6 +33,9 @@ function configYaml(dir: string, count: number, changed = -1) {
       name: `t${i}`,
       type: "peer",
       remoteAddress: "198.18.1.2",
+      // Tunnels to one peer need their own identities (rule ambiguous-peer).
+      localId: `bench.t${i}`,
+      remoteId: `peer.t${i}`,
       psk: { file: join(dir, "psk") },
       localSubnets: [`10.1.${Math.floor(i / 250)}.${(i % 250) + 1}/32`],
       remoteSubnets: [`10.2.${Math.floor(i / 250)}.${(i % 250) + 1}/32`],
@@ -95,7 +98,7 @@ async function loadBench() {
         await reconciler.apply(link.port(), { connections: {}, secrets: [] }); // empty charon
         const start = performance.now();
         const loaded = await loadConfigText(text);
-        if (!loaded.ok) throw new Error("invalid bench config");
+        if (!loaded.ok) throw new Error(`invalid bench config: ${JSON.stringify(loaded.issues[0])}`);
         await reconciler.apply(link.port(), renderAll(loaded.config, { redactSecrets: false }));
         samples.push(ms(start));
       }
@@ -105,17 +108,18 @@ async function loadBench() {
     // Reload of 500 with one changed: the reconciler already holds the 500.
     const reconciler = new Reconciler(log);
     const all = await loadConfigText(configYaml(dir, 500));
-    if (!all.ok) throw new Error("invalid bench config");
+    if (!all.ok) throw new Error(`invalid bench config: ${JSON.stringify(all.issues[0])}`);
     await reconciler.apply(link.port(), renderAll(all.config, { redactSecrets: false }));
     const samples: number[] = [];
     for (let run = 0; run < 5; run++) {
       const text = configYaml(dir, 500, run % 2 === 0 ? 250 : -1);
       const start = performance.now();
       const loaded = await loadConfigText(text);
-      if (!loaded.ok) throw new Error("invalid bench config");
+      if (!loaded.ok) throw new Error(`invalid bench config: ${JSON.stringify(loaded.issues[0])}`);
       const { plan } = await reconciler.apply(
         link.port(),
         renderAll(loaded.config, { redactSecrets: false }),
+        { precheck: false },
       );
       samples.push(ms(start));
       if (plan.loadConns.length !== 1)
@@ -127,10 +131,10 @@ async function loadBench() {
     const apply: number[] = [];
     for (let run = 0; run < 5; run++) {
       const loaded = await loadConfigText(configYaml(dir, 500, run % 2 === 0 ? -1 : 250));
-      if (!loaded.ok) throw new Error("invalid bench config");
+      if (!loaded.ok) throw new Error(`invalid bench config: ${JSON.stringify(loaded.issues[0])}`);
       const r = renderAll(loaded.config, { redactSecrets: false });
       const start = performance.now();
-      await reconciler.apply(link.port(), r);
+      await reconciler.apply(link.port(), r, { precheck: false });
       apply.push(ms(start));
     }
     results.reload_500_one_changed_apply_only_ms = median(apply);
@@ -142,7 +146,7 @@ async function loadBench() {
     });
     results.swanctl_load_all_500_ms = swanctl(file500);
     const changed = await loadConfigText(configYaml(dir, 500, 250));
-    if (!changed.ok) throw new Error("invalid bench config");
+    if (!changed.ok) throw new Error(`invalid bench config: ${JSON.stringify(changed.issues[0])}`);
     await writeFile(file500, renderAll(changed.config, { redactSecrets: false }).swanctlConf, {
       mode: 0o600,
     });
@@ -163,6 +167,7 @@ async function idleRssBench() {
       name: `t${i}`,
       subnet: i,
       probe: true,
+      ownIds: true,
       extra: { startAction: "none" },
     }));
     await lab.writeConfig("a", tunnels);

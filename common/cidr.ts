@@ -95,6 +95,11 @@ function mask(family: Family, prefix: number): bigint {
   return ((1n << BigInt(bits)) - 1n) ^ ((1n << BigInt(bits - prefix)) - 1n);
 }
 
+/** The last address of the block, as an integer. */
+export function cidrLast(c: Cidr): bigint {
+  return c.network | ((1n << BigInt(BITS[c.family] - c.prefix)) - 1n);
+}
+
 export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
   if (a.family !== b.family) return false;
   const shorter = Math.min(a.prefix, b.prefix);

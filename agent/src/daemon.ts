@@ -189,7 +189,7 @@ export class AgentDaemon implements AgentControl {
       return { ...this.#emptyResult(false), error };
     }
     const rendered = renderAll(loaded.config, { redactSecrets: false });
-    const { plan } = await this.#reconciler.apply(this.#link.port(), rendered);
+    const { plan } = await this.#reconciler.apply(this.#link.port(), rendered, { precheck: false });
     this.#config = loaded.config;
     this.#noteStarted(plan.loadConns);
     this.#generation++;

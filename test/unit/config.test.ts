@@ -256,6 +256,43 @@ t.test("overlapping remote subnets across tunnels warn unless priorities differ"
   t.same(mustLoad(await loadConfigText(twoTunnels(5, 10), fakePsk())).warnings, []);
 });
 
+t.test(
+  "remote overlaps are found among many tunnels, nested or not, in a stable order",
+  async (t) => {
+    const tunnel = (i: number, remoteSubnets: string[]) => ({
+      name: `t${i}`,
+      type: "peer",
+      remoteAddress: `198.51.100.${20 + i}`,
+      psk: { file: "/etc/swanpair/psk/x" },
+      localSubnets: ["10.1.0.0/16"],
+      remoteSubnets,
+    });
+    const text = stringify({
+      appliance: { name: "a1", localAddress: "10.0.0.5" },
+      stateDir: "/run/swanpair/a1",
+      api: { socket: "/run/swanpair/a1/agent.sock" },
+      tunnels: [
+        tunnel(0, ["10.2.0.0/16"]),
+        tunnel(1, ["10.9.0.0/16", "10.2.5.0/24"]),
+        tunnel(2, ["10.3.0.0/16", "10.2.5.128/25"]),
+        tunnel(3, ["10.4.0.0/16"]),
+      ],
+    });
+    const warnings = mustLoad(await loadConfigText(text, fakePsk())).warnings;
+    t.same(
+      warnings.map((w) => [
+        w.path,
+        /overlaps (tunnels\[\d\]\.remoteSubnets\[\d\])/.exec(w.message)?.[1],
+      ]),
+      [
+        ["tunnels[1].remoteSubnets[1]", "tunnels[0].remoteSubnets[0]"],
+        ["tunnels[2].remoteSubnets[1]", "tunnels[0].remoteSubnets[0]"],
+        ["tunnels[2].remoteSubnets[1]", "tunnels[1].remoteSubnets[1]"],
+      ],
+    );
+  },
+);
+
 t.test("proposals", async (t) => {
   t.test("presets are free of weak, unknown or incomplete proposals", async (t) => {
     for (const preset of Object.keys(PRESETS) as Preset[]) {

@@ -62,22 +62,29 @@ export class Reconciler {
     this.#appliedPrints = fingerprints(EMPTY);
   }
 
-  async apply(port: CharonPort, desired: DesiredState): Promise<ApplyReport> {
+  /**
+   * @param precheck ask charon what it holds (get-conns, get-shared) instead of trusting
+   *   memory. The periodic resync prechecks, and so heals drift; a reload skips it to send
+   *   one changed connection in milliseconds.
+   */
+  async apply(port: CharonPort, desired: DesiredState, { precheck = true } = {}): Promise<ApplyReport> {
     const previous = this.#applied;
     try {
-      return await this.#converge(port, desired);
+      return await this.#converge(port, desired, precheck);
     } catch (error) {
       this.#log.error({ err: error }, "charon refused the new state; restoring the previous one");
-      await this.#converge(port, previous).catch((rollbackError) =>
+      await this.#converge(port, previous, true).catch((rollbackError) =>
         this.#log.error({ err: rollbackError }, "restoring the previous state failed"),
       );
       throw error;
     }
   }
 
-  async #converge(port: CharonPort, desired: DesiredState): Promise<ApplyReport> {
+  async #converge(port: CharonPort, desired: DesiredState, precheck: boolean): Promise<ApplyReport> {
     const prints = fingerprints(desired);
-    const [conns, secrets] = [await port.getConns(), await port.getShared()];
+    const [conns, secrets] = precheck
+      ? [await port.getConns(), await port.getShared()]
+      : [[...this.#appliedPrints.conns.keys()], [...this.#appliedPrints.secrets.keys()]];
     const plan = planApply(prints, { conns, secrets }, this.#appliedPrints);
     const byId = new Map(desired.secrets.map((s) => [s.id, s]));
     // Keys before the connections that use them; removals after the additions.

@@ -2,6 +2,7 @@ import { join } from "node:path";
 import {
   type Cidr,
   cidrContains,
+  cidrLast,
   cidrsOverlap,
   ipFamily,
   ipToBigInt,
@@ -258,26 +259,48 @@ function checkUnique(tunnels: ParsedTunnel[], field: "name" | "ifId", sink: Sink
 
 /**
  * Two tunnels may reach the same remote subnets (e.g. to both appliances of a peer pair),
- * but only distinct priorities tell the kernel which one wins.
+ * but only distinct priorities tell the kernel which one wins. Sorted by start address, so
+ * a config of hundreds of tunnels is checked in O(n log n), not pair by pair.
  */
 function checkSharedRemotes(tunnels: ParsedTunnel[], sink: Sink): void {
-  const all = tunnels.map((t) => ({ priority: t.priority, remote: t.remoteSubnets.map(mustCidr) }));
-  all.forEach((b, i) => {
-    all.slice(0, i).forEach((a, j) => {
-      if (a.priority !== undefined && b.priority !== undefined && a.priority !== b.priority) return;
-      b.remote.forEach((r, k) => {
-        const m = a.remote.findIndex((o) => cidrsOverlap(o, r));
-        const other = a.remote[m];
-        if (other) {
-          sink.warn(
-            `tunnels[${i}].remoteSubnets[${k}]`,
-            "remote-overlap",
-            `${r.text} overlaps tunnels[${j}].remoteSubnets[${m}] ${other.text}; set different priority values on both tunnels to choose which one carries the traffic`,
-          );
-        }
-      });
-    });
+  const blocks = tunnels
+    .flatMap((t, i) =>
+      t.remoteSubnets.map((text, k) => {
+        const cidr = mustCidr(text);
+        return { i, k, cidr, last: cidrLast(cidr), priority: t.priority };
+      }),
+    )
+    .sort((a, b) => a.cidr.family - b.cidr.family || cmp(a.cidr.network, b.cidr.network));
+  // For each later subnet and earlier tunnel, the earlier tunnel's first overlapping subnet.
+  const found = new Map<string, { i: number; k: number; j: number; m: number }>();
+  blocks.forEach((a, x) => {
+    for (let y = x + 1; y < blocks.length; y++) {
+      const b = blocks[y] as (typeof blocks)[number];
+      if (b.cidr.family !== a.cidr.family || b.cidr.network > a.last) break;
+      if (a.i === b.i) continue;
+      if (a.priority !== undefined && b.priority !== undefined && a.priority !== b.priority)
+        continue;
+      const [early, late] = a.i < b.i ? [a, b] : [b, a];
+      const key = `${late.i}/${late.k}/${early.i}`;
+      const seen = found.get(key);
+      if (!seen || early.k < seen.m)
+        found.set(key, { i: late.i, k: late.k, j: early.i, m: early.k });
+    }
   });
+  const ordered = [...found.values()].sort((p, q) => p.i - q.i || p.j - q.j || p.k - q.k);
+  for (const { i, k, j, m } of ordered) {
+    const r = tunnels[i]?.remoteSubnets[k];
+    const other = tunnels[j]?.remoteSubnets[m];
+    sink.warn(
+      `tunnels[${i}].remoteSubnets[${k}]`,
+      "remote-overlap",
+      `${mustCidr(r as string).text} overlaps tunnels[${j}].remoteSubnets[${m}] ${mustCidr(other as string).text}; set different priority values on both tunnels to choose which one carries the traffic`,
+    );
+  }
+}
+
+function cmp(a: bigint, b: bigint): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** The IKE identities a tunnel uses: localId defaults to publicAddress, else localAddress. */

@@ -61,52 +61,59 @@ function protocolError(message: string): SwpError {
   return new SwpError("SWP_ERR_VICI_PROTOCOL", message);
 }
 
-const utf8 = new TextEncoder();
 // Non-fatal: charon's values are not guaranteed UTF-8, and decoding must never throw on them.
 const fromUtf8 = new TextDecoder("utf-8");
 
-function checked(bytes: Uint8Array, max: number, what: string): Uint8Array {
-  if (bytes.length > max) {
-    throw protocolError(`${what} is ${bytes.length} bytes, the VICI limit is ${max}`);
-  }
-  return bytes;
+function tooLong(what: string, length: number, max: number): SwpError {
+  return protocolError(`${what} is ${length} bytes, the VICI limit is ${max}`);
 }
 
-/** Collects byte parts and concatenates them once at the end. */
+/**
+ * Writes straight into one growing buffer: the wire format is built on every apply for
+ * hundreds of connections (and hashed to detect changes), so no per-element allocations.
+ */
 class Writer {
-  #parts: Uint8Array[] = [];
-  #length = 0;
+  #buf = Buffer.allocUnsafe(512);
+  #at = 0;
+
+  #room(n: number) {
+    if (this.#at + n <= this.#buf.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, this.#at + n));
+    this.#buf.copy(bigger, 0, 0, this.#at);
+    this.#buf = bigger;
+  }
 
   byte(value: number) {
-    this.bytes(Uint8Array.of(value));
+    this.#room(1);
+    this.#buf[this.#at++] = value;
   }
 
-  bytes(part: Uint8Array) {
-    this.#parts.push(part);
-    this.#length += part.length;
-  }
-
-  /** A name behind its 8-bit length. */
-  name(name: string, what: string) {
-    const bytes = checked(utf8.encode(name), MAX_NAME, what);
-    this.byte(bytes.length);
-    this.bytes(bytes);
+  /** A name behind its 8-bit length; `what` names it in an error, built only on failure. */
+  name(name: string, what: () => string) {
+    const length = Buffer.byteLength(name, "utf8");
+    if (length > MAX_NAME) throw tooLong(what(), length, MAX_NAME);
+    this.#room(1 + length);
+    this.#buf[this.#at++] = length;
+    this.#at += this.#buf.write(name, this.#at, "utf8");
   }
 
   /** A string or blob behind its 16-bit big-endian length. */
-  value(value: ViciScalar, what: string) {
-    const bytes = checked(typeof value === "string" ? utf8.encode(value) : value, MAX_VALUE, what);
-    this.bytes(Uint8Array.of(bytes.length >> 8, bytes.length & 0xff));
-    this.bytes(bytes);
+  value(value: ViciScalar, what: () => string) {
+    const length = typeof value === "string" ? Buffer.byteLength(value, "utf8") : value.length;
+    if (length > MAX_VALUE) throw tooLong(what(), length, MAX_VALUE);
+    this.#room(2 + length);
+    this.#at = this.#buf.writeUInt16BE(length, this.#at);
+    if (typeof value === "string") this.#at += this.#buf.write(value, this.#at, "utf8");
+    else {
+      this.#buf.set(value, this.#at);
+      this.#at += length;
+    }
   }
 
   finish(): Uint8Array {
-    const out = new Uint8Array(this.#length);
-    let at = 0;
-    for (const part of this.#parts) {
-      out.set(part, at);
-      at += part.length;
-    }
+    // A plain Uint8Array of exactly the bytes written, not a view of the scratch buffer.
+    const out = new Uint8Array(this.#at);
+    out.set(this.#buf.subarray(0, this.#at));
     return out;
   }
 }
@@ -116,30 +123,34 @@ function isScalar(value: unknown): value is ViciScalar {
 }
 
 function writeSection(w: Writer, msg: ViciMessage, path: string) {
-  for (const [key, value] of Object.entries(msg)) {
-    const where = path ? `${path}.${key}` : key;
+  for (const key in msg) {
+    if (!Object.hasOwn(msg, key)) continue;
+    const value = msg[key];
+    const where = () => (path ? `${path}.${key}` : key);
     if (isScalar(value)) {
       w.byte(ElementType.KEY_VALUE);
-      w.name(key, `name "${where}"`);
+      w.name(key, () => `name "${where()}"`);
       // The value itself is never echoed: it may be a secret.
-      w.value(value, `value of "${where}"`);
+      w.value(value, () => `value of "${where()}"`);
     } else if (Array.isArray(value)) {
       w.byte(ElementType.LIST_START);
-      w.name(key, `name "${where}"`);
-      for (const [i, item] of value.entries()) {
-        if (!isScalar(item))
-          throw protocolError(`list item ${where}[${i}] must be a string or bytes`);
+      w.name(key, () => `name "${where()}"`);
+      for (let i = 0; i < value.length; i++) {
+        const item = value[i];
+        if (!isScalar(item)) {
+          throw protocolError(`list item ${where()}[${i}] must be a string or bytes`);
+        }
         w.byte(ElementType.LIST_ITEM);
-        w.value(item, `list item ${where}[${i}]`);
+        w.value(item, () => `list item ${where()}[${i}]`);
       }
       w.byte(ElementType.LIST_END);
     } else if (typeof value === "object" && value !== null) {
       w.byte(ElementType.SECTION_START);
-      w.name(key, `name "${where}"`);
-      writeSection(w, value, where);
+      w.name(key, () => `name "${where()}"`);
+      writeSection(w, value, path ? `${path}.${key}` : key);
       w.byte(ElementType.SECTION_END);
     } else {
-      throw protocolError(`"${where}" has unsupported type ${typeof value}`);
+      throw protocolError(`"${where()}" has unsupported type ${typeof value}`);
     }
   }
 }
@@ -159,7 +170,7 @@ export function encodePacket(packet: OutgoingPacket): Uint8Array {
       `${packetTypeName(packet.type)} packets ${named ? "need" : "take no"} name`,
     );
   }
-  if (packet.name !== undefined) w.name(packet.name, "packet name");
+  if (packet.name !== undefined) w.name(packet.name, () => "packet name");
   if (packet.message) writeSection(w, packet.message, "");
   return w.finish();
 }
