@@ -13,7 +13,9 @@ import { createPeerPair, nsSpawn, stopChild } from "./netns.ts";
  * `swanpair-agent run` (child mode, libipsec). Outside: 198.18.0.1 ⇄ 198.18.0.2.
  * Inside addresses on lo: a has 10.1.N.10, b has 10.2.N.20 for N = 0, 1, 2 (by default).
  */
-export const AGENT_BIN = resolve(import.meta.dirname, "../../agent/bin/swanpair-agent.ts");
+export const AGENT_BIN =
+  process.env.SWANPAIR_AGENT_BIN ??
+  resolve(import.meta.dirname, "../../agent/bin/swanpair-agent.ts");
 export const PSK = "swanpair-lab-psk-0123456789";
 
 export type Side = "a" | "b";

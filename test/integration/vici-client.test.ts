@@ -71,7 +71,7 @@ t.test("version", async (t) => {
 
 t.test("load-conn, get-conns, unload-conn", async (t) => {
   const { client } = await setup(t);
-  await vici.loadConn(client, "alpha", conn());
+  await vici.loadConns(client, { alpha: conn() });
   t.same(await vici.getConns(client), ["alpha"]);
   await vici.unloadConn(client, "alpha");
   t.same(await vici.getConns(client), []);
@@ -83,11 +83,26 @@ t.test("load-conn, get-conns, unload-conn", async (t) => {
 
 t.test("load-conn with a bogus proposal fails with charon's errmsg", async (t) => {
   const { client } = await setup(t);
-  const err = await rejection(vici.loadConn(client, "bogus", conn("nonsense-cipher")));
+  const err = await rejection(vici.loadConns(client, { bogus: conn("nonsense-cipher") }));
   t.equal(err.code, "SWP_ERR_VICI_COMMAND");
   t.match(err.details, { command: "load-conn", errmsg: /proposal/ });
   t.match(err.message, /^load-conn failed: .*proposal/);
   t.same(await vici.getConns(client), [], "nothing was loaded; the connection still works");
+});
+
+t.test("load-conn takes several connections and stops at the first charon refuses", async (t) => {
+  const { client } = await setup(t);
+  await vici.loadConns(client, { one: conn(), two: conn() });
+  t.same(await vici.getConns(client), ["one", "two"], "both loaded in one round trip");
+  const err = await rejection(
+    vici.loadConns(client, { three: conn(), bad: conn("nonsense-cipher"), four: conn() }),
+  );
+  t.equal(err.code, "SWP_ERR_VICI_COMMAND");
+  t.same(
+    await vici.getConns(client),
+    ["one", "two", "three"],
+    "before the bad one: loaded; after: not",
+  );
 });
 
 t.test("an unknown command rejects clearly and leaves the connection usable", async (t) => {
@@ -121,7 +136,7 @@ t.test("load-shared, get-shared, unload-shared with a binary key", async (t) => 
 
 t.test("stream list-conns, list-sas, and leaving a stream early", async (t) => {
   const { client } = await setup(t);
-  for (const name of ["alpha", "beta", "gamma"]) await vici.loadConn(client, name, conn());
+  for (const name of ["alpha", "beta", "gamma"]) await vici.loadConns(client, { [name]: conn() });
 
   const conns = await vici.listConns(client);
   t.same(
@@ -153,7 +168,7 @@ t.test("stream list-conns, list-sas, and leaving a stream early", async (t) => {
 t.test("a slow stream consumer still gets every event", async (t) => {
   const { client } = await setup(t);
   const names = Array.from({ length: 400 }, (_, i) => `n${i}`);
-  await Promise.all(names.map((name) => vici.loadConn(client, name, conn())));
+  await Promise.all(names.map((name) => vici.loadConns(client, { [name]: conn() })));
   const seen: string[] = [];
   // Enough events to pass the stream's high-water mark while the consumer dawdles.
   for await (const event of client.stream("list-conns", "list-conn")) {
@@ -165,7 +180,7 @@ t.test("a slow stream consumer still gets every event", async (t) => {
 
 t.test("initiate, list-sas and terminate report charon's answers", async (t) => {
   const { client } = await setup(t);
-  await vici.loadConn(client, "alpha", conn());
+  await vici.loadConns(client, { alpha: conn() });
   const missing = await rejection(vici.initiate(client, { ike: "nope", timeoutMs: 1000 }));
   t.equal(missing.code, "SWP_ERR_VICI_COMMAND");
   t.match(missing.details, { command: "initiate", errmsg: "IKE_SA config 'nope' not found" });
@@ -193,7 +208,8 @@ t.test("concurrent calls complete in the order issued", async (t) => {
   const finished: number[] = [];
   const calls: Promise<unknown>[] = [];
   for (let i = 0; i < 20; i++) {
-    const step = i % 2 === 0 ? vici.loadConn(client, `c${i}`, conn()) : vici.getConns(client);
+    const step =
+      i % 2 === 0 ? vici.loadConns(client, { [`c${i}`]: conn() }) : vici.getConns(client);
     calls.push(
       step.then((value) => {
         finished.push(i);
@@ -219,10 +235,10 @@ t.test("subscriptions: own connection, delivery, overflow, unknown events", asyn
   // A subscriber that never reads does not hold up commands.
   const idle = await client.subscribe(["log"]);
   t.teardown(() => idle.close());
-  for (let i = 0; i < 5; i++) await vici.loadConn(client, `idle${i}`, conn());
+  for (let i = 0; i < 5; i++) await vici.loadConns(client, { [`idle${i}`]: conn() });
 
   const sub = await client.subscribe(["ike-updown", "log"]);
-  await vici.loadConn(client, "alpha", conn());
+  await vici.loadConns(client, { alpha: conn() });
   for await (const { event, message } of sub) {
     t.equal(event, "log");
     if (typeof message.msg === "string" && message.msg.includes("added vici connection: alpha"))
@@ -230,9 +246,9 @@ t.test("subscriptions: own connection, delivery, overflow, unknown events", asyn
   }
 
   const small = await client.subscribe(["log"], { maxBuffered: 3 });
-  for (let i = 0; i < 3; i++) await vici.loadConn(client, `more${i}`, conn());
+  for (let i = 0; i < 3; i++) await vici.loadConns(client, { [`more${i}`]: conn() });
   // charon sends log events asynchronously: let a few more arrive than fit.
-  await vici.loadConn(client, "more3", conn());
+  await vici.loadConns(client, { ["more3"]: conn() });
   await new Promise((resolve) => setTimeout(resolve, 300));
   const seen: string[] = [];
   const overflow = await rejection(

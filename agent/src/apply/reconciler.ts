@@ -8,7 +8,8 @@ import { type ApplyPlan, type Fingerprints, planApply } from "./plan.ts";
 export interface CharonPort {
   getConns(): Promise<string[]>;
   getShared(): Promise<string[]>;
-  loadConn(name: string, section: ViciMessage): Promise<void>;
+  /** Several connections in one load-conn; charon stops at the first it refuses. */
+  loadConns(sections: Record<string, ViciMessage>): Promise<void>;
   unloadConn(name: string): Promise<void>;
   loadShared(secret: { id: string; type: string; owners: string[]; data: string }): Promise<void>;
   unloadShared(id: string): Promise<void>;
@@ -41,6 +42,9 @@ function fingerprints(state: DesiredState): Fingerprints {
 
 const EMPTY: DesiredState = { connections: {}, secrets: [] };
 
+/** Connections per load-conn message: one round trip each, well under VICI's frame limit. */
+const LOAD_CONN_BATCH = 100;
+
 /**
  * Brings charon's loaded connections and secrets to a desired state, sending only what
  * differs from what this charon already holds. If charon refuses part of a new state, the
@@ -67,7 +71,11 @@ export class Reconciler {
    *   memory. The periodic resync prechecks, and so heals drift; a reload skips it to send
    *   one changed connection in milliseconds.
    */
-  async apply(port: CharonPort, desired: DesiredState, { precheck = true } = {}): Promise<ApplyReport> {
+  async apply(
+    port: CharonPort,
+    desired: DesiredState,
+    { precheck = true } = {},
+  ): Promise<ApplyReport> {
     const previous = this.#applied;
     try {
       return await this.#converge(port, desired, precheck);
@@ -80,22 +88,33 @@ export class Reconciler {
     }
   }
 
-  async #converge(port: CharonPort, desired: DesiredState, precheck: boolean): Promise<ApplyReport> {
+  async #converge(
+    port: CharonPort,
+    desired: DesiredState,
+    precheck: boolean,
+  ): Promise<ApplyReport> {
     const prints = fingerprints(desired);
     const [conns, secrets] = precheck
       ? [await port.getConns(), await port.getShared()]
       : [[...this.#appliedPrints.conns.keys()], [...this.#appliedPrints.secrets.keys()]];
     const plan = planApply(prints, { conns, secrets }, this.#appliedPrints);
     const byId = new Map(desired.secrets.map((s) => [s.id, s]));
-    // Keys before the connections that use them; removals after the additions.
+    // Keys before the connections that use them; removals after the additions. What charon
+    // holds is recorded only once it confirmed it, so a rollback after a partial failure
+    // re-sends anything that may have changed.
     for (const id of plan.loadSecrets) {
       const s = byId.get(id) as SharedSecret;
+      this.#forget("secrets", [id]);
       await port.loadShared({ id, type: s.type, owners: s.owners, data: s.data.reveal() });
-      this.#remember(id, prints, "secrets");
+      this.#remember("secrets", [id], prints);
     }
-    for (const name of plan.loadConns) {
-      await port.loadConn(name, desired.connections[name] as ViciMessage);
-      this.#remember(name, prints, "conns");
+    for (let i = 0; i < plan.loadConns.length; i += LOAD_CONN_BATCH) {
+      const names = plan.loadConns.slice(i, i + LOAD_CONN_BATCH);
+      this.#forget("conns", names);
+      await port.loadConns(
+        Object.fromEntries(names.map((n) => [n, desired.connections[n] as ViciMessage])),
+      );
+      this.#remember("conns", names, prints);
     }
     for (const name of plan.unloadConns) await port.unloadConn(name);
     for (const id of plan.unloadSecrets) await port.unloadShared(id);
@@ -115,10 +134,15 @@ export class Reconciler {
     return { plan };
   }
 
-  /** Records each step as it lands, so a rollback after a partial apply knows what charon holds. */
-  #remember(key: string, prints: Fingerprints, kind: "conns" | "secrets") {
+  #forget(kind: "conns" | "secrets", keys: readonly string[]) {
     const next = new Map(this.#appliedPrints[kind]);
-    next.set(key, prints[kind].get(key) as string);
+    for (const key of keys) next.delete(key);
+    this.#appliedPrints = { ...this.#appliedPrints, [kind]: next };
+  }
+
+  #remember(kind: "conns" | "secrets", keys: readonly string[], prints: Fingerprints) {
+    const next = new Map(this.#appliedPrints[kind]);
+    for (const key of keys) next.set(key, prints[kind].get(key) as string);
     this.#appliedPrints = { ...this.#appliedPrints, [kind]: next };
   }
 }

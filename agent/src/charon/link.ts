@@ -94,7 +94,7 @@ export class CharonLink {
     return {
       getConns: () => vici.getConns(client, opts),
       getShared: () => vici.getShared(client, opts),
-      loadConn: (name, section) => vici.loadConn(client, name, section, opts),
+      loadConns: (sections) => vici.loadConns(client, sections, opts),
       unloadConn: (name) => vici.unloadConn(client, name, opts),
       loadShared: (secret) => vici.loadShared(client, secret, opts),
       unloadShared: (id) => vici.unloadShared(client, id, opts),

@@ -101,13 +101,16 @@ export async function version(client: ViciClient, options?: CallOptions): Promis
   return text(await client.call("version", {}, options), "version", "version");
 }
 
-export async function loadConn(
+/**
+ * Loads connections, one top-level section each, in one round trip. charon loads them in
+ * order and stops at the first it refuses: the ones before it are loaded, the rest are not.
+ */
+export async function loadConns(
   client: ViciClient,
-  name: string,
-  section: ViciMessage,
+  sections: Record<string, ViciMessage>,
   options?: CallOptions,
 ): Promise<void> {
-  await client.call("load-conn", { [name]: section }, options);
+  await client.call("load-conn", sections, options);
 }
 
 /** Fails (SWP_ERR_VICI_COMMAND) when no connection of that name was loaded over VICI. */
