@@ -251,6 +251,22 @@ t.test("secrets", async (t) => {
   );
   t.equal(secrets[0]?.data, cfg.tunnels[0]?.psk, "data is the unrevealed Secret");
 
+  const shared = renderSecrets(
+    config("libipsec", [
+      tunnel("one", { localId: "a.one", remoteId: "b.one", psk: new Secret(PSK_ALPHA) }),
+      tunnel("two", { localId: "a.two", remoteId: "b.two", psk: new Secret(PSK_BETA) }),
+      tunnel("three", { localId: "a.one", remoteId: "b.three", psk: new Secret(PSK_ALPHA) }),
+    ]),
+  );
+  t.same(
+    shared.map(({ id, owners }) => ({ id, owners })),
+    [
+      { id: "psk-one", owners: ["a.one", "b.one", "b.three"] },
+      { id: "psk-two", owners: ["a.two", "b.two"] },
+    ],
+    "tunnels sharing a key share one secret owned by all their identities",
+  );
+
   const full = renderAll(cfg, { redactSecrets: false });
   mustHave(t, full.swanctlConf, [`secret = 0x${hex(PSK_ALPHA)}`, `secret = 0x${hex(PSK_BETA)}`]);
   mustNotMatch(t, full.swanctlConf, [new RegExp(PSK_ALPHA), new RegExp(PSK_BETA)]);

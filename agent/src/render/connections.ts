@@ -67,12 +67,29 @@ export function renderConnections(config: ResolvedConfig): Record<string, ViciMe
   return sections;
 }
 
-/** One PSK per tunnel, owned by both identities so either side may look it up. */
+/**
+ * One shared secret per distinct PSK, owned by every identity that uses it. charon picks a
+ * PSK by the pair of identities, so a tunnel finds its key either way, and 500 tunnels that
+ * share one key cost one load-shared instead of 500. The id follows the first tunnel that
+ * uses the key, never the key itself.
+ */
 export function renderSecrets(config: ResolvedConfig): SharedSecret[] {
-  return config.tunnels.map((tunnel) => ({
-    id: `psk-${tunnel.name}`,
-    type: "IKE",
-    owners: [tunnel.localId, tunnel.remoteId],
-    data: tunnel.psk,
-  }));
+  const byKey = new Map<string, SharedSecret>();
+  for (const tunnel of config.tunnels) {
+    const key = tunnel.psk.reveal();
+    const secret = byKey.get(key);
+    if (!secret) {
+      byKey.set(key, {
+        id: `psk-${tunnel.name}`,
+        type: "IKE",
+        owners: [...new Set([tunnel.localId, tunnel.remoteId])],
+        data: tunnel.psk,
+      });
+      continue;
+    }
+    for (const id of [tunnel.localId, tunnel.remoteId]) {
+      if (!secret.owners.includes(id)) secret.owners.push(id);
+    }
+  }
+  return [...byKey.values()];
 }
