@@ -12,11 +12,11 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { stringify } from "yaml";
 import { Reconciler } from "../agent/src/apply/reconciler.ts";
-import { CharonLink } from "../agent/src/charon/link.ts";
 import { loadConfigText } from "../agent/src/config/load.ts";
 import { renderAll } from "../agent/src/render/index.ts";
 import { createLogger } from "../common/logger.ts";
 import { AgentLab, waitFor } from "../test/helpers/agent-lab.ts";
+import { readyLink } from "../test/helpers/charon.ts";
 import { createNetns, deleteNetns, nsSpawn, stopChild } from "../test/helpers/netns.ts";
 
 const OUT = resolve(import.meta.dirname, "results/agent.json");
@@ -62,16 +62,7 @@ async function loadBench() {
     env: { PATH: process.env.PATH, STRONGSWAN_CONF: join(dir, "strongswan.conf") },
     stdio: "ignore",
   });
-  const link = new CharonLink({
-    viciPath: first.config.charon.vici,
-    connectTimeoutMs: 15_000,
-    logger: log,
-    onReady: () => {},
-    onEvent: () => {},
-    onLost: () => {},
-  });
-  link.connect();
-  await waitFor("charon", () => link.ready);
+  const link = await readyLink(first.config.charon.vici, log);
   const swanctl = (file: string) => {
     const start = performance.now();
     execFileSync(

@@ -1,6 +1,8 @@
 import type { ChildProcess } from "node:child_process";
+import { CharonLink } from "../../agent/src/charon/link.ts";
 import { ViciClient } from "../../agent/src/vici/client.ts";
 import { SwpError } from "../../common/errors.ts";
+import type { Logger } from "../../common/logger.ts";
 import { nsSpawn, stopChild } from "./netns.ts";
 
 /** Plugins enough for PSK tunnels with userspace ESP (no xfrm needed) and VICI. */
@@ -93,4 +95,23 @@ export async function startCharon(opts: {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
+}
+
+/** A CharonLink to a charon that is already running, connected and ready. */
+export async function readyLink(viciPath: string, logger: Logger): Promise<CharonLink> {
+  const link = new CharonLink({
+    viciPath,
+    connectTimeoutMs: 15_000,
+    logger,
+    onReady: () => {},
+    onEvent: () => {},
+    onLost: () => {},
+  });
+  link.connect();
+  const deadline = Date.now() + 15_000;
+  while (!link.ready) {
+    if (Date.now() > deadline) throw new SwpError("SWP_ERR_CHARON_START", `no VICI at ${viciPath}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return link;
 }

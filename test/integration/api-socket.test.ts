@@ -8,25 +8,9 @@ import { startApiServer } from "../../agent/src/api/server.ts";
 import type { AgentControl, AgentStatus, ReloadResult } from "../../agent/src/status.ts";
 import { SwpError } from "../../common/errors.ts";
 import { createLogger } from "../../common/logger.ts";
+import { agentStatus, tunnelStatus } from "../fixtures/agent-status.ts";
 
-const STATUS: AgentStatus = {
-  appliance: "vpn-a",
-  datapath: "kernel",
-  charon: { mode: "child", state: "running", pid: 4242, restarts: 0, version: null },
-  config: { path: "/etc/swanpair/agent.yaml", generation: 2, loadedAt: null, lastError: null },
-  tunnels: [
-    {
-      name: "to-dc1",
-      state: "up",
-      remoteAddress: "198.51.100.7",
-      reason: "child installed, probe up",
-      ike: { uniqueId: "1", state: "ESTABLISHED" },
-      child: { uniqueId: "2", state: "INSTALLED" },
-      probe: { state: "up", rttMs: 3, loss: 0, sent: 5, received: 5 },
-      since: "2026-01-01T00:00:00Z",
-    },
-  ],
-};
+const STATUS: AgentStatus = agentStatus([tunnelStatus("to-dc1")]);
 
 /** Answers like the daemon; reload outcome is switchable so both the 200 and 422 paths cross the wire. */
 function control(): AgentControl & { nextReload: ReloadResult; calls: string[] } {

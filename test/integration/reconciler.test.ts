@@ -2,14 +2,12 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
 import { type DesiredState, Reconciler } from "../../agent/src/apply/reconciler.ts";
-import { CharonLink } from "../../agent/src/charon/link.ts";
 import { ViciClient } from "../../agent/src/vici/client.ts";
 import * as vici from "../../agent/src/vici/commands.ts";
 import type { ViciMessage } from "../../agent/src/vici/message.ts";
 import { createLogger } from "../../common/logger.ts";
 import { Secret } from "../../common/secret.ts";
-import { waitFor } from "../helpers/agent-lab.ts";
-import { charonConf, startCharon } from "../helpers/charon.ts";
+import { charonConf, readyLink, startCharon } from "../helpers/charon.ts";
 import { createNetns, deleteNetns } from "../helpers/netns.ts";
 
 /** The reconciler against a real charon: what it sends, what it skips, and rollback. */
@@ -23,16 +21,7 @@ await writeFile(
   charonConf({ viciSocket, logFile: join(dir, "charon.log") }),
 );
 const charon = await startCharon({ ns, confPath: join(dir, "strongswan.conf"), viciSocket });
-const link = new CharonLink({
-  viciPath: viciSocket,
-  connectTimeoutMs: 5000,
-  logger: log,
-  onReady: () => {},
-  onEvent: () => {},
-  onLost: () => {},
-});
-link.connect();
-await waitFor("VICI", () => link.ready);
+const link = await readyLink(viciSocket, log);
 const client = await ViciClient.connect(viciSocket);
 t.teardown(async () => {
   client.close();

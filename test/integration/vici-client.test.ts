@@ -248,7 +248,7 @@ t.test("subscriptions: own connection, delivery, overflow, unknown events", asyn
   const small = await client.subscribe(["log"], { maxBuffered: 3 });
   for (let i = 0; i < 3; i++) await vici.loadConns(client, { [`more${i}`]: conn() });
   // charon sends log events asynchronously: let a few more arrive than fit.
-  await vici.loadConns(client, { ["more3"]: conn() });
+  await vici.loadConns(client, { more3: conn() });
   await new Promise((resolve) => setTimeout(resolve, 300));
   const seen: string[] = [];
   const overflow = await rejection(

@@ -2,25 +2,9 @@ import t from "tap";
 import { dispatch } from "../../agent/src/api/routes.ts";
 import type { AgentControl, AgentStatus, ReloadResult } from "../../agent/src/status.ts";
 import { SwpError } from "../../common/errors.ts";
+import { agentStatus, tunnelStatus } from "../fixtures/agent-status.ts";
 
-const STATUS: AgentStatus = {
-  appliance: "vpn-a",
-  datapath: "kernel",
-  charon: { mode: "child", state: "running", pid: 4242, restarts: 0, version: "5.9.14" },
-  config: { path: "/etc/swanpair/agent.yaml", generation: 3, loadedAt: null, lastError: null },
-  tunnels: [
-    {
-      name: "to-dc1",
-      state: "up",
-      remoteAddress: "198.51.100.7",
-      reason: "child installed, probe up",
-      ike: { uniqueId: "1", state: "ESTABLISHED" },
-      child: { uniqueId: "2", state: "INSTALLED" },
-      probe: { state: "up", rttMs: 12, loss: 0, sent: 10, received: 10 },
-      since: "2026-01-01T00:00:00Z",
-    },
-  ],
-};
+const STATUS: AgentStatus = agentStatus([tunnelStatus("to-dc1")]);
 
 /** The daemon's side of the API, reduced to what dispatch may call; records what it was asked. */
 class FakeControl implements AgentControl {

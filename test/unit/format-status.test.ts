@@ -1,34 +1,9 @@
 import { stripVTControlCharacters } from "node:util";
 import t from "tap";
 import { formatStatus } from "../../agent/src/api/format-status.ts";
-import type { AgentStatus, TunnelStatus } from "../../agent/src/status.ts";
+import { agentStatus as status, tunnelStatus as tunnel } from "../fixtures/agent-status.ts";
 
 const NOW = new Date("2026-03-01T12:00:00Z");
-
-function tunnel(name: string, overrides: Partial<TunnelStatus> = {}): TunnelStatus {
-  return {
-    name,
-    state: "up",
-    remoteAddress: "198.51.100.7",
-    reason: "child installed, probe up",
-    ike: { uniqueId: "1", state: "ESTABLISHED" },
-    child: { uniqueId: "2", state: "INSTALLED" },
-    probe: { state: "up", rttMs: 12.4, loss: 0, sent: 10, received: 10 },
-    since: "2026-03-01T11:57:00Z",
-    ...overrides,
-  };
-}
-
-function status(tunnels: TunnelStatus[], overrides: Partial<AgentStatus> = {}): AgentStatus {
-  return {
-    appliance: "vpn-a",
-    datapath: "kernel",
-    charon: { mode: "child", state: "running", pid: 4242, restarts: 1, version: "5.9.14" },
-    config: { path: "/etc/swanpair/agent.yaml", generation: 3, loadedAt: null, lastError: null },
-    tunnels,
-    ...overrides,
-  };
-}
 
 t.test("header and aligned table", async (t) => {
   const out = formatStatus(

@@ -1,30 +1,20 @@
 import t from "tap";
 import { createMetrics, reloadOutcome } from "../../agent/src/metrics.ts";
 import type { AgentStatus, TunnelStatus } from "../../agent/src/status.ts";
+import { agentStatus, tunnelStatus } from "../fixtures/agent-status.ts";
 
-function tunnel(name: string, overrides: Partial<TunnelStatus> = {}): TunnelStatus {
-  return {
-    name,
-    state: "up",
-    remoteAddress: "198.51.100.7",
-    reason: "child installed, probe up",
-    ike: { uniqueId: "1", state: "ESTABLISHED" },
-    child: { uniqueId: "2", state: "INSTALLED" },
+const tunnel = (name: string, overrides: Partial<TunnelStatus> = {}): TunnelStatus =>
+  tunnelStatus(name, {
     probe: { state: "up", rttMs: 12.5, loss: 0.25, sent: 4, received: 3 },
     since: "2026-01-01T00:00:00Z",
     ...overrides,
-  };
-}
+  });
 
-function status(tunnels: TunnelStatus[], restarts = 0): AgentStatus {
-  return {
-    appliance: "vpn-a",
-    datapath: "kernel",
+const status = (tunnels: TunnelStatus[], restarts = 0): AgentStatus =>
+  agentStatus(tunnels, {
     charon: { mode: "child", state: "running", pid: 4242, restarts, version: null },
     config: { path: "/etc/swanpair/agent.yaml", generation: 7, loadedAt: null, lastError: null },
-    tunnels,
-  };
-}
+  });
 
 /** The metrics text without the process_* defaults, one sample per line. */
 async function samples(m: ReturnType<typeof createMetrics>): Promise<string[]> {
