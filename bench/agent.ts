@@ -4,7 +4,8 @@
  *
  *  - render+load of 1, 50, 500 tunnels (validate, render, apply over VICI), vs swanctl --load-all
  *  - hitless reload of 500 tunnels with one changed, vs swanctl --load-all
- *  - agent RSS at idle with 50 tunnels (probes running)
+ *  - agent RSS at idle with 50 tunnels (probes running): the shipped bundle, the TypeScript
+ *    source, and the bundle with --lite-mode
  *  - charon SIGKILL → traffic through the tunnel again, over several runs
  */
 import { execFileSync } from "node:child_process";
@@ -15,7 +16,8 @@ import { Reconciler } from "../agent/src/apply/reconciler.ts";
 import { loadConfigText } from "../agent/src/config/load.ts";
 import { renderAll } from "../agent/src/render/index.ts";
 import { createLogger } from "../common/logger.ts";
-import { AgentLab, waitFor } from "../test/helpers/agent-lab.ts";
+import { buildAgent } from "../scripts/build-agent.ts";
+import { AGENT_BIN, AgentLab, waitFor } from "../test/helpers/agent-lab.ts";
 import { readyLink } from "../test/helpers/charon.ts";
 import { createNetns, deleteNetns, nsSpawn, stopChild } from "../test/helpers/netns.ts";
 
@@ -169,8 +171,9 @@ async function loadBench() {
   return results;
 }
 
-async function idleRssBench() {
-  const lab = await AgentLab.create("swp-bench-rss", 50);
+/** RSS of an idle agent with 50 tunnels (probes running), as the given program and flags. */
+async function idleRss(bin: string, nodeFlags?: string[]): Promise<number> {
+  const lab = await AgentLab.create("swp-bench-rss", { subnets: 50, bin });
   try {
     const tunnels = Array.from({ length: 50 }, (_, i) => ({
       name: `t${i}`,
@@ -180,26 +183,34 @@ async function idleRssBench() {
       extra: { startAction: "none" },
     }));
     await lab.writeConfig("a", tunnels);
-    const agent = lab.startAgent("a");
+    const agent = lab.startAgent("a", nodeFlags);
     await waitFor(
       "agent running",
       async () => (await lab.status("a"))?.charon.state === "running",
       30_000,
     );
     await new Promise((r) => setTimeout(r, 5000));
-    // The agent runs under `ip netns exec`; its node process is that process's child or itself.
-    const pid = Number(
-      execFileSync("pgrep", ["-f", `run --config ${lab.configPath("a")}`], { encoding: "utf8" })
-        .trim()
-        .split("\n")
-        .pop(),
-    );
-    const status = await readFile(`/proc/${pid}/status`, "utf8");
-    const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
-    void agent;
-    return { idle_rss_50_tunnels_mb: Math.round((rssKb / 1024) * 10) / 10 };
+    const status = await readFile(`/proc/${agent.pid}/status`, "utf8");
+    return Math.round((Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]) / 1024) * 10) / 10;
   } finally {
     await lab.cleanup();
+  }
+}
+
+async function idleRssBench() {
+  const dir = await mkdtemp("/tmp/swp-bench-bundle-");
+  try {
+    const bundle = await buildAgent(join(dir, "swanpair-agent.mjs"));
+    return {
+      idle_rss_50_tunnels_mb: await idleRss(bundle),
+      idle_rss_50_tunnels_source_mb: await idleRss(AGENT_BIN),
+      idle_rss_50_tunnels_lite_mode_mb: await idleRss(bundle, [
+        "--max-semi-space-size=1",
+        "--lite-mode",
+      ]),
+    };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 }
 

@@ -2,7 +2,7 @@ import type { ChildProcess } from "node:child_process";
 import { execFileSync } from "node:child_process";
 import { createWriteStream } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { stringify } from "yaml";
 import { ApiClient } from "../../agent/src/api/client.ts";
 import type { AgentStatus } from "../../agent/src/status.ts";
@@ -13,9 +13,7 @@ import { createPeerPair, nsSpawn, stopChild } from "./netns.ts";
  * `swanpair-agent run` (child mode, libipsec). Outside: 198.18.0.1 ⇄ 198.18.0.2.
  * Inside addresses on lo: a has 10.1.N.10, b has 10.2.N.20 for N = 0, 1, 2 (by default).
  */
-export const AGENT_BIN =
-  process.env.SWANPAIR_AGENT_BIN ??
-  resolve(import.meta.dirname, "../../agent/bin/swanpair-agent.ts");
+export const AGENT_BIN = resolve(import.meta.dirname, "../../agent/bin/swanpair-agent.ts");
 export const PSK = "swanpair-lab-psk-0123456789";
 
 export type Side = "a" | "b";
@@ -41,17 +39,24 @@ export class AgentLab {
   readonly #agents = new Map<Side, ChildProcess>();
   readonly #cleanupNs: () => void;
 
-  private constructor(dir: string, prefix: string, cleanupNs: () => void) {
+  /** The agent program each side runs: the TypeScript entry, or a built bundle. */
+  readonly bin: string;
+
+  private constructor(dir: string, prefix: string, bin: string, cleanupNs: () => void) {
     this.dir = dir;
     this.prefix = prefix;
+    this.bin = bin;
     this.#cleanupNs = cleanupNs;
   }
 
   /**
    * @param prefix namespace prefix, e.g. "swp-tun"; must be unique per test file
-   * @param subnets how many inside subnet pairs (10.X.N.0/24) get an address on each side
+   * subnets: how many inside subnet pairs (10.X.N.0/24) get an address on each side
    */
-  static async create(prefix: string, subnets = 3): Promise<AgentLab> {
+  static async create(
+    prefix: string,
+    { subnets = 3, bin = AGENT_BIN }: { subnets?: number; bin?: string } = {},
+  ): Promise<AgentLab> {
     const dir = await mkdtemp("/tmp/swp-lab-");
     const inside = (side: Side) =>
       Array.from(
@@ -64,7 +69,7 @@ export class AgentLab {
       outsidePrefix: 24,
     });
     await writeFile(join(dir, "psk"), `${PSK}\n`, { mode: 0o600 });
-    return new AgentLab(dir, prefix, pair.cleanup);
+    return new AgentLab(dir, prefix, bin, pair.cleanup);
   }
 
   ns(side: Side) {
@@ -126,16 +131,19 @@ export class AgentLab {
     await writeFile(this.configPath(side), text);
   }
 
-  startAgent(side: Side) {
+  /**
+   * Runs the agent as an operator would: the program itself, so its shebang's Node flags
+   * apply. With nodeFlags, node is started explicitly with those flags instead.
+   */
+  startAgent(side: Side, nodeFlags?: string[]) {
     const log = createWriteStream(join(this.dir, `${side}.log`), { flags: "a" });
-    const child = nsSpawn(
-      this.ns(side),
-      process.execPath,
-      [AGENT_BIN, "run", "--config", this.configPath(side)],
-      {
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
+    const args = ["run", "--config", this.configPath(side)];
+    const [cmd, argv] = nodeFlags
+      ? [process.execPath, [...nodeFlags, this.bin, ...args]]
+      : [this.bin, args];
+    // The shebang finds node on PATH: put this node first.
+    const env = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ""}` };
+    const child = nsSpawn(this.ns(side), cmd, argv, { stdio: ["ignore", "pipe", "pipe"], env });
     child.stdout?.pipe(log);
     child.stderr?.pipe(log);
     this.#agents.set(side, child);
