@@ -1,7 +1,10 @@
 import { execFile } from "node:child_process";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import t from "tap";
-import { AGENT_BIN, AgentLab, waitFor } from "../helpers/agent-lab.ts";
+import { AGENT_BIN, AgentLab, PSK, waitFor } from "../helpers/agent-lab.ts";
+import { nsExec } from "../helpers/netns.ts";
 
 /**
  * Two real agents in two namespaces: the tunnel comes up, traffic passes, reloads are
@@ -63,6 +66,43 @@ t.test("the tunnel comes up and carries traffic", async (t) => {
 
   const metrics = await lab.client("a").metrics();
   t.match(metrics, /swanpair_tunnel_up\{tunnel="one"\} 1/);
+});
+
+t.test("a tunnel whose probes fail is down even with its CHILD_SA installed", async (t) => {
+  // Drop the far agent's probe traffic after decryption: ESP and IKE still pass.
+  const rule = ["INPUT", "-i", "ipsec0", "-p", "udp", "--dport", "7208", "-j", "DROP"];
+  nsExec(lab.ns("b"), "iptables", ["-A", ...rule]);
+  try {
+    const down = await waitFor("tunnel one down", async () => {
+      const one = (await lab.status("a"))?.tunnels.find((x) => x.name === "one");
+      return one?.state === "down" ? one : null;
+    });
+    t.equal(down?.child?.state, "INSTALLED", "the CHILD_SA is still installed");
+    t.equal(down?.probe.state, "down");
+    t.match(down?.reason, /probe down/);
+  } finally {
+    nsExec(lab.ns("b"), "iptables", ["-D", ...rule]);
+  }
+  await waitFor("tunnel one up again", async () => (await lab.tunnelState("a", "one")) === "up");
+  t.pass("up again once probes pass");
+});
+
+t.test("the PSK appears in no log, command line or environment", async (t) => {
+  const logs = `${await lab.log("a")}${await lab.log("b")}`;
+  t.ok(logs.length > 0, "there are logs to check");
+  t.notOk(logs.includes(PSK), "not in the agents' logs");
+  const charonLog = await readFile(join(lab.dir, "a", "charon.log"), "utf8");
+  t.notOk(charonLog.includes(PSK), "not in charon's log");
+  for (const side of ["a", "b"] as const) {
+    const charonPid = (await lab.status(side))?.charon.pid;
+    const agentPid = lab.agent(side)?.pid;
+    for (const pid of [charonPid, agentPid]) {
+      for (const file of ["cmdline", "environ"]) {
+        const text = await readFile(`/proc/${pid}/${file}`, "utf8");
+        t.notOk(text.includes(PSK), `not in ${side} pid ${pid} ${file}`);
+      }
+    }
+  }
 });
 
 t.test("adding a tunnel leaves the existing one's SAs untouched", async (t) => {
