@@ -1,4 +1,5 @@
 import type { Secret } from "../../../common/secret.ts";
+import type { ConfigIssue } from "../../../common/yaml-config.ts";
 
 /**
  * The configuration after load and verify: defaults applied, identities and proposals
@@ -48,14 +49,7 @@ export interface ResolvedConfig {
   tunnels: ResolvedTunnel[];
 }
 
-/** One problem in a config file: where, which rule, and what to do. */
-export interface ConfigIssue {
-  /** Field path such as "tunnels[0].localSubnets[1]"; "" for the whole file. */
-  path: string;
-  /** Short stable rule id such as "cidr", "overlap", "unknown-key". */
-  rule: string;
-  message: string;
-}
+export type { ConfigIssue } from "../../../common/yaml-config.ts";
 
 export type LoadResult =
   | { ok: true; config: ResolvedConfig; warnings: ConfigIssue[] }

@@ -1,0 +1,172 @@
+import { isAbsolute } from "node:path";
+import { z } from "zod";
+import { NAME_PATTERN } from "../../../agent/src/config/schema.ts";
+import { parseCidr } from "../../../common/cidr.ts";
+
+/**
+ * The fleet file, as the operator writes it. Shape rules live here; rules across fields,
+ * lists or files live in verify.ts.
+ */
+
+/** Appliance names are the agents' own appliance names, so they follow the agent's rule. */
+const name = z.string().regex(NAME_PATTERN, {
+  message: "must start with a letter and hold only letters, digits, '-' and '_' (1-63 chars)",
+});
+
+/** EC2 ids: a fixed prefix, then lowercase hex (17 digits today, 8 on older resources). */
+const ec2Id = (prefix: string) =>
+  z.string().regex(new RegExp(`^${prefix}-[0-9a-f]{1,17}$`), {
+    message: `must be an EC2 id: "${prefix}-" followed by lowercase hex digits`,
+  });
+
+const cidr = z.string().superRefine((v, ctx) => {
+  const r = parseCidr(v);
+  if (!r.ok) ctx.addIssue({ code: "custom", message: `invalid CIDR "${v}": ${r.reason}` });
+});
+
+const absPath = z.string().refine(isAbsolute, { message: "must be an absolute path" });
+
+/** AWS tag text: letters, digits, spaces and _ . : / = + - @. */
+const tagText = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .regex(/^[\p{L}\p{N} _.:/=+\-@]+$/u, {
+      message: "may hold only letters, digits, spaces and _ . : / = + - @",
+    });
+
+export type AgentUrl = { kind: "unix"; path: string } | { kind: "https"; url: string };
+export type AgentUrlResult = { ok: true; agent: AgentUrl } | { ok: false; reason: string };
+
+/**
+ * `unix:///absolute/path.sock` or `https://host:port`. Nothing else: the controller has no
+ * business talking to an agent over plain HTTP, and a path or query would be ignored.
+ */
+export function parseAgentUrl(text: string): AgentUrlResult {
+  const fail = (reason: string): AgentUrlResult => ({ ok: false, reason });
+  if (text.startsWith("unix:")) {
+    const path = text.slice("unix://".length);
+    if (!text.startsWith("unix://") || !path.startsWith("/")) {
+      return fail("a Unix socket URL is unix:// and an absolute path, e.g. unix:///run/x.sock");
+    }
+    return { ok: true, agent: { kind: "unix", path } };
+  }
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return fail("must be unix:///path/to/agent.sock or https://host:port");
+  }
+  if (url.protocol !== "https:") {
+    return fail(`scheme "${url.protocol.slice(0, -1)}" is not allowed; use https:// or unix://`);
+  }
+  // URL drops a default port, so look for it in the text; the port is part of the contract.
+  if (!/^https:\/\/[^/?#@]+:[1-9]\d*\/?$/.test(text)) {
+    return fail("must be https://host:port, with the port and without user, path or query");
+  }
+  return { ok: true, agent: { kind: "https", url: `https://${url.hostname}:${url.port || 443}` } };
+}
+
+const agentUrl = z.string().superRefine((v, ctx) => {
+  const r = parseAgentUrl(v);
+  if (!r.ok) ctx.addIssue({ code: "custom", message: `invalid agent URL "${v}": ${r.reason}` });
+});
+
+const DEFAULT_TAG = { key: "swanpair:fleet", value: "default" } as const;
+const DEFAULT_FAILOVER = {
+  intervalMs: 500,
+  fall: 3,
+  rise: 3,
+  holdDownMs: 30_000,
+  preempt: false,
+} as const;
+
+const vpcSchema = z.strictObject({
+  name,
+  id: ec2Id("vpc"),
+  cidrs: z.array(cidr).min(1).describe("the VPC's CIDR blocks; other VPCs route these here"),
+  routeTables: z
+    .array(ec2Id("rtb"))
+    .min(1)
+    .describe("route tables of this VPC whose routes to connected VPCs the fleet manages"),
+});
+
+const applianceSchema = z.strictObject({
+  name,
+  vpc: name.describe("name of the VPC the appliance lives in"),
+  instanceId: ec2Id("i"),
+  eni: ec2Id("eni").describe("the network interface managed routes point at"),
+  agent: agentUrl.describe("unix:///absolute/path.sock or https://host:port"),
+  az: z
+    .string()
+    .regex(/^[a-z]{2}-[a-z0-9-]+[a-z]$/, {
+      message: "must be an availability zone name such as us-east-1a",
+    })
+    .optional()
+    .describe("availability zone; both members of a pair in one zone draws a warning"),
+});
+
+const pairSchema = z.strictObject({
+  name,
+  members: z.array(name).describe("exactly two appliance names, in the same VPC"),
+  preferred: name
+    .optional()
+    .describe("member that carries the routes when both are healthy; default: the first member"),
+});
+
+const connectionSchema = z.strictObject({
+  name,
+  kind: z
+    .literal("site-to-site")
+    .default("site-to-site")
+    .describe("software site-to-site between two pairs' VPCs"),
+  between: z.array(name).describe("exactly two pair names, in different VPCs"),
+});
+
+export const fleetSchema = z.strictObject({
+  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d{1,2}$/, {
+    message: "must be an AWS region such as us-east-1",
+  }),
+  endpoint: z
+    .url({ protocol: /^https?$/, message: "must be an http:// or https:// URL" })
+    .optional()
+    .describe("EC2 endpoint override (moto, VPC endpoints); AWS_ENDPOINT_URL_EC2 also works"),
+  tag: z
+    .strictObject({
+      key: tagText(128)
+        .refine((k) => !k.toLowerCase().startsWith("aws:"), {
+          message: 'must not start with "aws:"; that prefix is reserved by AWS',
+        })
+        .default(DEFAULT_TAG.key),
+      value: tagText(256)
+        .default(DEFAULT_TAG.value)
+        .describe("the fleet's name; give each fleet in an account its own"),
+    })
+    .default(DEFAULT_TAG)
+    .describe("tag on every managed route table; the IAM policy is scoped to it"),
+  tls: z
+    .strictObject({
+      ca: absPath.describe("CA bundle that signed the agents' server certificates"),
+      cert: absPath.describe("the controller's client certificate"),
+      key: absPath.describe("the controller's client key"),
+    })
+    .optional()
+    .describe("mutual TLS to https agents; required when any agent is https"),
+  vpcs: z.array(vpcSchema).min(1),
+  appliances: z.array(applianceSchema).min(1),
+  pairs: z.array(pairSchema).min(1),
+  connections: z.array(connectionSchema).default([]),
+  failover: z
+    .strictObject({
+      intervalMs: z.number().int().min(100).max(60_000).default(DEFAULT_FAILOVER.intervalMs),
+      fall: z.number().int().min(1).max(100).default(DEFAULT_FAILOVER.fall),
+      rise: z.number().int().min(1).max(100).default(DEFAULT_FAILOVER.rise),
+      holdDownMs: z.number().int().min(0).max(3_600_000).default(DEFAULT_FAILOVER.holdDownMs),
+      preempt: z.boolean().default(DEFAULT_FAILOVER.preempt),
+    })
+    .default(DEFAULT_FAILOVER),
+});
+
+/** The file after zod applied defaults. */
+export type ParsedFleet = z.output<typeof fleetSchema>;

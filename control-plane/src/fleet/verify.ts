@@ -1,0 +1,338 @@
+import { SOCKET_PATH_MAX } from "../../../agent/src/config/verify.ts";
+import { type Cidr, cidrsOverlap, parseCidr } from "../../../common/cidr.ts";
+import type { ConfigIssue } from "../../../common/yaml-config.ts";
+import { type ParsedFleet, parseAgentUrl } from "./schema.ts";
+import type { AgentEndpoint, Fleet } from "./types.ts";
+
+/**
+ * Rules across fields and lists of the fleet file, on top of the zod output. Pure: what
+ * load.ts learned about the TLS files comes in as TlsFileFacts. Route tables that belong to
+ * another VPC than the one they are listed under cannot be seen from the file; the
+ * EC2-backed validate checks that.
+ */
+
+export type FleetLoadResult =
+  | { ok: true; fleet: Fleet; warnings: ConfigIssue[] }
+  | { ok: false; issues: ConfigIssue[] };
+
+/** Whether load.ts could read a TLS file, and why not. */
+export type TlsFileFacts = { ok: true } | { ok: false; reason: string };
+
+interface Sink {
+  error(path: string, rule: string, message: string): void;
+  warn(path: string, rule: string, message: string): void;
+}
+
+export function verifyFleet(
+  parsed: ParsedFleet,
+  tlsFiles: ReadonlyMap<string, TlsFileFacts>,
+): FleetLoadResult {
+  const issues: ConfigIssue[] = [];
+  const warnings: ConfigIssue[] = [];
+  const sink: Sink = {
+    error: (path, rule, message) => issues.push({ path, rule, message }),
+    warn: (path, rule, message) => warnings.push({ path, rule, message }),
+  };
+  checkDuplicates(parsed, sink);
+  checkOverlaps(parsed, sink);
+  checkAppliances(parsed, sink);
+  checkTlsFiles(parsed, tlsFiles, sink);
+  const pairVpc = checkPairs(parsed, sink);
+  checkConnections(parsed, pairVpc, sink);
+  checkUnused(parsed, sink);
+  if (issues.length > 0) return { ok: false, issues };
+  return { ok: true, fleet: resolve(parsed), warnings };
+}
+
+/** Names within each list, and EC2 ids anywhere in the file, appear once. */
+function checkDuplicates(parsed: ParsedFleet, sink: Sink): void {
+  const { vpcs, appliances, pairs, connections } = parsed;
+  const lists: [string, [string, string][]][] = [
+    ["VPC name", vpcs.map((v, i) => [`vpcs[${i}].name`, v.name])],
+    ["appliance name", appliances.map((a, i) => [`appliances[${i}].name`, a.name])],
+    ["pair name", pairs.map((p, i) => [`pairs[${i}].name`, p.name])],
+    ["connection name", connections.map((c, i) => [`connections[${i}].name`, c.name])],
+    ["VPC id", vpcs.map((v, i) => [`vpcs[${i}].id`, v.id])],
+    ["instance", appliances.map((a, i) => [`appliances[${i}].instanceId`, a.instanceId])],
+    ["ENI", appliances.map((a, i) => [`appliances[${i}].eni`, a.eni])],
+    [
+      "route table",
+      vpcs.flatMap((v, i) =>
+        v.routeTables.map((r, k): [string, string] => [`vpcs[${i}].routeTables[${k}]`, r]),
+      ),
+    ],
+  ];
+  for (const [what, entries] of lists) {
+    const first = new Map<string, string>();
+    for (const [path, value] of entries) {
+      const earlier = first.get(value);
+      if (earlier === undefined) first.set(value, path);
+      else sink.error(path, "duplicate", `${what} "${value}" is already listed at ${earlier}`);
+    }
+  }
+}
+
+/** Routes are by destination: a block reachable in two VPCs cannot be routed to either. */
+function checkOverlaps(parsed: ParsedFleet, sink: Sink): void {
+  const blocks = parsed.vpcs.flatMap((v, i) =>
+    v.cidrs.map((text, k) => ({ vpc: v.name, path: `vpcs[${i}].cidrs[${k}]`, cidr: cidr(text) })),
+  );
+  blocks.forEach((b, y) => {
+    const a = blocks.slice(0, y).find((a) => cidrsOverlap(a.cidr, b.cidr));
+    if (!a) return;
+    const where = a.vpc === b.vpc ? "in the same VPC" : `of ${a.vpc}`;
+    sink.error(
+      b.path,
+      "overlap",
+      `${b.cidr.text} overlaps ${a.path} ${a.cidr.text} ${where}; VPC address blocks must be disjoint`,
+    );
+  });
+}
+
+function checkAppliances(parsed: ParsedFleet, sink: Sink): void {
+  const vpcNames = parsed.vpcs.map((v) => v.name);
+  parsed.appliances.forEach((a, i) => {
+    const at = `appliances[${i}]`;
+    if (!vpcNames.includes(a.vpc)) unknownRef(`${at}.vpc`, "VPC", a.vpc, vpcNames, sink);
+    if (a.az !== undefined && !inRegion(a.az, parsed.region)) {
+      sink.error(`${at}.az`, "az", `${a.az} is not a zone of region ${parsed.region}`);
+    }
+    const agent = agentUrl(a.agent);
+    if (agent.kind === "unix" && Buffer.byteLength(agent.path) > SOCKET_PATH_MAX) {
+      sink.error(
+        `${at}.agent`,
+        "path-length",
+        `socket path ${agent.path} is ${Buffer.byteLength(agent.path)} bytes; Unix sockets allow at most ${SOCKET_PATH_MAX}`,
+      );
+    }
+    if (agent.kind === "https" && parsed.tls === undefined) {
+      sink.error(
+        `${at}.agent`,
+        "tls",
+        `${agent.url} is a network agent but the file has no tls section; the controller only talks to network agents with mutual TLS (tls.ca, tls.cert, tls.key)`,
+      );
+    }
+  });
+}
+
+/** us-east-1a and the local zone us-east-1-bos-1a are in us-east-1; us-east-10a is not. */
+function inRegion(az: string, region: string): boolean {
+  const rest = az.slice(region.length);
+  return az.startsWith(region) && /^([a-z]|-[a-z0-9-]+)$/.test(rest);
+}
+
+function checkTlsFiles(
+  parsed: ParsedFleet,
+  tlsFiles: ReadonlyMap<string, TlsFileFacts>,
+  sink: Sink,
+): void {
+  const { tls } = parsed;
+  if (!tls) return;
+  for (const field of ["ca", "cert", "key"] as const) {
+    const facts = tlsFiles.get(tls[field]);
+    if (facts === undefined) throw new Error(`verifyFleet: no facts for TLS file ${tls[field]}`);
+    if (!facts.ok) sink.error(`tls.${field}`, "tls-file", `${tls[field]} ${facts.reason}`);
+  }
+}
+
+/** Returns each pair's VPC, when its first member's is known, for the connection rules. */
+function checkPairs(parsed: ParsedFleet, sink: Sink): Map<string, string> {
+  const appliances = new Map(parsed.appliances.map((a) => [a.name, a]));
+  const vpcNames = new Set(parsed.vpcs.map((v) => v.name));
+  const memberOf = new Map<string, string>();
+  const pairVpc = new Map<string, string>();
+  parsed.pairs.forEach((p, i) => {
+    const at = `pairs[${i}]`;
+    if (p.members.length !== 2) {
+      const n = p.members.length;
+      sink.error(
+        `${at}.members`,
+        "pair-size",
+        `has ${n} member${n === 1 ? "" : "s"}; a pair is exactly two appliances`,
+      );
+    }
+    const known = p.members.flatMap((m, k) => {
+      const path = `${at}.members[${k}]`;
+      const a = appliances.get(m);
+      if (!a) {
+        unknownRef(path, "appliance", m, [...appliances.keys()], sink);
+        return [];
+      }
+      if (p.members.indexOf(m) < k) {
+        sink.error(path, "pair-members", `"${m}" is listed twice; a pair is two appliances`);
+        return [];
+      }
+      const other = memberOf.get(m);
+      if (other !== undefined) {
+        sink.error(path, "pair-members", `"${m}" is already a member of ${other}`);
+      } else memberOf.set(m, `${p.name} (${at})`);
+      return [{ path, a }];
+    });
+    const [first, ...rest] = known;
+    // An unknown VPC was reported on its appliance; comparing it would only repeat that.
+    if (first && vpcNames.has(first.a.vpc)) pairVpc.set(p.name, first.a.vpc);
+    for (const { path, a } of rest) {
+      if (first && a.vpc !== first.a.vpc && vpcNames.has(a.vpc) && vpcNames.has(first.a.vpc)) {
+        sink.error(
+          path,
+          "pair-members",
+          `"${a.name}" is in ${a.vpc} but "${first.a.name}" is in ${first.a.vpc}; both members of a pair must be in one VPC, since its routes point at either`,
+        );
+      }
+      if (first && a.az !== undefined && a.az === first.a.az) {
+        sink.warn(
+          path,
+          "same-az",
+          `"${a.name}" and "${first.a.name}" are both in ${a.az}; the pair does not survive the loss of that zone`,
+        );
+      }
+    }
+    if (p.preferred !== undefined && !p.members.includes(p.preferred)) {
+      sink.error(
+        `${at}.preferred`,
+        "preferred",
+        `"${p.preferred}" is not a member of this pair (${p.members.join(", ")})`,
+      );
+    }
+  });
+  return pairVpc;
+}
+
+function checkConnections(parsed: ParsedFleet, pairVpc: Map<string, string>, sink: Sink): void {
+  const pairNames = parsed.pairs.map((p) => p.name);
+  const joined = new Map<string, string>();
+  parsed.connections.forEach((c, i) => {
+    const at = `connections[${i}]`;
+    if (c.between.length !== 2) {
+      const n = c.between.length;
+      sink.error(
+        `${at}.between`,
+        "connection",
+        `lists ${n} pair${n === 1 ? "" : "s"}; a connection joins exactly two`,
+      );
+    }
+    c.between.forEach((p, k) => {
+      if (!pairNames.includes(p)) unknownRef(`${at}.between[${k}]`, "pair", p, pairNames, sink);
+    });
+    const [left, right] = c.between;
+    if (c.between.length !== 2 || left === undefined || right === undefined) return;
+    if (left === right) {
+      sink.error(`${at}.between[1]`, "connection", `connects ${left} to itself`);
+      return;
+    }
+    const [lv, rv] = [pairVpc.get(left), pairVpc.get(right)];
+    if (lv === undefined || rv === undefined) return;
+    if (lv === rv) {
+      sink.error(
+        `${at}.between`,
+        "connection",
+        `${left} and ${right} are both in ${lv}; a connection joins two VPCs`,
+      );
+      return;
+    }
+    // One route per table and destination: two connections between the same VPCs would fight.
+    const key = [lv, rv].sort().join("\n");
+    const earlier = joined.get(key);
+    if (earlier === undefined) joined.set(key, `${at} (${c.name})`);
+    else {
+      sink.error(
+        at,
+        "connection",
+        `joins ${lv} and ${rv} like ${earlier}; the routes between two VPCs can point at one pair on each side only`,
+      );
+    }
+  });
+}
+
+/** Legal but almost always an oversight: nothing would ever route through these. */
+function checkUnused(parsed: ParsedFleet, sink: Sink): void {
+  const members = new Set(parsed.pairs.flatMap((p) => p.members));
+  const connected = new Set(parsed.connections.flatMap((c) => c.between));
+  parsed.appliances.forEach((a, i) => {
+    if (!members.has(a.name)) {
+      sink.warn(`appliances[${i}]`, "unused", `${a.name} is in no pair; no route will use it`);
+    }
+  });
+  parsed.pairs.forEach((p, i) => {
+    if (!connected.has(p.name)) {
+      sink.warn(`pairs[${i}]`, "unused", `${p.name} is in no connection; it manages no routes`);
+    }
+  });
+}
+
+function unknownRef(path: string, what: string, name: string, known: string[], sink: Sink) {
+  const list = known.length > 0 ? `defined: ${known.join(", ")}` : "none is defined";
+  sink.error(path, "unknown-ref", `unknown ${what} "${name}"; ${list}`);
+}
+
+/** Only called once every rule passed, so every reference resolves. */
+function resolve(parsed: ParsedFleet): Fleet {
+  const vpcOf = new Map(parsed.appliances.map((a) => [a.name, a.vpc]));
+  const { tls } = parsed;
+  return {
+    region: parsed.region,
+    ...(parsed.endpoint !== undefined && { endpoint: parsed.endpoint }),
+    tag: parsed.tag,
+    vpcs: parsed.vpcs.map((v) => ({
+      name: v.name,
+      id: v.id,
+      cidrs: v.cidrs.map((c) => cidr(c).text),
+      routeTables: v.routeTables,
+    })),
+    appliances: parsed.appliances.map((a) => {
+      const url = agentUrl(a.agent);
+      const agent: AgentEndpoint =
+        url.kind === "unix" ? url : { ...url, tls: must(tls, "tls for an https agent") };
+      return {
+        name: a.name,
+        vpc: a.vpc,
+        instanceId: a.instanceId,
+        eni: a.eni,
+        agent,
+        ...(a.az !== undefined && { az: a.az }),
+      };
+    }),
+    pairs: parsed.pairs.map((p) => {
+      const members = two(p.members);
+      return {
+        name: p.name,
+        vpc: must(vpcOf.get(members[0]), `the VPC of ${members[0]}`),
+        members,
+        preferred: p.preferred ?? members[0],
+      };
+    }),
+    connections: parsed.connections.map((c) => ({
+      name: c.name,
+      kind: c.kind,
+      between: two(c.between),
+    })),
+    failover: parsed.failover,
+  };
+}
+
+// The schema and the rules above proved these; failing here is a bug, not bad input.
+
+function cidr(text: string): Cidr {
+  const r = parseCidr(text);
+  if (!r.ok) throw new Error(`verifyFleet: unchecked CIDR ${text}: ${r.reason}`);
+  return r.cidr;
+}
+
+function agentUrl(text: string) {
+  const r = parseAgentUrl(text);
+  if (!r.ok) throw new Error(`verifyFleet: unchecked agent URL ${text}: ${r.reason}`);
+  return r.agent;
+}
+
+function two(list: string[]): [string, string] {
+  const [a, b] = list;
+  if (list.length !== 2 || a === undefined || b === undefined) {
+    throw new Error(`verifyFleet: expected two names, got ${list.join(", ")}`);
+  }
+  return [a, b];
+}
+
+function must<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new Error(`verifyFleet: ${what} is missing`);
+  return value;
+}
