@@ -3,18 +3,11 @@
  * request/response commands, stream() for commands that stream events before their
  * response, subscribe() for long-lived event registrations on a connection of their own.
  */
-import { connect as netConnect, type Socket } from "node:net";
 import { SwpError } from "../../../common/errors.ts";
-import {
-  type DecodedPacket,
-  decodePacket,
-  encodePacket,
-  type OutgoingPacket,
-  PacketType,
-  packetTypeName,
-} from "./codec.ts";
-import { encodeFrame, FrameSplitter } from "./framer.ts";
+import { AsyncQueue } from "./async-queue.ts";
+import { type DecodedPacket, type OutgoingPacket, PacketType, packetTypeName } from "./codec.ts";
 import type { DecodedMessage, ViciMessage } from "./message.ts";
+import { type CloseListener, closedError, Transport } from "./transport.ts";
 
 export interface ConnectOptions {
   /** How long the socket may take to accept. Default 5000 ms. */
@@ -47,147 +40,13 @@ export interface ViciEvent {
   message: DecodedMessage;
 }
 
-export type CloseListener = (reason: SwpError) => void;
+export type { CloseListener } from "./transport.ts";
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 const DEFAULT_CALL_TIMEOUT_MS = 30_000;
 const DEFAULT_MAX_BUFFERED = 1024;
 /** A stream stops reading the socket while this many events wait for its consumer. */
 const STREAM_HIGH_WATER = 256;
-
-function closedError(message: string, cause?: unknown): SwpError {
-  return new SwpError("SWP_ERR_VICI_CLOSED", message, undefined, { cause });
-}
-
-/** One socket: framing, packet decoding, close notification. */
-class Transport {
-  readonly #socket: Socket;
-  readonly #frames = new FrameSplitter();
-  readonly #closeListeners: CloseListener[] = [];
-  #closed: SwpError | undefined;
-  onPacket: (packet: DecodedPacket) => void = () => {};
-
-  static open(path: string, timeoutMs: number): Promise<Transport> {
-    return new Promise((resolve, reject) => {
-      const socket = netConnect(path);
-      const fail = (err: Error) => {
-        clearTimeout(timer);
-        socket.destroy();
-        reject(closedError(`cannot connect to the VICI socket ${path}: ${err.message}`, err));
-      };
-      const timer = setTimeout(() => {
-        socket.off("error", fail);
-        socket.destroy();
-        reject(
-          new SwpError(
-            "SWP_ERR_VICI_TIMEOUT",
-            `the VICI socket ${path} did not accept within ${timeoutMs} ms`,
-          ),
-        );
-      }, timeoutMs);
-      socket.once("error", fail);
-      socket.once("connect", () => {
-        clearTimeout(timer);
-        socket.off("error", fail);
-        resolve(new Transport(socket));
-      });
-    });
-  }
-
-  private constructor(socket: Socket) {
-    this.#socket = socket;
-    socket.on("data", (chunk: Buffer) => this.#receive(chunk));
-    socket.on("error", (err) => this.close(closedError(`VICI socket error: ${err.message}`, err)));
-    socket.on("close", () => this.close(closedError("charon closed the VICI connection")));
-  }
-
-  get closed(): SwpError | undefined {
-    return this.#closed;
-  }
-
-  #receive(chunk: Uint8Array) {
-    try {
-      for (const frame of this.#frames.push(chunk)) {
-        if (this.#closed) return;
-        this.onPacket(decodePacket(frame));
-      }
-    } catch (err) {
-      this.close(err as SwpError);
-    }
-  }
-
-  /** Encodes before writing, so a message that cannot be encoded leaves the connection intact. */
-  send(packet: OutgoingPacket) {
-    if (this.#closed) throw this.#closed;
-    this.#socket.write(encodeFrame(encodePacket(packet)));
-  }
-
-  pause() {
-    this.#socket.pause();
-  }
-
-  resume() {
-    this.#socket.resume();
-  }
-
-  onClose(listener: CloseListener) {
-    const reason = this.#closed;
-    if (reason) queueMicrotask(() => listener(reason));
-    else this.#closeListeners.push(listener);
-  }
-
-  close(reason: SwpError) {
-    if (this.#closed) return;
-    this.#closed = reason;
-    this.#socket.destroy();
-    for (const listener of this.#closeListeners.splice(0)) listener(reason);
-  }
-}
-
-/** Items handed from the socket reader to one async consumer. */
-class AsyncQueue<T> {
-  readonly #items: T[] = [];
-  readonly #waiters: { resolve(r: IteratorResult<T, undefined>): void; reject(e: Error): void }[] =
-    [];
-  #finished = false;
-  #error: Error | undefined;
-
-  get size(): number {
-    return this.#items.length;
-  }
-
-  push(item: T) {
-    if (this.#finished) return;
-    const waiter = this.#waiters.shift();
-    if (waiter) waiter.resolve({ value: item, done: false });
-    else this.#items.push(item);
-  }
-
-  /** No more items; those queued are still delivered, then `error` is thrown if given. */
-  finish(error?: Error) {
-    if (this.#finished) return;
-    this.#finished = true;
-    this.#error = error;
-    for (const waiter of this.#waiters.splice(0)) {
-      if (error) waiter.reject(error);
-      else waiter.resolve({ value: undefined, done: true });
-    }
-  }
-
-  discard() {
-    this.#items.length = 0;
-    this.finish();
-  }
-
-  next(): Promise<IteratorResult<T, undefined>> {
-    if (this.#items.length > 0) {
-      return Promise.resolve({ value: this.#items.shift() as T, done: false });
-    }
-    if (this.#error) return Promise.reject(this.#error);
-    if (this.#finished) return Promise.resolve({ value: undefined, done: true });
-    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
-  }
-}
 
 /** One command's claim on the connection, from the moment it is issued until it completes. */
 interface Turn {
