@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -278,6 +278,12 @@ t.test("charon killed: pending calls reject CLOSED, subscriptions end", async (t
 
   // A stopped charon accepts nothing, so these calls are in flight or queued when it dies.
   charon.child.kill("SIGSTOP");
+  // The signal is delivered asynchronously: wait until the kernel reports charon stopped,
+  // or a call may still be answered.
+  const stat = () => readFileSync(`/proc/${charon.child.pid}/stat`, "utf8");
+  for (let i = 0; i < 200 && !/^\d+ \(.*\) T /.test(stat()); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
   const pending = [vici.version(client), vici.getConns(client), vici.listConns(client)].map(
     rejection,
   );
