@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 DEB_PACKAGES=(
   charon-systemd strongswan-swanctl libcharon-extra-plugins libstrongswan-extra-plugins
   iproute2 iptables iputils-ping ca-certificates shellcheck
+  python3 python3-venv
 )
 # npm is only needed to fetch Node 24; any npm will do, Debian's if there is none.
 command -v npm >/dev/null || DEB_PACKAGES+=(nodejs npm)
@@ -35,5 +36,13 @@ if ! [ node_modules/.package-lock.json -nt package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error >/dev/null
   # tap compiles its plugin list on first use; do it now so the first test run is not the one that does.
   npx tap build >/dev/null
+fi
+# moto (a local EC2 API) for the control plane's integration tests, in .venv/ (gitignored);
+# pinned, because the tests rely on how this version answers.
+MOTO_VERSION=5.2.5
+if ! .venv/bin/python -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
+  echo "bootstrap: installing moto $MOTO_VERSION into .venv/"
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
 fi
 echo "bootstrap: ready (node $(node --version), strongSwan $(dpkg-query -W -f='${Version}' charon-systemd))"

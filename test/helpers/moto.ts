@@ -1,0 +1,363 @@
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
+import { fileURLToPath } from "node:url";
+import {
+  AssociateRouteTableCommand,
+  AssociateVpcCidrBlockCommand,
+  AttachInternetGatewayCommand,
+  CreateInternetGatewayCommand,
+  CreateRouteCommand,
+  CreateRouteTableCommand,
+  CreateSubnetCommand,
+  CreateVpcCommand,
+  type EC2Client,
+  ModifyInstanceAttributeCommand,
+  ModifyNetworkInterfaceAttributeCommand,
+  RunInstancesCommand,
+} from "@aws-sdk/client-ec2";
+import { bigIntToIp, parseCidr } from "../../common/cidr.ts";
+import type { Fleet, ManagedRoute } from "../../control-plane/src/fleet/types.ts";
+import { stopChild } from "./netns.ts";
+
+/**
+ * A moto server (a local EC2 API) per test file, and a seeded fleet built in it through the
+ * real EC2 API. `.venv/` comes from scripts/bootstrap.sh.
+ */
+
+const MOTO_SERVER = fileURLToPath(new URL("../../.venv/bin/moto_server", import.meta.url));
+
+/** Moto ignores signatures, but the SDK's credential chain must find something to sign with. */
+const FAKE_CREDENTIALS = {
+  AWS_ACCESS_KEY_ID: "testing",
+  AWS_SECRET_ACCESS_KEY: "testing",
+  AWS_SESSION_TOKEN: "testing",
+};
+
+export interface Moto {
+  endpoint: string;
+  /** Forgets every resource (POST /moto-api/reset). */
+  reset(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/**
+ * Starts moto on a free loopback port and resolves once it answers HTTP. Stopped in `t`'s
+ * teardown; while it runs, the process environment holds fake AWS credentials so that real
+ * ones are never used against it.
+ */
+export async function startMoto(
+  t: { teardown(fn: () => unknown): void },
+  timeoutMs = 20_000,
+): Promise<Moto> {
+  if (!existsSync(MOTO_SERVER))
+    throw new Error(`${MOTO_SERVER} is missing: run scripts/bootstrap.sh to install moto`);
+  const saved = Object.fromEntries(Object.keys(FAKE_CREDENTIALS).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, FAKE_CREDENTIALS);
+  const port = await freePort();
+  const endpoint = `http://127.0.0.1:${port}`;
+  const child = spawn(MOTO_SERVER, ["-H", "127.0.0.1", "-p", String(port)], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let stderr = "";
+  child.stderr?.on("data", (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-2000);
+  });
+  const moto: Moto = {
+    endpoint,
+    async reset() {
+      const res = await fetch(`${endpoint}/moto-api/reset`, { method: "POST" });
+      if (!res.ok) throw new Error(`moto reset answered ${res.status}`);
+    },
+    async stop() {
+      await stopChild(child);
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    },
+  };
+  t.teardown(() => moto.stop());
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`moto_server exited during startup: ${stderr}`);
+    try {
+      const res = await fetch(`${endpoint}/`, { signal: AbortSignal.timeout(1000) });
+      await res.body?.cancel();
+      if (res.ok) return moto;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await moto.stop();
+      throw new Error(`moto_server did not answer within ${timeoutMs} ms: ${stderr}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+export interface SeedSpec {
+  /** The fleet tag, put on every managed route table. */
+  tag: { key: string; value: string };
+  /**
+   * VPCs. The first CIDR is the primary and holds two /24 subnets, one per AZ; each VPC gets
+   * `tables` route tables (default 1) and a pair of appliances, `<name>-a` and `<name>-b`.
+   */
+  vpcs: Array<{ name: string; cidrs: string[]; tables?: number }>;
+  /** Site-to-site connections by VPC name: each side's tables route the other's CIDRs. */
+  connections: Array<[string, string]>;
+  /** Managed destinations left out of every table, so that the first write must create them. */
+  missing?: string[];
+  /** Appliances that keep SourceDestCheck on, as a misconfigured one would. */
+  sourceDestCheckOn?: string[];
+}
+
+export interface SeededAppliance {
+  name: string;
+  vpc: string;
+  instanceId: string;
+  eni: string;
+  az: string;
+}
+
+export interface SeededVpc {
+  name: string;
+  id: string;
+  cidrs: string[];
+  subnets: Array<{ id: string; az: string }>;
+  routeTables: string[];
+  appliances: [SeededAppliance, SeededAppliance];
+}
+
+export interface Seeded {
+  region: string;
+  tag: { key: string; value: string };
+  vpcs: SeededVpc[];
+  connections: Array<[string, string]>;
+  /** Every managed route, seeded on member `-a` unless listed in `missing`. */
+  managedRoutes: ManagedRoute[];
+  /** Routes in the managed tables that the fleet does not manage; writes must leave them be. */
+  unmanagedRoutes: Array<{ routeTable: string; destination: string }>;
+}
+
+/** Unmanaged, yet pointing at an appliance: the route a careless writer would clobber. */
+export const UNMANAGED_APPLIANCE_DESTINATION = "192.168.255.0/24";
+
+const pairName = (vpc: string) => `${vpc}-pair`;
+const connectionName = ([a, b]: [string, string]) => `${a}-${b}`;
+
+/** The n-th /24 inside `cidr`. */
+function subnetCidr(cidr: string, n: number): string {
+  const parsed = parseCidr(cidr);
+  if (!parsed.ok || parsed.cidr.family !== 4 || parsed.cidr.prefix > 23)
+    throw new Error(`seed: ${cidr} must be an IPv4 block of /23 or larger`);
+  return `${bigIntToIp(parsed.cidr.network + BigInt(n) * 256n, 4)}/24`;
+}
+
+async function seedVpc(
+  ec2: EC2Client,
+  region: string,
+  spec: SeedSpec,
+  vpcSpec: SeedSpec["vpcs"][number],
+): Promise<SeededVpc> {
+  const [primary, ...extra] = vpcSpec.cidrs;
+  if (!primary) throw new Error(`seed: VPC ${vpcSpec.name} has no CIDR`);
+  const vpcId = (await ec2.send(new CreateVpcCommand({ CidrBlock: primary }))).Vpc?.VpcId ?? "";
+  for (const CidrBlock of extra)
+    await ec2.send(new AssociateVpcCidrBlockCommand({ VpcId: vpcId, CidrBlock }));
+  const igw =
+    (await ec2.send(new CreateInternetGatewayCommand({}))).InternetGateway?.InternetGatewayId ?? "";
+  await ec2.send(new AttachInternetGatewayCommand({ InternetGatewayId: igw, VpcId: vpcId }));
+
+  const subnets: SeededVpc["subnets"] = [];
+  for (const [n, az] of [`${region}a`, `${region}b`].entries()) {
+    const subnet = await ec2.send(
+      new CreateSubnetCommand({
+        VpcId: vpcId,
+        CidrBlock: subnetCidr(primary, n),
+        AvailabilityZone: az,
+      }),
+    );
+    subnets.push({ id: subnet.Subnet?.SubnetId ?? "", az });
+  }
+
+  const appliances: SeededAppliance[] = [];
+  for (const [n, member] of ["a", "b"].entries()) {
+    const name = `${vpcSpec.name}-${member}`;
+    const subnet = subnets[n] as SeededVpc["subnets"][number];
+    const run = await ec2.send(
+      new RunInstancesCommand({
+        ImageId: "ami-12345678",
+        MinCount: 1,
+        MaxCount: 1,
+        SubnetId: subnet.id,
+      }),
+    );
+    const instance = run.Instances?.[0];
+    const instanceId = instance?.InstanceId ?? "";
+    const eni = instance?.NetworkInterfaces?.[0]?.NetworkInterfaceId ?? "";
+    if (!spec.sourceDestCheckOn?.includes(name)) {
+      // EC2 keeps the two views of the primary ENI's flag in step; moto does not, so set both.
+      await ec2.send(
+        new ModifyNetworkInterfaceAttributeCommand({
+          NetworkInterfaceId: eni,
+          SourceDestCheck: { Value: false },
+        }),
+      );
+      await ec2.send(
+        new ModifyInstanceAttributeCommand({
+          InstanceId: instanceId,
+          SourceDestCheck: { Value: false },
+        }),
+      );
+    }
+    appliances.push({ name, vpc: vpcSpec.name, instanceId, eni, az: subnet.az });
+  }
+
+  const routeTables: string[] = [];
+  for (let n = 0; n < (vpcSpec.tables ?? 1); n++) {
+    const table = await ec2.send(
+      new CreateRouteTableCommand({
+        VpcId: vpcId,
+        TagSpecifications: [
+          { ResourceType: "route-table", Tags: [{ Key: spec.tag.key, Value: spec.tag.value }] },
+        ],
+      }),
+    );
+    routeTables.push(table.RouteTable?.RouteTableId ?? "");
+  }
+  // Each subnet uses one of the managed tables (round robin), as real workloads' subnets would.
+  for (const [n, subnet] of subnets.entries())
+    await ec2.send(
+      new AssociateRouteTableCommand({
+        RouteTableId: routeTables[n % routeTables.length],
+        SubnetId: subnet.id,
+      }),
+    );
+  for (const RouteTableId of routeTables) {
+    await ec2.send(
+      new CreateRouteCommand({ RouteTableId, DestinationCidrBlock: "0.0.0.0/0", GatewayId: igw }),
+    );
+    await ec2.send(
+      new CreateRouteCommand({
+        RouteTableId,
+        DestinationCidrBlock: UNMANAGED_APPLIANCE_DESTINATION,
+        NetworkInterfaceId: appliances[0]?.eni,
+      }),
+    );
+  }
+  return {
+    name: vpcSpec.name,
+    id: vpcId,
+    cidrs: vpcSpec.cidrs,
+    subnets,
+    routeTables,
+    appliances: appliances as [SeededAppliance, SeededAppliance],
+  };
+}
+
+/**
+ * Builds VPCs, subnets in two AZs, tagged route tables, appliance instances with their ENIs,
+ * the managed routes (on member `-a`) and two unmanaged routes per table, all through the
+ * EC2 API of `ec2` (a client of moto, not of a fault proxy).
+ */
+export async function seedFleet(ec2: EC2Client, spec: SeedSpec): Promise<Seeded> {
+  const region = await ec2.config.region();
+  const vpcs = await Promise.all(spec.vpcs.map((v) => seedVpc(ec2, region, spec, v)));
+  const byName = new Map(vpcs.map((v) => [v.name, v]));
+  const vpc = (name: string) => {
+    const found = byName.get(name);
+    if (!found) throw new Error(`seed: connection names unknown VPC ${name}`);
+    return found;
+  };
+
+  const managedRoutes: ManagedRoute[] = [];
+  for (const connection of spec.connections) {
+    for (const [local, remote] of [connection, [connection[1], connection[0]]] as const) {
+      const here = vpc(local);
+      for (const routeTable of here.routeTables)
+        for (const destination of vpc(remote).cidrs)
+          managedRoutes.push({
+            connection: connectionName(connection),
+            pair: pairName(here.name),
+            routeTable,
+            destination,
+          });
+    }
+  }
+  const eniOfPair = new Map(vpcs.map((v) => [pairName(v.name), v.appliances[0].eni]));
+  for (const route of managedRoutes) {
+    if (spec.missing?.includes(route.destination)) continue;
+    await ec2.send(
+      new CreateRouteCommand({
+        RouteTableId: route.routeTable,
+        DestinationCidrBlock: route.destination,
+        NetworkInterfaceId: eniOfPair.get(route.pair),
+      }),
+    );
+  }
+  return {
+    region,
+    tag: spec.tag,
+    vpcs,
+    connections: spec.connections,
+    managedRoutes,
+    unmanagedRoutes: vpcs.flatMap((v) =>
+      v.routeTables.flatMap((routeTable) =>
+        ["0.0.0.0/0", UNMANAGED_APPLIANCE_DESTINATION].map((destination) => ({
+          routeTable,
+          destination,
+        })),
+      ),
+    ),
+  };
+}
+
+/** The Fleet a config for the seeded world would load to; agents are unreachable placeholders. */
+export function seededFleet(seed: Seeded, endpoint: string): Fleet {
+  return {
+    region: seed.region,
+    endpoint,
+    tag: seed.tag,
+    vpcs: seed.vpcs.map((v) => ({
+      name: v.name,
+      id: v.id,
+      cidrs: v.cidrs,
+      routeTables: v.routeTables,
+    })),
+    appliances: seed.vpcs.flatMap((v) =>
+      v.appliances.map((a) => ({
+        name: a.name,
+        vpc: a.vpc,
+        instanceId: a.instanceId,
+        eni: a.eni,
+        az: a.az,
+        agent: { kind: "unix" as const, path: `/run/swanpair/${a.name}/agent.sock` },
+      })),
+    ),
+    pairs: seed.vpcs.map((v) => ({
+      name: pairName(v.name),
+      vpc: v.name,
+      members: [v.appliances[0].name, v.appliances[1].name],
+      preferred: v.appliances[0].name,
+    })),
+    connections: seed.connections.map((between) => ({
+      name: connectionName(between),
+      kind: "site-to-site" as const,
+      between,
+    })),
+    failover: { intervalMs: 1000, fall: 3, rise: 2, holdDownMs: 10_000, preempt: false },
+  };
+}
