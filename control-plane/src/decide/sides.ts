@@ -1,0 +1,85 @@
+/**
+ * The unit of decision is a connection side: the routes in one pair's VPC that lead to the
+ * far pair's VPC. This module derives the sides from the fleet and compares them with what
+ * EC2 shows.
+ */
+
+import { managedRoutes } from "../fleet/routes.ts";
+import type { Fleet, ManagedRoute } from "../fleet/types.ts";
+import type { ObservedRoute } from "./types.ts";
+
+export interface Side {
+  key: string;
+  connection: string;
+  pair: string;
+  members: readonly [string, string];
+  preferred: string;
+  /** ENI per member name. */
+  enis: Readonly<Record<string, string>>;
+  routeTables: string[];
+  routes: ManagedRoute[];
+}
+
+export function sideKey(connection: string, pair: string): string {
+  return `${connection}/${pair}`;
+}
+
+function find<T extends { name: string }>(items: T[], name: string, what: string): T {
+  const item = items.find((i) => i.name === name);
+  // The fleet loader resolves every reference, so this is a programming error.
+  if (item === undefined) throw new Error(`fleet has no ${what} named ${name}`);
+  return item;
+}
+
+/** Both sides of every connection, in fleet order, each with its share of managedRoutes. */
+export function sidesOf(fleet: Fleet): Side[] {
+  const routes = managedRoutes(fleet);
+  return fleet.connections.flatMap((connection) =>
+    connection.between.map((pairName) => {
+      const pair = find(fleet.pairs, pairName, "pair");
+      const enis = Object.fromEntries(
+        pair.members.map((m) => [m, find(fleet.appliances, m, "appliance").eni]),
+      );
+      return {
+        key: sideKey(connection.name, pair.name),
+        connection: connection.name,
+        pair: pair.name,
+        members: pair.members,
+        preferred: pair.preferred,
+        enis,
+        routeTables: find(fleet.vpcs, pair.vpc, "vpc").routeTables,
+        routes: routes.filter((r) => r.connection === connection.name && r.pair === pair.name),
+      };
+    }),
+  );
+}
+
+function routeId(r: { routeTable: string; destination: string }): string {
+  return `${r.routeTable} ${r.destination}`;
+}
+
+/** The ENI each managed route points at now; missing routes map to null. */
+export function observedEnis(side: Side, observed: ObservedRoute[]): Map<string, string | null> {
+  const byId = new Map(observed.map((r) => [routeId(r), r.eni]));
+  return new Map(side.routes.map((r) => [routeId(r), byId.get(routeId(r)) ?? null]));
+}
+
+/**
+ * The member every present managed route points at, or undefined when they are missing,
+ * split between members, or point at something that is not a member.
+ */
+export function routesTarget(side: Side, enis: Map<string, string | null>): string | undefined {
+  const present = new Set([...enis.values()].filter((e) => e !== null));
+  if (present.size !== 1) return undefined;
+  const [eni] = present;
+  return side.members.find((m) => side.enis[m] === eni);
+}
+
+/** The managed routes that do not point at `member` yet. */
+export function drifted(
+  side: Side,
+  enis: Map<string, string | null>,
+  member: string,
+): ManagedRoute[] {
+  return side.routes.filter((r) => enis.get(routeId(r)) !== side.enis[member]);
+}
