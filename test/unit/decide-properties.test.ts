@@ -244,9 +244,11 @@ timed(t, "(1) no side's routes move more than once per hold-down", () => {
         const r = results[0] as DecideResult;
         for (const a of r.actions) {
           const key = sideKey(a.connection, a.pair);
-          // A move: a decision not written before, towards someone else than the owner.
+          // A move: a decision not written before, towards someone else than the owner, that
+          // writes routes. A tag-only write (someone else's tag corrected) moves no traffic.
           const decision = `${key}#${a.epoch}`;
-          if (!written.has(decision) && a.target !== owner(world[a.pair as PairName])) {
+          const owned = owner(world[a.pair as PairName]);
+          if (!written.has(decision) && a.routes.length > 0 && a.target !== owned) {
             const since = now - (lastMove[key] ?? Number.NEGATIVE_INFINITY);
             if (since < s.policy.holdDownMs)
               throw new Error(`${key} moved again after ${since} ms`);

@@ -146,7 +146,10 @@ function act(x: ActInput): {
   if (p.kind === "move") {
     const routes = drifted(side, enis, p.to);
     if (pending !== undefined && pending.active === p.to) {
-      return { decision: pending, movedAt: x.held.movedAt, actions: [write(pending, routes)] };
+      // Routes that change hands now start the side's hold-down now, whenever the decision
+      // was taken (it may be another controller's, adopted ticks ago).
+      const movedAt = routes.length > 0 ? now : x.held.movedAt;
+      return { decision: pending, movedAt, actions: [write(pending, routes)] };
     }
     const decision = newFence(p.to);
     x.emit({ kind: "failover", from: current, to: p.to, reason: p.reason, epoch: decision.epoch });
