@@ -126,7 +126,7 @@ export function buildProgram(): Command {
   clientCommand(program, "status", "show the agent's tunnels and charon")
     .option("--json", "print the status as JSON")
     .action(async (opts: { socket?: string; config?: string; json?: boolean }) => {
-      const status = await new ApiClient(await socketFrom(opts)).status();
+      const status = await new ApiClient({ socketPath: await socketFrom(opts) }).status();
       print(
         opts.json
           ? JSON.stringify(status, null, 2)
@@ -137,7 +137,7 @@ export function buildProgram(): Command {
   clientCommand(program, "reload", "re-read the config and apply what changed (like SIGHUP)")
     .option("--json", "print the result as JSON")
     .action(async (opts: { socket?: string; config?: string; json?: boolean }) => {
-      const result = await new ApiClient(await socketFrom(opts)).reload();
+      const result = await new ApiClient({ socketPath: await socketFrom(opts) }).reload();
       if (opts.json) print(JSON.stringify(result, null, 2));
       else if (result.ok) {
         print(
@@ -156,7 +156,7 @@ export function buildProgram(): Command {
     clientCommand(program, verb, `${verb} a tunnel's IKE and CHILD SAs`)
       .argument("<tunnel>", "tunnel name")
       .action(async (tunnel: string, opts: { socket?: string; config?: string }) => {
-        await new ApiClient(await socketFrom(opts))[verb](tunnel);
+        await new ApiClient({ socketPath: await socketFrom(opts) })[verb](tunnel);
         print(`${verb}: ${tunnel}`);
       });
   }

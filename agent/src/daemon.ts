@@ -84,6 +84,7 @@ export class AgentDaemon implements AgentControl {
     });
     this.#api = await startApiServer({
       socketPath: config.api.socket,
+      listen: config.api.listen,
       control: this,
       logger: this.#log.child({ component: "api" }),
     });

@@ -159,7 +159,7 @@ export class AgentLab {
   }
 
   client(side: Side) {
-    return new ApiClient(this.socket(side), { timeoutMs: 5000 });
+    return new ApiClient({ socketPath: this.socket(side) }, { timeoutMs: 5000 });
   }
 
   async status(side: Side): Promise<AgentStatus | null> {

@@ -1,72 +1,11 @@
-import { access, link, lstat, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { access, link, lstat, readdir, stat, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import t, { type Test } from "tap";
+import t from "tap";
 import { ApiClient } from "../../agent/src/api/client.ts";
 import { startApiServer } from "../../agent/src/api/server.ts";
-import type { AgentControl, AgentStatus, ReloadResult } from "../../agent/src/status.ts";
 import { SwpError } from "../../common/errors.ts";
-import { createLogger } from "../../common/logger.ts";
-import { agentStatus, tunnelStatus } from "../fixtures/agent-status.ts";
-
-const STATUS: AgentStatus = agentStatus([tunnelStatus("to-dc1")]);
-
-/** Answers like the daemon; reload outcome is switchable so both the 200 and 422 paths cross the wire. */
-function control(): AgentControl & { nextReload: ReloadResult; calls: string[] } {
-  const known = (name: string) => {
-    if (name !== "to-dc1") throw new SwpError("SWP_ERR_TUNNEL_UNKNOWN", `no tunnel named ${name}`);
-  };
-  return {
-    calls: [],
-    nextReload: { ok: true, generation: 3, loaded: ["to-dc1"], unloaded: [], unchanged: [] },
-    status: () => STATUS,
-    async reload() {
-      return this.nextReload;
-    },
-    async initiate(name) {
-      known(name);
-      this.calls.push(`initiate ${name}`);
-    },
-    async terminate(name) {
-      known(name);
-      this.calls.push(`terminate ${name}`);
-    },
-    metrics: async () => "swanpair_charon_up 1\n",
-  };
-}
-
-function captureLogger() {
-  const lines: Record<string, unknown>[] = [];
-  const logger = createLogger(
-    { name: "api-test", level: "debug" },
-    {
-      write: (s: string) => {
-        lines.push(JSON.parse(s));
-      },
-    },
-  );
-  return { logger, lines };
-}
-
-async function tempDir(t: Test): Promise<string> {
-  // Short, under /tmp: a Unix socket path must fit in 108 bytes.
-  const dir = await mkdtemp(join(tmpdir(), "swp-api-"));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-async function rejectsCode(t: Test, p: Promise<unknown>, code: string, message: RegExp) {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  t.ok(err instanceof SwpError, "throws SwpError");
-  if (err instanceof SwpError) {
-    t.equal(err.code, code);
-    t.match(err.message, message);
-  }
-}
+import { captureLogger, control, rejectsCode, STATUS, tempDir } from "../helpers/api-fakes.ts";
 
 t.test("socket is created private, in a private new directory", async (t) => {
   const dir = await tempDir(t);
@@ -93,7 +32,7 @@ t.test("ApiClient round-trips every call", async (t) => {
   const { logger, lines } = captureLogger();
   const server = await startApiServer({ socketPath, control: ctl, logger });
   t.teardown(() => server.close());
-  const client = new ApiClient(socketPath, { timeoutMs: 5000 });
+  const client = new ApiClient({ socketPath }, { timeoutMs: 5000 });
 
   t.same(await client.status(), STATUS);
   t.same(await client.tunnels(), STATUS.tunnels);
@@ -152,7 +91,7 @@ t.test("a stale socket from a crashed agent is replaced", async (t) => {
 
   await rejectsCode(
     t,
-    new ApiClient(socketPath).status(),
+    new ApiClient({ socketPath }).status(),
     "SWP_ERR_API_UNREACHABLE",
     /not running/,
   );
@@ -163,7 +102,7 @@ t.test("a stale socket from a crashed agent is replaced", async (t) => {
     logger: captureLogger().logger,
   });
   t.teardown(() => server.close());
-  t.same(await new ApiClient(socketPath).tunnels(), STATUS.tunnels);
+  t.same(await new ApiClient({ socketPath }).tunnels(), STATUS.tunnels);
 });
 
 t.test("a second agent on a live socket refuses to start and leaves the first alone", async (t) => {
@@ -179,7 +118,7 @@ t.test("a second agent on a live socket refuses to start and leaves the first al
     startApiServer({ socketPath, control: control(), logger: captureLogger().logger }),
     /already serving .*agent\.sock/,
   );
-  t.same(await new ApiClient(socketPath).status(), STATUS, "first agent still answers");
+  t.same(await new ApiClient({ socketPath }).status(), STATUS, "first agent still answers");
   t.same(await readdir(dir), ["agent.sock"]);
 });
 
@@ -199,7 +138,7 @@ t.test("client errors when nothing listens", async (t) => {
   const socketPath = join(dir, "missing.sock");
   await rejectsCode(
     t,
-    new ApiClient(socketPath).status(),
+    new ApiClient({ socketPath }).status(),
     "SWP_ERR_API_UNREACHABLE",
     /missing\.sock.*is swanpair-agent running/,
   );
@@ -213,12 +152,12 @@ t.test("close removes the socket file", async (t) => {
     control: control(),
     logger: captureLogger().logger,
   });
-  await new ApiClient(socketPath).status();
+  await new ApiClient({ socketPath }).status();
   await server.close();
   await t.rejects(access(socketPath), { code: "ENOENT" });
   await rejectsCode(
     t,
-    new ApiClient(socketPath).status(),
+    new ApiClient({ socketPath }).status(),
     "SWP_ERR_API_UNREACHABLE",
     /agent\.sock/,
   );
@@ -233,7 +172,7 @@ t.test("a hung agent times out as unreachable", async (t) => {
   t.teardown(() => server.close());
   await rejectsCode(
     t,
-    new ApiClient(socketPath, { timeoutMs: 200 }).metrics(),
+    new ApiClient({ socketPath }, { timeoutMs: 200 }).metrics(),
     "SWP_ERR_API_UNREACHABLE",
     /no answer .* within 200ms/,
   );

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inspect } from "node:util";
@@ -10,7 +10,12 @@ import {
   formatLoadResult,
   issueReport,
 } from "../../agent/src/config/format-issues.ts";
-import { loadConfigFile, loadConfigText, type PskReader } from "../../agent/src/config/load.ts";
+import {
+  type FileReader,
+  loadConfigFile,
+  loadConfigText,
+  readFileFacts,
+} from "../../agent/src/config/load.ts";
 import {
   checkProposal,
   PRESETS,
@@ -28,6 +33,7 @@ import {
   VALID_EXAMPLE,
   VALID_PSK_FILES,
 } from "../fixtures/invalid-configs.ts";
+import { makeTestPki } from "../helpers/certs.ts";
 
 const dirs: string[] = [];
 async function tempDir(): Promise<string> {
@@ -39,7 +45,7 @@ t.teardown(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: tru
 
 /** Serves one PSK for every path, as load.ts would after reading a good file. */
 const fakePsk =
-  (content = `${GOOD_PSK}\n`, mode = 0o100600): PskReader =>
+  (content = `${GOOD_PSK}\n`, mode = 0o100600): FileReader =>
   async () => ({ exists: true, mode, content: new Secret(content) });
 
 /** Every rendering through which a secret could escape. */
@@ -145,8 +151,8 @@ for (const fixture of INVALID_CONFIGS) {
       `reports ${fixture.expectPath || "<file>"} [${fixture.expectRule}]`,
       { issues: result.issues },
     );
-    for (const file of Object.values(fixture.pskFiles ?? {})) {
-      t.notMatch(renderings(result), file.content.trim(), "no PSK in the issues");
+    for (const file of Object.values({ ...fixture.pskFiles, ...fixture.tlsFiles })) {
+      t.notMatch(renderings(result), file.content.trim(), "no file content in the issues");
     }
   });
 }
@@ -173,6 +179,69 @@ t.test("PSK files: CRLF, directories and the stripped newline", async (t) => {
   t.match(result, {
     ok: false,
     issues: [{ path: "tunnels[0].psk.file", rule: "psk-file", message: /not a regular file/ }],
+  });
+});
+
+t.test("a network listener resolves to its TLS files' PEM, the key wrapped", async (t) => {
+  const dir = await tempDir();
+  const pki = await makeTestPki(dir);
+  const withListen = (tls: Record<string, string>) =>
+    minimal({
+      api: {
+        socket: "/run/swanpair/a1/agent.sock",
+        listen: { address: "10.0.0.5", port: 7443, tls },
+      },
+    });
+  const load = (tls: Record<string, string>) =>
+    loadConfigText(withListen(tls), async (path, max) =>
+      path.endsWith("to-b1") ? fakePsk()(path, max) : readFileFacts(path, max),
+    );
+
+  const { config } = mustLoad(await load({ ...pki.server }));
+  const key = await readFile(pki.server.key, "utf8");
+  t.match(config.api, { socket: "/run/swanpair/a1/agent.sock" });
+  t.match(config.api.listen, { address: "10.0.0.5", port: 7443 });
+  t.equal(config.api.listen?.tls.ca, await readFile(pki.server.ca, "utf8"));
+  t.equal(config.api.listen?.tls.cert, await readFile(pki.server.cert, "utf8"));
+  t.equal(config.api.listen?.tls.key.reveal(), key);
+  t.notMatch(renderings(config), key.split("\n")[1] as string, "the key never renders");
+  t.notOk("listen" in mustLoad(await loadConfigText(minimal(), fakePsk())).config.api);
+
+  await chmod(pki.server.key, 0o400);
+  t.ok((await load({ ...pki.server })).ok, "a 0400 key is stricter than 0600 and accepted");
+
+  const cases: [string, Record<string, string>, string, RegExp][] = [
+    [
+      "a key that is not the certificate's",
+      { ...pki.server, key: pki.client.key },
+      "api.listen.tls.key",
+      /is not the key of the certificate in .*server\.crt/,
+    ],
+    [
+      "a key where the CA should be",
+      { ...pki.server, ca: pki.server.key },
+      "api.listen.tls.ca",
+      /holds no usable PEM certificate/,
+    ],
+    [
+      "a certificate where the key should be",
+      { ...pki.server, key: pki.server.cert },
+      "api.listen.tls.key",
+      /holds no usable PEM private key/,
+    ],
+  ];
+  for (const [name, tls, path, message] of cases) {
+    const r = await load(tls);
+    t.match(r, { ok: false, issues: [{ path, rule: "tls-pem", message }] }, name);
+    t.notMatch(renderings(r), key.split("\n")[1] as string, `${name}: no key in the issues`);
+  }
+
+  const world = join(dir, "world-readable.key");
+  await copyFile(pki.server.key, world);
+  await chmod(world, 0o640);
+  t.match(await load({ ...pki.server, key: world }), {
+    ok: false,
+    issues: [{ path: "api.listen.tls.key", rule: "tls-mode", message: /mode 0640.*chmod 600/ }],
   });
 });
 

@@ -1,7 +1,7 @@
-import { request } from "node:http";
 import { SwpError } from "../../../common/errors.ts";
 import type { AgentStatus, ReloadResult, TunnelStatus } from "../status.ts";
 import type { ApiErrorBody } from "./routes.ts";
+import { type ApiTarget, type Transport, transportFor } from "./transport.ts";
 
 export interface ApiClientOptions {
   /** Whole-request deadline; reload waits for charon, so keep this generous. */
@@ -13,20 +13,14 @@ interface RawResponse {
   body: string;
 }
 
-/** What to check, by the errno of a failed connect. */
-const UNREACHABLE_HINTS: Record<string, string> = {
-  ENOENT: "no socket there: is swanpair-agent running, and is this the socket path it was given?",
-  ECONNREFUSED:
-    "nothing listens on it: swanpair-agent is not running (the file is left from a crash)",
-  EACCES: "permission denied: the API socket is root-only, run this as root",
-};
-
+/** The agent API over its Unix socket or over HTTPS with mutual TLS; the calls are the same. */
 export class ApiClient {
-  readonly #socketPath: string;
+  readonly #transport: Transport;
   readonly #timeoutMs: number;
 
-  constructor(socketPath: string, options: ApiClientOptions = {}) {
-    this.#socketPath = socketPath;
+  /** Throws SwpError SWP_ERR_API_UNREACHABLE when the TLS material does not parse. */
+  constructor(target: ApiTarget, options: ApiClientOptions = {}) {
+    this.#transport = transportFor(target);
     this.#timeoutMs = options.timeoutMs ?? 30_000;
   }
 
@@ -91,10 +85,9 @@ export class ApiClient {
   }
 
   #send(method: string, path: string): Promise<RawResponse> {
-    const socketPath = this.#socketPath;
+    const transport = this.#transport;
     return new Promise((resolve, reject) => {
-      // agent:false: one connection per call, closed after, so a CLI exits as soon as it is done.
-      const req = request({ socketPath, path, method, agent: false }, (res) => {
+      const req = transport.request(method, path, (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("end", () => {
@@ -107,7 +100,7 @@ export class ApiClient {
         req.destroy(
           new SwpError(
             "SWP_ERR_API_UNREACHABLE",
-            `no answer from the agent on ${socketPath} within ${this.#timeoutMs}ms: is it hung?`,
+            `no answer from the agent at ${transport.where} within ${this.#timeoutMs}ms: is it hung?`,
           ),
         );
       }, this.#timeoutMs);
@@ -116,15 +109,13 @@ export class ApiClient {
 
       function fail(err: NodeJS.ErrnoException): void {
         clearTimeout(timer);
-        reject(err instanceof SwpError ? err : unreachable(socketPath, err));
+        reject(err instanceof SwpError ? err : unreachable(transport, err));
       }
     });
   }
 }
 
-function unreachable(socketPath: string, err: NodeJS.ErrnoException): SwpError {
-  const hint = UNREACHABLE_HINTS[err.code ?? ""] ?? `connection failed (${err.message})`;
-  return new SwpError("SWP_ERR_API_UNREACHABLE", `agent API at ${socketPath}: ${hint}`, undefined, {
-    cause: err,
-  });
+function unreachable(transport: Transport, err: NodeJS.ErrnoException): SwpError {
+  const message = `agent API at ${transport.where}: ${transport.hint(err)}`;
+  return new SwpError("SWP_ERR_API_UNREACHABLE", message, undefined, { cause: err });
 }

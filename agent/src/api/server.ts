@@ -1,55 +1,106 @@
 import { chmod, lstat, mkdir, mkdtemp, rename, rm, unlink } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
-import { connect } from "node:net";
+import { createServer, type RequestListener, type Server } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import { type AddressInfo, connect, type ListenOptions, type Server as NetServer } from "node:net";
 import { dirname, join } from "node:path";
+import { TLSSocket } from "node:tls";
 import type { Logger } from "../../../common/logger.ts";
+import type { ResolvedListen } from "../config/types.ts";
 import type { AgentControl } from "../status.ts";
 import { dispatch } from "./routes.ts";
+import { secureContextOptions } from "./tls.ts";
 
 export interface ApiServerOptions {
   socketPath: string;
+  /** Also serve HTTPS here, to clients with a certificate from listen.tls.ca only. */
+  listen?: ResolvedListen;
   control: AgentControl;
   logger: Logger;
 }
 
 export interface ApiServer {
+  /** The HTTPS listener's bound address and port (port 0 in the options picks a free one). */
+  readonly network?: { address: string; port: number };
   /** Stop accepting, remove the socket file, and wait for in-flight requests. */
   close(): Promise<void>;
 }
 
 export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
-  const { socketPath, control, logger } = options;
+  const { socketPath, listen, control, logger } = options;
   await mkdir(dirname(socketPath), { recursive: true, mode: 0o700 });
   await refuseIfInUse(socketPath);
 
-  const server = createServer((req, res) => {
+  const handle = requestHandler(control, logger);
+  const local = createServer(handle);
+  const servers: Server[] = [local];
+  const close = async () => {
+    const closed = servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+    await unlink(socketPath).catch(ignoreCode("ENOENT"));
+    await Promise.all(closed);
+  };
+  await listenPrivately(local, socketPath);
+  logger.info({ socketPath }, "api listening");
+  if (!listen) return { close };
+
+  try {
+    const network = await listenTls(listen, handle, logger);
+    servers.push(network);
+    const { address, port } = network.address() as AddressInfo;
+    logger.info({ address, port }, "api listening with mutual TLS");
+    return { network: { address, port }, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+/** One handler for both listeners, so the routes and their logging are the same on each. */
+function requestHandler(control: AgentControl, logger: Logger): RequestListener {
+  return (req, res) => {
     const started = performance.now();
     // No route takes a body; drain without reading so nothing a client sends is ever held or logged.
     req.resume();
     const method = req.method ?? "GET";
     const url = req.url ?? "/";
+    // Over TLS, who asked: the CN of the client certificate the handshake verified.
+    const client = req.socket instanceof TLSSocket ? peerName(req.socket) : undefined;
     void dispatch(control, { method, url }).then((out) => {
       res.writeHead(out.status, out.headers).end(out.body);
       const fields = {
         method,
         url,
+        ...(client !== undefined && { client }),
         status: out.status,
         durationMs: Math.round((performance.now() - started) * 10) / 10,
       };
       if (out.status >= 500) logger.warn({ ...fields, response: out.body }, "api request failed");
       else logger.debug(fields, "api request");
     });
-  });
-  await listenPrivately(server, socketPath);
-  logger.info({ socketPath }, "api listening");
-
-  return {
-    async close() {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      await unlink(socketPath).catch(ignoreCode("ENOENT"));
-      await closed;
-    },
   };
+}
+
+function peerName(socket: TLSSocket): string {
+  const cn = socket.getPeerCertificate().subject?.CN;
+  return Array.isArray(cn) ? cn.join(",") : (cn ?? "");
+}
+
+/**
+ * requestCert with rejectUnauthorized: the handshake fails for a client without a certificate
+ * signed by listen.tls.ca, before any request is read.
+ */
+async function listenTls(listen: ResolvedListen, handle: RequestListener, logger: Logger) {
+  const server = createHttpsServer(
+    { ...secureContextOptions(listen.tls), requestCert: true, rejectUnauthorized: true },
+    handle,
+  );
+  server.on("tlsClientError", (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+    // Node drops a client whose certificate fails verification without an alert, so the
+    // reason is only here; the client sees a reset.
+    const reason = socket.authorizationError ?? err.code ?? err.message;
+    logger.info({ remote: socket.remoteAddress, reason }, "api refused a TLS client");
+  });
+  await listenOn(server, { host: listen.address, port: listen.port });
+  return server;
 }
 
 /**
@@ -63,13 +114,7 @@ async function listenPrivately(server: Server, socketPath: string): Promise<void
   const privateDir = await mkdtemp(join(dirname(socketPath), ".api-"));
   const bound = join(privateDir, "s");
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(bound, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
+    await listenOn(server, { path: bound });
     await chmod(bound, 0o600);
     await rename(bound, socketPath);
   } catch (err) {
@@ -78,6 +123,17 @@ async function listenPrivately(server: Server, socketPath: string): Promise<void
   } finally {
     await rm(privateDir, { recursive: true, force: true });
   }
+}
+
+/** server.listen as a promise: rejects on a bind error such as EADDRINUSE. */
+function listenOn(server: NetServer, where: ListenOptions): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(where, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
 }
 
 /**

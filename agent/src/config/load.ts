@@ -4,40 +4,49 @@ import { Secret } from "../../../common/secret.ts";
 import { errnoText, parseConfig, readConfigFile } from "../../../common/yaml-config.ts";
 import { configSchema } from "./schema.ts";
 import type { LoadResult } from "./types.ts";
-import { type PskFacts, verifyConfig } from "./verify.ts";
+import { type FileFacts, verifyConfig } from "./verify.ts";
 
 /**
- * The imperative shell around verify.ts: YAML text to zod output to PSK file facts to a
- * ResolvedConfig. Any issue at any stage yields ok:false and no config. The YAML and zod
- * plumbing is shared with the fleet config, in common/yaml-config.ts.
+ * The imperative shell around verify.ts: YAML text to zod output to the facts of the files it
+ * names (PSKs, the API's TLS files) to a ResolvedConfig. Any issue at any stage yields
+ * ok:false and no config. The YAML and zod plumbing is shared with the fleet config, in
+ * common/yaml-config.ts.
  */
 
 export { formatPath } from "../../../common/yaml-config.ts";
 
-export type PskReader = (path: string) => Promise<PskFacts>;
+/** Reads a file of at most maxBytes; a larger one is reported, not read into memory. */
+export type FileReader = (path: string, maxBytes: number) => Promise<FileFacts>;
 
-/** A PSK is a line of text; anything larger is the wrong file, and is not read into memory. */
+/** A PSK is a line of text; anything larger is the wrong file. */
 export const PSK_FILE_MAX_BYTES = 4096;
+/** Room for a CA bundle of a few hundred certificates. */
+export const TLS_FILE_MAX_BYTES = 1024 * 1024;
 
 /** Throws SwpError SWP_ERR_CONFIG_READ when the config file itself cannot be read. */
 export async function loadConfigFile(path: string): Promise<LoadResult> {
   return loadConfigText(await readConfigFile(path));
 }
 
-/** Loads config text; readPsk is injectable so tests need not touch the disk. */
+/** Loads config text; readFile is injectable so tests need not touch the disk. */
 export async function loadConfigText(
   text: string,
-  readPsk: PskReader = readPskFile,
+  readFile: FileReader = readFileFacts,
 ): Promise<LoadResult> {
   const parsed = parseConfig(text, configSchema, "agent configuration");
   if (!parsed.ok) return parsed;
-  const files = [...new Set(parsed.data.tunnels.map((t) => t.psk.file))];
-  const facts = await Promise.all(files.map(async (f) => [f, await readPsk(f)] as const));
+  // Each path is read once; one named as both a PSK and a TLS file gets the larger limit.
+  const limits = new Map(parsed.data.tunnels.map((t) => [t.psk.file, PSK_FILE_MAX_BYTES]));
+  const tls = parsed.data.api.listen?.tls;
+  for (const f of tls ? [tls.ca, tls.cert, tls.key] : []) limits.set(f, TLS_FILE_MAX_BYTES);
+  const facts = await Promise.all(
+    [...limits].map(async ([f, max]) => [f, await readFile(f, max)] as const),
+  );
   return verifyConfig(parsed.data, new Map(facts));
 }
 
 /** Stats through the open descriptor so the mode checked is that of the bytes read. */
-export async function readPskFile(path: string): Promise<PskFacts> {
+export async function readFileFacts(path: string, maxBytes: number): Promise<FileFacts> {
   let fh: FileHandle;
   try {
     // O_NONBLOCK: opening a FIFO by mistake must not hang the agent.
@@ -50,10 +59,10 @@ export async function readPskFile(path: string): Promise<PskFacts> {
   try {
     const st = await fh.stat();
     if (!st.isFile()) return { exists: true, readError: "not a regular file" };
-    if (st.size > PSK_FILE_MAX_BYTES) {
-      return { exists: true, readError: `${st.size} bytes; a PSK file holds one key` };
+    if (st.size > maxBytes) {
+      return { exists: true, readError: `${st.size} bytes, over the limit of ${maxBytes}` };
     }
-    // latin1 maps each byte to one character, so the charset check sees every stray byte.
+    // latin1 maps each byte to one character, so the PSK charset check sees every stray byte.
     const content = new Secret((await fh.readFile()).toString("latin1"));
     return { exists: true, mode: st.mode, content };
   } catch (err) {

@@ -88,6 +88,20 @@ export const tunnelSchema = z.strictObject({
     .describe("XFRM interface id; required with the kernel datapath"),
 });
 
+/**
+ * The network listener. `tls` is required, not defaulted: a network API without client
+ * certificates would let anyone on the network terminate tunnels.
+ */
+const listenSchema = z.strictObject({
+  address: ip.describe("address to listen on, e.g. the appliance's private IP"),
+  port: z.number().int().min(1).max(65535),
+  tls: z.strictObject({
+    ca: absPath.describe("CA certificate(s), PEM; only clients with a certificate from it get in"),
+    cert: absPath.describe("this agent's server certificate (chain), PEM"),
+    key: absPath.describe("the server certificate's private key, PEM; mode 0600 or stricter"),
+  }),
+});
+
 export const configSchema = z.strictObject({
   appliance: z.strictObject({
     name,
@@ -109,7 +123,12 @@ export const configSchema = z.strictObject({
     })
     .default({ mode: "child", binary: "/usr/sbin/charon-systemd", startTimeoutMs: 15000 }),
   stateDir: absPath,
-  api: z.strictObject({ socket: absPath }),
+  api: z.strictObject({
+    socket: absPath.describe("the local API's Unix socket, mode 0600"),
+    listen: listenSchema
+      .optional()
+      .describe("also serve the API over HTTPS with mutual TLS, for the control plane"),
+  }),
   log: z
     .strictObject({
       level: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info"),

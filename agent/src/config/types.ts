@@ -1,9 +1,10 @@
 import type { Secret } from "../../../common/secret.ts";
 import type { ConfigIssue } from "../../../common/yaml-config.ts";
+import type { TlsMaterial } from "../api/tls.ts";
 
 /**
  * The configuration after load and verify: defaults applied, identities and proposals
- * resolved, PSKs read. Everything after the verify phase consumes only this.
+ * resolved, PSKs and TLS files read. Everything after the verify phase consumes only this.
  */
 export interface ResolvedProbe {
   target: string;
@@ -34,6 +35,13 @@ export interface ResolvedTunnel {
   ifId?: number;
 }
 
+/** The API's HTTPS listener, with the PEM text of its TLS files. */
+export interface ResolvedListen {
+  address: string;
+  port: number;
+  tls: TlsMaterial;
+}
+
 export interface ResolvedConfig {
   appliance: { name: string; localAddress: string; publicAddress?: string };
   datapath: "libipsec" | "kernel";
@@ -44,7 +52,7 @@ export interface ResolvedConfig {
     startTimeoutMs: number;
   };
   stateDir: string;
-  api: { socket: string };
+  api: { socket: string; listen?: ResolvedListen };
   log: { level: "fatal" | "error" | "warn" | "info" | "debug" | "trace" };
   tunnels: ResolvedTunnel[];
 }

@@ -1,3 +1,4 @@
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import { join } from "node:path";
 import {
   type Cidr,
@@ -15,17 +16,18 @@ import type {
   ConfigIssue,
   LoadResult,
   ResolvedConfig,
+  ResolvedListen,
   ResolvedProbe,
   ResolvedTunnel,
 } from "./types.ts";
 
 /**
- * Semantic checks that span fields, tunnels or the PSK files, on top of the zod output.
- * Pure: the file system facts come in as PskFacts, read by load.ts.
+ * Semantic checks that span fields, tunnels or the files the config names (PSKs, TLS), on top
+ * of the zod output. Pure: the file system facts come in as FileFacts, read by load.ts.
  */
 
-/** What load.ts learned about one PSK file. The content is wrapped so it cannot leak. */
-export type PskFacts =
+/** What load.ts learned about one file. The content is wrapped so it cannot leak. */
+export type FileFacts =
   | { exists: false }
   | { exists: true; mode: number; content: Secret }
   | { exists: true; readError: string };
@@ -41,17 +43,16 @@ interface Sink {
   warn(path: string, rule: string, message: string): void;
 }
 
-export function verifyConfig(
-  parsed: ParsedConfig,
-  pskFacts: ReadonlyMap<string, PskFacts>,
-): LoadResult {
+type Files = ReadonlyMap<string, FileFacts>;
+
+export function verifyConfig(parsed: ParsedConfig, files: Files): LoadResult {
   const issues: ConfigIssue[] = [];
   const warnings: ConfigIssue[] = [];
   const sink: Sink = {
     error: (path, rule, message) => issues.push({ path, rule, message }),
     warn: (path, rule, message) => warnings.push({ path, rule, message }),
   };
-  const tunnels = parsed.tunnels.map((t, i) => resolveTunnel(parsed, t, i, pskFacts, sink));
+  const tunnels = parsed.tunnels.map((t, i) => resolveTunnel(parsed, t, i, files, sink));
   checkUnique(parsed.tunnels, "name", sink);
   checkUnique(parsed.tunnels, "ifId", sink);
   checkSharedRemotes(parsed.tunnels, sink);
@@ -59,6 +60,7 @@ export function verifyConfig(
   const vici = parsed.charon.vici ?? join(parsed.stateDir, "charon.vici");
   checkSocketPath(parsed.charon.vici ? "charon.vici" : "stateDir", vici, sink);
   checkSocketPath("api.socket", parsed.api.socket, sink);
+  const listen = parsed.api.listen && resolveListen(parsed.api.listen, files, sink);
 
   const complete = tunnels.filter((t): t is ResolvedTunnel => t !== undefined);
   if (issues.length > 0 || complete.length !== tunnels.length) return { ok: false, issues };
@@ -67,7 +69,7 @@ export function verifyConfig(
     datapath: parsed.datapath,
     charon: { ...parsed.charon, vici },
     stateDir: parsed.stateDir,
-    api: parsed.api,
+    api: { socket: parsed.api.socket, ...(listen && { listen }) },
     log: parsed.log,
     tunnels: complete,
   };
@@ -79,7 +81,7 @@ function resolveTunnel(
   parsed: ParsedConfig,
   t: ParsedTunnel,
   index: number,
-  pskFacts: ReadonlyMap<string, PskFacts>,
+  files: Files,
   sink: Sink,
 ): ResolvedTunnel | undefined {
   const at = `tunnels[${index}]`;
@@ -114,7 +116,7 @@ function resolveTunnel(
   const proposals = resolveProposals(t.crypto);
   for (const p of proposals.problems) sink.error(`${at}.crypto.${p.field}`, p.rule, p.message);
 
-  const psk = checkPsk(`${at}.psk.file`, t.psk.file, pskFacts, sink);
+  const psk = checkPsk(`${at}.psk.file`, t.psk.file, files, sink);
   if (psk === undefined) return undefined;
   return {
     name: t.name,
@@ -187,32 +189,29 @@ function resolveProbe(
   return { ...probe, timeoutMs };
 }
 
-/**
- * Accepts a PSK file the way ssh accepts a private key: it must not be readable by group
- * or others. One trailing "\n" or "\r\n" is stripped, since editors add one.
- */
-function checkPsk(
-  at: string,
-  file: string,
-  pskFacts: ReadonlyMap<string, PskFacts>,
-  sink: Sink,
-): Secret | undefined {
-  const facts = pskFacts.get(file);
-  if (facts === undefined) throw new Error(`verifyConfig: no facts for PSK file ${file}`);
-  if (!facts.exists) {
-    sink.error(at, "psk-file", `${file} does not exist`);
-    return undefined;
-  }
-  if ("readError" in facts) {
-    sink.error(at, "psk-file", `${file} cannot be read: ${facts.readError}`);
-    return undefined;
-  }
-  let ok = true;
-  if ((facts.mode & 0o077) !== 0) {
-    const mode = (facts.mode & 0o777).toString(8).padStart(4, "0");
-    sink.error(at, "psk-mode", `${file} has mode ${mode}; it must be 0600 or stricter (chmod 600)`);
-    ok = false;
-  }
+/** A file's content and mode when it exists and could be read; otherwise reports why not. */
+function readable(at: string, file: string, files: Files, rule: string, sink: Sink) {
+  const facts = files.get(file);
+  if (facts === undefined) throw new Error(`verifyConfig: no facts for ${file}`);
+  if (!facts.exists) sink.error(at, rule, `${file} does not exist`);
+  else if ("readError" in facts) sink.error(at, rule, `${file} cannot be read: ${facts.readError}`);
+  else return facts;
+  return undefined;
+}
+
+/** Like an ssh private key: a file holding a secret must not be accessible by group or others. */
+function checkPrivateMode(at: string, file: string, mode: number, rule: string, sink: Sink) {
+  if ((mode & 0o077) === 0) return true;
+  const octal = (mode & 0o777).toString(8).padStart(4, "0");
+  sink.error(at, rule, `${file} has mode ${octal}; it must be 0600 or stricter (chmod 600)`);
+  return false;
+}
+
+/** One trailing "\n" or "\r\n" is stripped from a PSK, since editors add one. */
+function checkPsk(at: string, file: string, files: Files, sink: Sink): Secret | undefined {
+  const facts = readable(at, file, files, "psk-file", sink);
+  if (!facts) return undefined;
+  let ok = checkPrivateMode(at, file, facts.mode, "psk-mode", sink);
   const value = facts.content.reveal().replace(/\r?\n$/, "");
   if (value.length < PSK_MIN_LENGTH) {
     sink.error(at, "psk-length", `the PSK in ${file} is shorter than ${PSK_MIN_LENGTH} characters`);
@@ -228,6 +227,57 @@ function checkPsk(
     ok = false;
   }
   return ok ? new Secret(value) : undefined;
+}
+
+/**
+ * The listener's TLS files must exist, the key must be private, and the PEM must parse, with
+ * the key matching the certificate: otherwise the agent would fail only when it starts.
+ */
+function resolveListen(
+  listen: NonNullable<ParsedConfig["api"]["listen"]>,
+  files: Files,
+  sink: Sink,
+): ResolvedListen | undefined {
+  const at = "api.listen.tls";
+  const { tls } = listen;
+  const read = (field: keyof typeof tls) =>
+    readable(`${at}.${field}`, tls[field], files, "tls-file", sink);
+  // OpenSSL's reason names the problem (no PEM, wrong type, encrypted) without echoing content.
+  const parse = <T>(
+    field: keyof typeof tls,
+    what: string,
+    pem: Secret,
+    parser: (pem: string) => T,
+  ) => {
+    try {
+      return parser(pem.reveal());
+    } catch (err) {
+      const reason = (err as Error).message;
+      sink.error(
+        `${at}.${field}`,
+        "tls-pem",
+        `${tls[field]} holds no usable PEM ${what}: ${reason}`,
+      );
+      return undefined;
+    }
+  };
+  const toCert = (pem: string) => new X509Certificate(pem);
+
+  const ca = read("ca");
+  const cert = read("cert");
+  const key = read("key");
+  if (key) checkPrivateMode(`${at}.key`, tls.key, key.mode, "tls-mode", sink);
+  // Of a bundle, only the first certificate is parsed here; the TLS stack reads them all.
+  if (ca) parse("ca", "certificate", ca.content, toCert);
+  const certificate = cert && parse("cert", "certificate", cert.content, toCert);
+  const privateKey = key && parse("key", "private key", key.content, createPrivateKey);
+  if (certificate && privateKey && !certificate.checkPrivateKey(privateKey)) {
+    const message = `${tls.key} is not the key of the certificate in ${tls.cert}`;
+    sink.error(`${at}.key`, "tls-pem", message);
+  }
+  if (!ca || !cert || !key) return undefined;
+  const material = { ca: ca.content.reveal(), cert: cert.content.reveal(), key: key.content };
+  return { address: listen.address, port: listen.port, tls: material };
 }
 
 /** Names the offending character without echoing any part of the secret that is allowed. */
