@@ -77,13 +77,15 @@ export function decideSide(input: SideInput): SideResult {
       : undefined;
   const current = fence?.active ?? routed;
   const sideHeld = held.movedAt !== undefined && now < held.movedAt + policy.holdDownMs;
+  // Only the write that started the hold-down may finish within it (a partial landing).
+  const finishing = (m: string) => pending?.active === m && pending.epoch === held.movedEpoch;
   const p = plan({
     side,
     current,
     status,
     blocker: (m, purpose) =>
       memberBlocker(members[m] as MemberHealth, purpose, now, policy.holdDownMs) ??
-      (sideHeld && m !== pending?.active ? "side-hold-down" : undefined),
+      (sideHeld && !finishing(m) ? "side-hold-down" : undefined),
     preempt: policy.preempt,
     self: input.self,
   });
@@ -91,7 +93,7 @@ export function decideSide(input: SideInput): SideResult {
   // Without a move, keep our pending decision only if it agrees with the current owner.
   const kept = pending !== undefined && pending.active === current ? pending : fence;
   const acted = standDown
-    ? { decision: kept, movedAt: held.movedAt, actions: [] }
+    ? { decision: kept, movedAt: held.movedAt, movedEpoch: held.movedEpoch, actions: [] }
     : act({ side, enis, p, held, pending, kept, current, now, self: input.self, status, emit });
   const alarm = raiseAlarm(prev?.alarm, p, members, current, now, emit);
   return {
@@ -99,6 +101,7 @@ export function decideSide(input: SideInput): SideResult {
       decision: acted.decision,
       epoch: Math.max(held.epoch, acted.decision?.epoch ?? 0),
       movedAt: acted.movedAt,
+      movedEpoch: acted.movedEpoch,
       members,
       alarm,
     },
@@ -111,7 +114,7 @@ interface ActInput {
   side: Side;
   enis: Map<string, string | null>;
   p: Plan;
-  held: Pick<SideState, "decision" | "epoch" | "movedAt">;
+  held: Pick<SideState, "decision" | "epoch" | "movedAt" | "movedEpoch">;
   pending: FenceTag | undefined;
   /** The decision to hold when nothing moves. */
   kept: FenceTag | undefined;
@@ -123,9 +126,7 @@ interface ActInput {
 }
 
 /** Turns the plan into at most one write: a move (new or retried decision) or a heal. */
-function act(x: ActInput): {
-  decision: FenceTag | undefined;
-  movedAt: number | undefined;
+function act(x: ActInput): Pick<SideState, "decision" | "movedAt" | "movedEpoch"> & {
   actions: Action[];
 } {
   const { side, enis, p, pending, current, now } = x;
@@ -146,16 +147,18 @@ function act(x: ActInput): {
   if (p.kind === "move") {
     const routes = drifted(side, enis, p.to);
     if (pending !== undefined && pending.active === p.to) {
-      // Routes that change hands now start the side's hold-down now, whenever the decision
-      // was taken (it may be another controller's, adopted ticks ago).
-      const movedAt = routes.length > 0 ? now : x.held.movedAt;
-      return { decision: pending, movedAt, actions: [write(pending, routes)] };
+      return { ...kept(x, pending), actions: [write(pending, routes)] };
     }
     const decision = newFence(p.to);
     x.emit({ kind: "failover", from: current, to: p.to, reason: p.reason, epoch: decision.epoch });
-    return { decision, movedAt: now, actions: [write(decision, routes)] };
+    return {
+      decision,
+      movedAt: now,
+      movedEpoch: decision.epoch,
+      actions: [write(decision, routes)],
+    };
   }
-  const unchanged = { decision: x.kept, movedAt: x.held.movedAt, actions: [] };
+  const unchanged = { ...kept(x, x.kept), actions: [] };
   if (current === undefined || !mayHeal(x.self, current, x.status(current))) return unchanged;
   const routes = drifted(side, enis, current);
   // Heal drifted routes, or the tag of our own decision that has not landed. A side that
@@ -164,7 +167,12 @@ function act(x: ActInput): {
   if (routes.length === 0 && !unlanded) return unchanged;
   const decision = x.kept ?? newFence(current);
   x.emit({ kind: "drift-healed", target: current, epoch: decision.epoch, routes: routes.length });
-  return { decision, movedAt: x.held.movedAt, actions: [write(decision, routes)] };
+  return { ...kept(x, decision), actions: [write(decision, routes)] };
+}
+
+/** A decision to hold with the side's hold-down left as it was. */
+function kept(x: ActInput, decision: FenceTag | undefined) {
+  return { decision, movedAt: x.held.movedAt, movedEpoch: x.held.movedEpoch };
 }
 
 function updateMembers(
@@ -198,8 +206,10 @@ function updateMembers(
 function adopt(
   prev: SideState | undefined,
   fence: FenceTag | undefined,
-): Pick<SideState, "decision" | "epoch" | "movedAt"> {
-  if (fence === undefined) return { epoch: prev?.epoch ?? 0, movedAt: prev?.movedAt };
+): Pick<SideState, "decision" | "epoch" | "movedAt" | "movedEpoch"> {
+  if (fence === undefined) {
+    return { epoch: prev?.epoch ?? 0, movedAt: prev?.movedAt, movedEpoch: prev?.movedEpoch };
+  }
   return {
     decision: fence,
     epoch: Math.max(prev?.epoch ?? 0, fence.epoch),

@@ -107,6 +107,11 @@ export interface SideState {
   epoch: number;
   /** When the routes last moved (own decision or adopted fence); the side hold-down counts from it. */
   movedAt?: number;
+  /**
+   * Epoch of the decision this engine wrote at movedAt: finishing that same write may go on
+   * within the hold-down. Undefined when movedAt came from another controller's fence.
+   */
+  movedEpoch?: number;
   /** Keyed by member name. */
   members: Record<string, MemberHealth>;
   alarm?: { since: number; reason: AlarmReason };
