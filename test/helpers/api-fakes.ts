@@ -1,6 +1,3 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type { Test } from "tap";
 import type { AgentControl, AgentStatus, ReloadResult } from "../../agent/src/status.ts";
 import { SwpError } from "../../common/errors.ts";
@@ -48,12 +45,7 @@ export function captureLogger() {
   return { logger, lines };
 }
 
-export async function tempDir(t: Test): Promise<string> {
-  // Short, under /tmp: a Unix socket path must fit in 108 bytes.
-  const dir = await mkdtemp(join(tmpdir(), "swp-api-"));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
+export { tempDir } from "./temp-dir.ts";
 
 export async function rejectsCode(t: Test, p: Promise<unknown>, code: string, message: RegExp) {
   const err = await p.then(

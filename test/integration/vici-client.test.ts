@@ -1,6 +1,5 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Socket } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t, { type Test } from "tap";
 import { ViciClient } from "../../agent/src/vici/client.ts";
@@ -9,18 +8,13 @@ import type { ViciMessage } from "../../agent/src/vici/message.ts";
 import { SwpError } from "../../common/errors.ts";
 import { type Charon, charonConf, startCharon } from "../helpers/charon.ts";
 import { createNetns, deleteNetns } from "../helpers/netns.ts";
+import { tempDir } from "../helpers/temp-dir.ts";
 
 let instances = 0;
 
-function tempDir(t: Test): string {
-  const dir = mkdtempSync(join(tmpdir(), "swp-vici-"));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
 /** A fresh charon in a namespace of its own, and a client connected to it; all torn down. */
 async function setup(t: Test): Promise<{ charon: Charon; client: ViciClient; dir: string }> {
-  const dir = tempDir(t);
+  const dir = await tempDir(t, "swp-vici-");
   const ns = `swp-vici-${process.pid}-${++instances}`;
   const viciSocket = join(dir, "charon.vici");
   const confPath = join(dir, "strongswan.conf");
@@ -297,7 +291,7 @@ t.test("charon killed: pending calls reject CLOSED, subscriptions end", async (t
 });
 
 t.test("timeouts against a server that never answers", async (t) => {
-  const dir = tempDir(t);
+  const dir = await tempDir(t, "swp-vici-");
   const path = join(dir, "silent.vici");
   const accepted: Socket[] = [];
   const server = createServer((socket) => accepted.push(socket));
@@ -339,7 +333,7 @@ t.test("timeouts against a server that never answers", async (t) => {
 });
 
 t.test("connecting to a missing socket fails with SWP_ERR_VICI_CLOSED", async (t) => {
-  const dir = tempDir(t);
+  const dir = await tempDir(t, "swp-vici-");
   const err = await rejection(ViciClient.connect(join(dir, "none.vici")));
   t.equal(err.code, "SWP_ERR_VICI_CLOSED");
   t.match(err.message, /ENOENT/);

@@ -1,5 +1,4 @@
-import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { chmod, copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { inspect } from "node:util";
 import fc from "fast-check";
@@ -34,14 +33,9 @@ import {
   VALID_PSK_FILES,
 } from "../fixtures/invalid-configs.ts";
 import { makeTestPki } from "../helpers/certs.ts";
+import { tempDir } from "../helpers/temp-dir.ts";
 
-const dirs: string[] = [];
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "swp-config-"));
-  dirs.push(dir);
-  return dir;
-}
-t.teardown(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
+const scratch = () => tempDir(t, "swp-config-");
 
 /** Serves one PSK for every path, as load.ts would after reading a good file. */
 const fakePsk =
@@ -78,7 +72,7 @@ const minimal = (extra: Record<string, unknown> = {}, tunnel: Record<string, unk
   });
 
 t.test("the documented example loads from disk with its defaults resolved", async (t) => {
-  const dir = await tempDir();
+  const dir = await scratch();
   const path = await materializeFixture({ yaml: VALID_EXAMPLE, pskFiles: VALID_PSK_FILES }, dir);
   const { config, warnings } = mustLoad(await loadConfigFile(path));
   t.same(warnings, []);
@@ -142,7 +136,7 @@ t.test("subnets come out canonical and the probe timeout is capped at 1 s", asyn
 
 for (const fixture of INVALID_CONFIGS) {
   t.test(`invalid: ${fixture.name}`, async (t) => {
-    const path = await materializeFixture(fixture, await tempDir());
+    const path = await materializeFixture(fixture, await scratch());
     const result = await loadConfigFile(path);
     t.equal(result.ok, false, "is refused");
     if (result.ok) return;
@@ -171,7 +165,7 @@ t.test("PSK files: CRLF, directories and the stripped newline", async (t) => {
   const ro = await loadConfigText(minimal(), fakePsk(GOOD_PSK, 0o100400));
   t.ok(ro.ok, "0400 is stricter than 0600 and accepted");
 
-  const dir = await tempDir();
+  const dir = await scratch();
   await mkdir(join(dir, "psk", "to-b1"), { recursive: true });
   const path = join(dir, "config.yaml");
   await writeFile(path, VALID_EXAMPLE.replace(PSK_PATH, join(dir, "psk", "to-b1")));
@@ -183,7 +177,7 @@ t.test("PSK files: CRLF, directories and the stripped newline", async (t) => {
 });
 
 t.test("a network listener resolves to its TLS files' PEM, the key wrapped", async (t) => {
-  const dir = await tempDir();
+  const dir = await scratch();
   const pki = await makeTestPki(dir);
   const withListen = (tls: Record<string, string>) =>
     minimal({

@@ -1,5 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
 import { stringify } from "yaml";
@@ -17,14 +16,9 @@ import {
   materializeFleet,
   VALID_FLEET,
 } from "../fixtures/invalid-fleets.ts";
+import { tempDir } from "../helpers/temp-dir.ts";
 
-const dirs: string[] = [];
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "swp-fleet-"));
-  dirs.push(dir);
-  return dir;
-}
-t.teardown(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
+const scratch = () => tempDir(t, "swp-fleet-");
 
 /** Every TLS file is fine; load.ts's own check is tested against the disk below. */
 const tlsOk = async () => ({ ok: true as const });
@@ -44,7 +38,7 @@ const load = (change: (f: Tree) => void) => {
 };
 
 t.test("the documented example loads from disk, fully resolved", async (t) => {
-  const dir = await tempDir();
+  const dir = await scratch();
   const { fleet, warnings } = mustLoad(
     await loadFleetFile(await materializeFleet({ yaml: VALID_FLEET }, dir)),
   );
@@ -151,7 +145,7 @@ t.test("CIDRs come out canonical", async (t) => {
 
 for (const fixture of INVALID_FLEETS) {
   t.test(`invalid: ${fixture.name}`, async (t) => {
-    const result = await loadFleetFile(await materializeFleet(fixture, await tempDir()));
+    const result = await loadFleetFile(await materializeFleet(fixture, await scratch()));
     t.equal(result.ok, false, "is refused");
     if (result.ok) return;
     t.ok(
@@ -296,7 +290,7 @@ t.test("agent URLs", async (t) => {
 });
 
 t.test("TLS files are checked on disk", async (t) => {
-  const dir = await tempDir();
+  const dir = await scratch();
   await materializeFleet({ yaml: "" }, dir);
   t.same(await checkTlsFile(join(dir, "tls", "ca.pem")), { ok: true });
   t.same(await checkTlsFile(join(dir, "tls", "nope.pem")), { ok: false, reason: "does not exist" });

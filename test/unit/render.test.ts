@@ -1,5 +1,4 @@
-import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import fc from "fast-check";
 import t, { type Test } from "tap";
@@ -12,6 +11,7 @@ import { quoteValue, renderStrongswanConf } from "../../agent/src/render/strongs
 import { renderSwanctlConf } from "../../agent/src/render/swanctl-conf.ts";
 import type { ViciMessage } from "../../agent/src/vici/message.ts";
 import { Secret } from "../../common/secret.ts";
+import { tempDir } from "../helpers/temp-dir.ts";
 
 const GOLDEN = new URL("../fixtures/golden/", import.meta.url);
 const PSK_ALPHA = "correct horse battery staple";
@@ -447,9 +447,7 @@ t.test("sectionDigest", async (t) => {
 });
 
 t.test("writeRendered", async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), "swp-render-"));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const out = join(dir, "out");
+  const out = join(await tempDir(t, "swp-render-"), "out");
   const rendered = renderAll(CASES["kernel-ifid"] as ResolvedConfig, { redactSecrets: false });
   await writeRendered(out, rendered);
   t.equal((await stat(join(out, "swanctl.conf"))).mode & 0o777, 0o600, "swanctl.conf is 0600");
