@@ -67,10 +67,10 @@ export function buildProgram(): Command {
     .requiredOption("--config <file>", "agent config (YAML)")
     .action(async (opts: { config: string }) => {
       const configPath = resolve(opts.config);
-      const preview = await loadOrExit(configPath, false);
-      const logger = createLogger({ name: "swanpair-agent", level: preview.log.level });
+      const config = await loadOrExit(configPath, false);
+      const logger = createLogger({ name: "swanpair-agent", level: config.log.level });
       const daemon = new AgentDaemon({ configPath, logger });
-      await daemon.start();
+      await daemon.start(config);
       await new Promise<void>((done) => {
         process.on("SIGHUP", () => {
           daemon.reload().then(

@@ -13,7 +13,7 @@ import { ProbeSet } from "./health/probe-set.ts";
 import type { SaObservation } from "./health/sa-state.ts";
 import { CHILD_CARRYING, deriveTunnelState, IKE_ALIVE } from "./health/tunnel-state.ts";
 import { createMetrics, reloadOutcome } from "./metrics.ts";
-import { renderAll } from "./render/index.ts";
+import { type Rendered, renderAll } from "./render/index.ts";
 import type { AgentControl, AgentStatus, ReloadResult, TunnelStatus } from "./status.ts";
 
 export interface DaemonOptions {
@@ -40,6 +40,8 @@ export class AgentDaemon implements AgentControl {
   readonly #reconciler: Reconciler;
   readonly #probes: ProbeSet;
   #config!: ResolvedConfig;
+  /** The desired state rendered from #config, once per config generation. */
+  #rendered!: Rendered;
   #generation = 0;
   #loadedAt: string | null = null;
   #lastError: string | null = null;
@@ -59,18 +61,8 @@ export class AgentDaemon implements AgentControl {
     this.#probes = new ProbeSet(opts.logger.child({ component: "probe" }));
   }
 
-  /** Throws SwpError SWP_ERR_CONFIG_INVALID (with the issues) when the config is bad. */
-  async start(): Promise<void> {
-    const config = await this.#loadOrThrow();
-    this.#config = config;
-    await mkdir(config.stateDir, { recursive: true, mode: 0o700 });
-    const rendered = renderAll(config, { redactSecrets: false });
-    const strongswanConf = join(config.stateDir, "strongswan.conf");
-    await writeFileAtomic(strongswanConf, rendered.strongswanConf, 0o644);
-    // For operators: what is loaded, in swanctl.conf form; 0600 because it holds the keys.
-    await writeFileAtomic(join(config.stateDir, "swanctl.conf"), rendered.swanctlConf, 0o600);
-    this.#generation = 1;
-
+  /** @param config the validated config read from opts.configPath */
+  async start(config: ResolvedConfig): Promise<void> {
     this.#link = new CharonLink({
       viciPath: config.charon.vici,
       connectTimeoutMs: config.charon.startTimeoutMs,
@@ -82,13 +74,18 @@ export class AgentDaemon implements AgentControl {
         this.#reconciler.reset();
       },
     });
+    await mkdir(config.stateDir, { recursive: true, mode: 0o700 });
+    await this.#use(config);
+    const strongswanConf = join(config.stateDir, "strongswan.conf");
+    await writeFileAtomic(strongswanConf, this.#rendered.strongswanConf, 0o644);
+
     this.#api = await startApiServer({
       socketPath: config.api.socket,
       listen: config.api.listen,
       control: this,
       logger: this.#log.child({ component: "api" }),
     });
-    await this.#probes.update(config.tunnels);
+    this.#probes.onChange(() => this.#trackStates());
 
     if (config.charon.mode === "child") {
       this.#supervisor = new CharonSupervisor({
@@ -126,6 +123,8 @@ export class AgentDaemon implements AgentControl {
   }
 
   status(): AgentStatus {
+    // "initiating" expires with time alone, so states are brought up to date here too.
+    this.#trackStates();
     const c = this.#config;
     return {
       appliance: c.appliance.name,
@@ -191,12 +190,9 @@ export class AgentDaemon implements AgentControl {
     }
     const rendered = renderAll(loaded.config, { redactSecrets: false });
     const { plan } = await this.#reconciler.apply(this.#link.port(), rendered, { precheck: false });
-    this.#config = loaded.config;
+    await this.#use(loaded.config, rendered);
     this.#noteStarted(plan.loadConns);
-    this.#generation++;
     this.#loadedAt = new Date().toISOString();
-    await writeFileAtomic(join(this.#config.stateDir, "swanctl.conf"), rendered.swanctlConf, 0o600);
-    await this.#probes.update(this.#config.tunnels);
     await this.#refreshSas();
     this.#log.info({ generation: this.#generation }, "configuration reloaded");
     return {
@@ -212,8 +208,7 @@ export class AgentDaemon implements AgentControl {
   async #resync(fresh: boolean) {
     if (!this.#link.ready) return;
     try {
-      const rendered = renderAll(this.#config, { redactSecrets: false });
-      const { plan } = await this.#reconciler.apply(this.#link.port(), rendered);
+      const { plan } = await this.#reconciler.apply(this.#link.port(), this.#rendered);
       this.#noteStarted(plan.loadConns);
       if (fresh) this.#loadedAt = new Date().toISOString();
       if (plan.loadConns.length > 0)
@@ -226,9 +221,42 @@ export class AgentDaemon implements AgentControl {
     }
   }
 
+  /** Makes `config` the running one: a new generation, its rendering, its probes. */
+  async #use(config: ResolvedConfig, rendered = renderAll(config, { redactSecrets: false })) {
+    this.#config = config;
+    this.#rendered = rendered;
+    this.#generation++;
+    // For operators: what is loaded, in swanctl.conf form; 0600 because it holds the keys.
+    await writeFileAtomic(join(config.stateDir, "swanctl.conf"), rendered.swanctlConf, 0o600);
+    await this.#probes.update(config.tunnels);
+    this.#trackStates();
+  }
+
   async #refreshSas() {
     if (!this.#link.ready) return;
     this.#sas = await this.#link.port().listSas();
+    this.#trackStates();
+  }
+
+  /** Notes when each tunnel's state last changed; called whenever an input to it changes. */
+  #trackStates() {
+    const now = new Date().toISOString();
+    for (const t of this.#config.tunnels) {
+      const { state } = this.#derive(t.name);
+      if (this.#since.get(t.name)?.state !== state) this.#since.set(t.name, { state, at: now });
+    }
+  }
+
+  #derive(name: string) {
+    const sa = this.#sas.get(name) ?? { ike: null, child: null };
+    const probe = this.#probes.snapshot(name);
+    const derived = deriveTunnelState({
+      ike: sa.ike?.state ?? null,
+      child: sa.child?.state ?? null,
+      probe,
+      initiating: this.#link.isInitiating(name),
+    });
+    return { sa, probe, ...derived };
   }
 
   /**
@@ -257,16 +285,7 @@ export class AgentDaemon implements AgentControl {
   }
 
   #tunnelStatus(name: string, remoteAddress: string): TunnelStatus {
-    const sa = this.#sas.get(name) ?? { ike: null, child: null };
-    const probe = this.#probes.snapshot(name);
-    const { state, reason } = deriveTunnelState({
-      ike: sa.ike?.state ?? null,
-      child: sa.child?.state ?? null,
-      probe,
-      initiating: this.#link.isInitiating(name),
-    });
-    const previous = this.#since.get(name);
-    if (previous?.state !== state) this.#since.set(name, { state, at: new Date().toISOString() });
+    const { sa, probe, state, reason } = this.#derive(name);
     return {
       name,
       state,
@@ -287,15 +306,6 @@ export class AgentDaemon implements AgentControl {
 
   #emptyResult(ok: boolean): ReloadResult {
     return { ok, generation: this.#generation, loaded: [], unloaded: [], unchanged: [] };
-  }
-
-  async #loadOrThrow(): Promise<ResolvedConfig> {
-    const loaded = await loadConfigFile(this.#opts.configPath);
-    if (!loaded.ok) {
-      throw new SwpError("SWP_ERR_CONFIG_INVALID", "configuration invalid", loaded.issues);
-    }
-    for (const w of loaded.warnings) this.#log.warn({ path: w.path, rule: w.rule }, w.message);
-    return loaded.config;
   }
 
   #enqueue<T>(task: () => Promise<T>): Promise<T> {
