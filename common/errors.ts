@@ -10,7 +10,8 @@ export const ErrorCodes = {
   SWP_ERR_VICI_CLOSED: "the VICI connection closed (charon is gone)",
   SWP_ERR_VICI_TIMEOUT: "a VICI command did not complete in time",
   SWP_ERR_CHARON_START: "charon did not start or did not open its VICI socket in time",
-  SWP_ERR_API_UNREACHABLE: "the agent API (Unix socket or HTTPS with mutual TLS) could not be reached",
+  SWP_ERR_API_UNREACHABLE:
+    "the agent API (Unix socket or HTTPS with mutual TLS) could not be reached",
   SWP_ERR_API_REQUEST: "the agent API answered with an error",
   SWP_ERR_TUNNEL_UNKNOWN: "no tunnel of that name is configured",
 } as const;
