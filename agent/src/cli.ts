@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
-import { Command, CommanderError } from "commander";
-import { SwpError } from "../../common/errors.ts";
+import { Command } from "commander";
+import { EXIT, ExitError, print, runCli } from "../../common/cli.ts";
 import { createLogger } from "../../common/logger.ts";
 import { ApiClient } from "./api/client.ts";
 import { formatStatus } from "./api/format-status.ts";
@@ -10,29 +10,14 @@ import type { ConfigIssue } from "./config/types.ts";
 import { AgentDaemon } from "./daemon.ts";
 import { renderAll, writeRendered } from "./render/index.ts";
 
-/** Exit codes users can script against: 0 ok, 1 the operation failed, 2 bad usage or config. */
-export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
-
 const DEFAULT_SOCKET = "/run/swanpair/agent.sock";
-
-class ExitError extends Error {
-  readonly exitCode: number;
-  constructor(exitCode: number, message: string) {
-    super(message);
-    this.exitCode = exitCode;
-  }
-}
-
-function print(text: string) {
-  process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
-}
 
 async function loadOrExit(file: string, json: boolean) {
   const result = await loadConfigFile(file);
   if (!result.ok) {
     if (json) print(JSON.stringify(issueReport(file, result), null, 2));
     else for (const line of formatLoadResult(file, result)) process.stderr.write(`${line}\n`);
-    throw new ExitError(EXIT.usage, "");
+    throw new ExitError(EXIT.usage);
   }
   for (const line of formatLoadResult(file, result)) process.stderr.write(`${line}\n`);
   return result.config;
@@ -100,7 +85,7 @@ export function buildProgram(): Command {
         for (const line of formatLoadResult(opts.config, result)) process.stderr.write(`${line}\n`);
         if (result.ok) print(`${opts.config}: valid (${result.config.tunnels.length} tunnels)`);
       }
-      if (!result.ok) throw new ExitError(EXIT.usage, "");
+      if (!result.ok) throw new ExitError(EXIT.usage);
     });
 
   program
@@ -149,7 +134,7 @@ export function buildProgram(): Command {
           `reload rejected: ${result.error ?? "invalid config"}; nothing changed\n`,
         );
       }
-      if (!result.ok) throw new ExitError(result.issues?.length ? EXIT.usage : EXIT.failed, "");
+      if (!result.ok) throw new ExitError(result.issues?.length ? EXIT.usage : EXIT.failed);
     });
 
   for (const verb of ["initiate", "terminate"] as const) {
@@ -167,25 +152,6 @@ function formatIssueLine(i: ConfigIssue) {
   return `${i.path ? `${i.path}: ` : ""}${i.message} [${i.rule}]`;
 }
 
-export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
-  try {
-    await program.parseAsync(argv);
-    return EXIT.ok;
-  } catch (error) {
-    if (error instanceof CommanderError) {
-      // --help and --version exit 0; every other parse problem is bad usage.
-      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
-    }
-    if (error instanceof ExitError) {
-      if (error.message) process.stderr.write(`${error.message}\n`);
-      return error.exitCode;
-    }
-    if (error instanceof SwpError) {
-      process.stderr.write(`swanpair-agent: ${error.message} (${error.code})\n`);
-      return error.code === "SWP_ERR_CONFIG_INVALID" ? EXIT.usage : EXIT.failed;
-    }
-    process.stderr.write(`swanpair-agent: ${(error as Error).stack ?? String(error)}\n`);
-    return EXIT.failed;
-  }
+export function main(argv: string[]): Promise<number> {
+  return runCli(buildProgram(), argv);
 }

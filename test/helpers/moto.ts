@@ -353,10 +353,10 @@ export function seededFleet(seed: Seeded, endpoint: string): Fleet {
       members: [v.appliances[0].name, v.appliances[1].name],
       preferred: v.appliances[0].name,
     })),
-    connections: seed.connections.map((between) => ({
-      name: connectionName(between),
+    connections: seed.connections.map((vpcs) => ({
+      name: connectionName(vpcs),
       kind: "site-to-site" as const,
-      between,
+      between: [pairName(vpcs[0]), pairName(vpcs[1])] as [string, string],
     })),
     failover: { intervalMs: 1000, fall: 3, rise: 2, holdDownMs: 10_000, preempt: false },
   };

@@ -90,6 +90,7 @@ export interface InstanceState {
   /** pending, running, stopping, stopped, shutting-down, terminated. */
   state: string;
   az: string | undefined;
+  vpcId: string | undefined;
   sourceDestCheck: boolean | undefined;
   enis: Array<{ eni: string; sourceDestCheck: boolean | undefined }>;
 }
@@ -225,16 +226,28 @@ function isCode(error: unknown, codes: string[]): boolean {
  */
 const ROUTE_MISSING = ["InvalidRoute.NotFound", "InvalidParameterValue"];
 
-async function writeOne(ec2: Ec2, route: ManagedRoute, eni: string): Promise<WriteAction> {
-  const input = {
+function routeInput(route: ManagedRoute, eni: string) {
+  return {
     RouteTableId: route.routeTable,
     ...(isIpv6(route.destination)
       ? { DestinationIpv6CidrBlock: route.destination }
       : { DestinationCidrBlock: route.destination }),
     NetworkInterfaceId: eni,
   };
-  const replace = () =>
-    ec2.call("ReplaceRoute", (sdk, opts) => sdk.send(new ReplaceRouteCommand(input), opts));
+}
+
+/**
+ * ReplaceRoute alone: points an existing route at `eni` and never creates one. A missing
+ * route fails with one of ROUTE_MISSING's codes.
+ */
+export async function replaceRoute(ec2: Ec2, route: ManagedRoute, eni: string): Promise<void> {
+  await ec2.call("ReplaceRoute", (sdk, opts) =>
+    sdk.send(new ReplaceRouteCommand(routeInput(route, eni)), opts),
+  );
+}
+
+async function writeOne(ec2: Ec2, route: ManagedRoute, eni: string): Promise<WriteAction> {
+  const replace = () => replaceRoute(ec2, route, eni);
   try {
     await replace();
     return "replaced";
@@ -242,7 +255,9 @@ async function writeOne(ec2: Ec2, route: ManagedRoute, eni: string): Promise<Wri
     if (!isCode(error, ROUTE_MISSING)) throw error;
   }
   try {
-    await ec2.call("CreateRoute", (sdk, opts) => sdk.send(new CreateRouteCommand(input), opts));
+    await ec2.call("CreateRoute", (sdk, opts) =>
+      sdk.send(new CreateRouteCommand(routeInput(route, eni)), opts),
+    );
     return "created";
   } catch (error) {
     if (!isCode(error, ["RouteAlreadyExists"])) throw error;
@@ -316,6 +331,7 @@ function instanceState(instance: Instance): InstanceState {
     instanceId: instance.InstanceId ?? "",
     state: instance.State?.Name ?? "unknown",
     az: instance.Placement?.AvailabilityZone,
+    vpcId: instance.VpcId,
     sourceDestCheck: instance.SourceDestCheck,
     enis: (instance.NetworkInterfaces ?? []).map((n) => ({
       eni: n.NetworkInterfaceId ?? "",
@@ -325,7 +341,7 @@ function instanceState(instance: Instance): InstanceState {
 }
 
 /**
- * State, AZ and SourceDestCheck of the instances (absent from the map when EC2 does not know
+ * State, AZ, VPC and SourceDestCheck of the instances (absent from the map when EC2 does not know
  * them). Filtered by id: EC2 throttles unfiltered, unpaginated DescribeInstances on a
  * smaller bucket.
  */

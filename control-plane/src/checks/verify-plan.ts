@@ -1,0 +1,124 @@
+import type { Fence, InstanceState, ManagedTables } from "../ec2/routes.ts";
+import type { Fleet, ManagedRoute } from "../fleet/types.ts";
+
+/**
+ * What `swanpair verify` writes, and what it can judge without writing. Pure: the shell
+ * (control-plane/src/verify.ts) reads EC2, asks this for the plan, and makes the writes.
+ * Every write re-asserts what EC2 already shows, so a passing verify changes nothing; it proves
+ * that the credentials may make the controller's writes and that EC2 answers them.
+ */
+
+export type CheckStatus = "OK" | "FAIL" | "SKIP";
+export type VerifyCheck = "fence-tags" | "replace-route" | "source-dest-check";
+
+export interface CheckRow {
+  check: VerifyCheck;
+  /** Route table id, or appliance name. */
+  subject: string;
+  status: CheckStatus;
+  reason: string;
+}
+
+/** A write to make (its row is OK with `done` once EC2 accepts it), or a row decided already. */
+export type Step<W> =
+  | { kind: "write"; check: VerifyCheck; subject: string; write: W; done: string }
+  | { kind: "row"; row: CheckRow };
+
+export interface VerifyPlan {
+  /** One per managed route table, in file order. */
+  fences: Step<{ table: string; fence: Fence }>[];
+  /** One per managed route table, in file order: at most one ReplaceRoute each. */
+  routes: Step<{ route: ManagedRoute; eni: string }>[];
+  /** One per appliance, in file order. */
+  sourceDestCheck: CheckRow[];
+}
+
+export function planVerify(
+  fleet: Fleet,
+  view: ManagedTables,
+  instances: ReadonlyMap<string, Pick<InstanceState, "sourceDestCheck" | "enis">>,
+): VerifyPlan {
+  const ids = fleet.vpcs.flatMap((v) => v.routeTables);
+  const tables = new Map(view.tables.map((t) => [t.id, t]));
+  const notFound = (check: VerifyCheck, subject: string): Step<never> => ({
+    kind: "row",
+    row: { check, subject, status: "FAIL", reason: `${subject} does not exist in ${fleet.region}` },
+  });
+
+  const fences = ids.map((id): VerifyPlan["fences"][number] => {
+    const table = tables.get(id);
+    if (!table) return notFound("fence-tags", id);
+    const { fence } = table;
+    if (!fence) {
+      return {
+        kind: "row",
+        row: {
+          check: "fence-tags",
+          subject: id,
+          status: "SKIP",
+          reason: "no fence tags yet; the controller writes the first when it first moves routes",
+        },
+      };
+    }
+    return {
+      kind: "write",
+      check: "fence-tags",
+      subject: id,
+      write: { table: id, fence },
+      done: `re-asserted active=${fence.active} epoch=${fence.epoch}`,
+    };
+  });
+
+  // A route may be re-asserted only onto the member ENI it already points at.
+  const applianceByEni = new Map(fleet.appliances.map((a) => [a.eni, a.name]));
+  const members = new Map(fleet.pairs.map((p) => [p.name, p.members as readonly string[]]));
+  const routes = ids.map((id): VerifyPlan["routes"][number] => {
+    if (!tables.has(id)) return notFound("replace-route", id);
+    for (const r of view.routes) {
+      if (r.routeTable !== id || r.target.kind !== "eni") continue;
+      const member = applianceByEni.get(r.target.eni);
+      if (member === undefined || !members.get(r.pair)?.includes(member)) continue;
+      const { target, ...route } = r;
+      return {
+        kind: "write",
+        check: "replace-route",
+        subject: id,
+        write: { route, eni: target.eni },
+        done: `ReplaceRoute ${route.destination} -> ${target.eni} (${member}), where it already pointed`,
+      };
+    }
+    return {
+      kind: "row",
+      row: {
+        check: "replace-route",
+        subject: id,
+        status: "SKIP",
+        reason: "no managed route here points at a member's ENI; verify creates and moves no route",
+      },
+    };
+  });
+
+  const sourceDestCheck = fleet.appliances.map((a): CheckRow => {
+    const row = (status: CheckStatus, reason: string): CheckRow => ({
+      check: "source-dest-check",
+      subject: a.name,
+      status,
+      reason,
+    });
+    const instance = instances.get(a.instanceId);
+    if (!instance) return row("FAIL", `${a.instanceId} does not exist in ${fleet.region}`);
+    const eni = instance.enis.find((n) => n.eni === a.eni);
+    if (!eni) return row("FAIL", `${a.eni} is not attached to ${a.instanceId}`);
+    // Anything but an explicit false forwards nothing that is not addressed to the appliance.
+    const on = [
+      instance.sourceDestCheck !== false &&
+        `enabled on ${a.instanceId}: aws ec2 modify-instance-attribute --instance-id ${a.instanceId} --no-source-dest-check`,
+      eni.sourceDestCheck !== false &&
+        `enabled on ${a.eni}: aws ec2 modify-network-interface-attribute --network-interface-id ${a.eni} --no-source-dest-check`,
+    ].filter((text) => text !== false);
+    if (on.length > 0) return row("FAIL", `SourceDestCheck ${on.join("; ")}`);
+    return row("OK", `SourceDestCheck disabled on ${a.instanceId} and ${a.eni}`);
+  });
+
+  return { fences, routes, sourceDestCheck };
+}

@@ -1,0 +1,46 @@
+import { type CheckRow, planVerify, type Step } from "./checks/verify-plan.ts";
+import { type Ec2, Ec2Error } from "./ec2/client.ts";
+import {
+  describeInstances,
+  describeManagedTables,
+  replaceRoute,
+  writeFenceTags,
+} from "./ec2/routes.ts";
+import { managedRoutes } from "./fleet/routes.ts";
+import type { Fleet } from "./fleet/types.ts";
+
+/**
+ * `swanpair verify`: reads the fleet's tables and instances, then makes the writes
+ * checks/verify-plan.ts chose, each re-asserting what EC2 shows. A write EC2 refuses is a FAIL
+ * row, not an exception: every check runs and reports. Reads that fail throw Ec2Error.
+ */
+export async function runVerify(ec2: Ec2, fleet: Fleet): Promise<CheckRow[]> {
+  const [view, instances] = await Promise.all([
+    describeManagedTables(ec2, fleet, managedRoutes(fleet)),
+    describeInstances(
+      ec2,
+      fleet.appliances.map((a) => a.instanceId),
+    ),
+  ]);
+  const plan = planVerify(fleet, view, instances);
+  // Fences first, as the controller writes them.
+  const fences = await Promise.all(
+    plan.fences.map((s) => run(s, (w) => writeFenceTags(ec2, [w.table], w.fence))),
+  );
+  const routes = await Promise.all(
+    plan.routes.map((s) => run(s, (w) => replaceRoute(ec2, w.route, w.eni))),
+  );
+  return [...fences, ...routes, ...plan.sourceDestCheck];
+}
+
+async function run<W>(step: Step<W>, write: (w: W) => Promise<void>): Promise<CheckRow> {
+  if (step.kind === "row") return step.row;
+  const { check, subject } = step;
+  try {
+    await write(step.write);
+    return { check, subject, status: "OK", reason: step.done };
+  } catch (error) {
+    if (!(error instanceof Ec2Error)) throw error;
+    return { check, subject, status: "FAIL", reason: error.message };
+  }
+}

@@ -1,0 +1,303 @@
+import { execFile } from "node:child_process";
+import { writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import {
+  CreateRouteTableCommand,
+  DeleteTagsCommand,
+  DescribeRouteTablesCommand,
+  ReplaceRouteCommand,
+} from "@aws-sdk/client-ec2";
+import t, { type Test } from "tap";
+import { stringify } from "yaml";
+import { Ec2 } from "../../control-plane/src/ec2/client.ts";
+import { writeFenceTags } from "../../control-plane/src/ec2/routes.ts";
+import {
+  type Seeded,
+  type SeedSpec,
+  seededFleet,
+  seedFleet,
+  startMoto,
+  UNMANAGED_APPLIANCE_DESTINATION,
+} from "../helpers/moto.ts";
+import { tempDir } from "../helpers/temp-dir.ts";
+
+/**
+ * The real `swanpair` CLI, spawned as an operator would run it, against a real moto server
+ * seeded through the EC2 API: exit codes, rule ids and field paths, and that verify leaves
+ * every route and tag as it found them.
+ */
+
+const BIN = resolve(import.meta.dirname, "../../control-plane/bin/swanpair.ts");
+
+const moto = await startMoto(t);
+const ec2 = new Ec2({ region: "eu-west-1", endpoint: moto.endpoint });
+t.teardown(() => ec2.destroy());
+
+/**
+ * The child gets fake credentials and nothing AWS-related from this environment, so that no
+ * real profile, key or endpoint override can reach it.
+ */
+function childEnv(): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !k.startsWith("AWS_")),
+  );
+  return {
+    ...env,
+    AWS_ACCESS_KEY_ID: "testing",
+    AWS_SECRET_ACCESS_KEY: "testing",
+    AWS_SESSION_TOKEN: "testing",
+    AWS_CONFIG_FILE: "/dev/null",
+    AWS_SHARED_CREDENTIALS_FILE: "/dev/null",
+    AWS_EC2_METADATA_DISABLED: "true",
+  };
+}
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(...args: string[]): Promise<Result> {
+  return new Promise((done) => {
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { env: childEnv(), timeout: 60_000 },
+      (error, stdout, stderr) => {
+        done({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      },
+    );
+  });
+}
+
+/**
+ * east: one CIDR, two tables; west: one CIDR, one table. Every west route to east is left
+ * out, so west's table holds no managed route at all: verify must not create one.
+ */
+const SPEC: SeedSpec = {
+  tag: { key: "swanpair:fleet", value: "cli-test" },
+  vpcs: [
+    { name: "east", cidrs: ["10.1.0.0/16"], tables: 2 },
+    { name: "west", cidrs: ["10.2.0.0/16"] },
+  ],
+  connections: [["east", "west"]],
+  missing: ["10.1.0.0/16"],
+};
+
+async function seed(spec: Partial<SeedSpec> = {}): Promise<Seeded> {
+  await moto.reset();
+  return seedFleet(ec2.sdk, { ...SPEC, ...spec });
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: tests change free-form config trees.
+type Tree = any;
+
+/** The fleet file an operator would write for the seeded world, with `endpoint` set. */
+async function fleetFile(t: Test, seeded: Seeded, change: (tree: Tree) => void = () => {}) {
+  const fleet = seededFleet(seeded, moto.endpoint);
+  const tree: Tree = {
+    region: fleet.region,
+    endpoint: fleet.endpoint,
+    tag: fleet.tag,
+    vpcs: fleet.vpcs,
+    appliances: fleet.appliances.map(({ agent, ...a }) => ({
+      ...a,
+      agent: agent.kind === "unix" ? `unix://${agent.path}` : agent.url,
+    })),
+    pairs: fleet.pairs.map(({ vpc: _vpc, ...p }) => p),
+    connections: fleet.connections,
+  };
+  change(tree);
+  const path = join(await tempDir(t, "swp-cli-"), "fleet.yaml");
+  await writeFile(path, stringify(tree));
+  return path;
+}
+
+/** Every route and tag of the seeded tables, in a stable order. */
+async function snapshot(seeded: Seeded) {
+  const ids = seeded.vpcs.flatMap((v) => v.routeTables);
+  const out = await ec2.sdk.send(new DescribeRouteTablesCommand({ RouteTableIds: ids }));
+  return (out.RouteTables ?? [])
+    .map((table) => ({
+      id: table.RouteTableId,
+      routes: (table.Routes ?? []).map((r) => JSON.stringify(r)).sort(),
+      tags: (table.Tags ?? []).map((tag) => `${tag.Key}=${tag.Value}`).sort(),
+    }))
+    .sort((a, b) => String(a.id).localeCompare(String(b.id)));
+}
+
+t.test("validate offline: a valid file exits 0, an invalid one 2 with path and rule", async (t) => {
+  const seeded = await seed();
+  const good = await cli("validate", "--config", await fleetFile(t, seeded));
+  t.equal(good.code, 0, good.stderr);
+  t.match(good.stdout, /valid \(2 VPCs, 4 appliances, 2 pairs, 1 connection, 3 managed routes\)/);
+
+  const bad = await fleetFile(t, seeded, (f) => {
+    f.pairs[0].members[1] = "nobody";
+  });
+  const human = await cli("validate", "--config", bad);
+  t.equal(human.code, 2);
+  t.match(human.stderr, /pairs\[0\]\.members\[1\]: unknown appliance "nobody".*\[unknown-ref\]/);
+  const json = await cli("validate", "--config", bad, "--json");
+  t.equal(json.code, 2);
+  t.match(JSON.parse(json.stdout), {
+    ok: false,
+    errors: [{ path: "pairs[0].members[1]", rule: "unknown-ref" }],
+  });
+});
+
+t.test("validate --ec2 passes when the file matches EC2", async (t) => {
+  const seeded = await seed();
+  const result = await cli("validate", "--config", await fleetFile(t, seeded), "--ec2");
+  t.equal(result.code, 0, result.stderr);
+  t.match(result.stdout, /matches EC2 in eu-west-1/);
+  t.equal(result.stderr, "");
+});
+
+t.test("validate --ec2 finds a table of another VPC and an untagged table", async (t) => {
+  const seeded = await seed();
+  const [east, west] = seeded.vpcs;
+  if (!east || !west) throw new Error("seed: two VPCs expected");
+  // A tagged table of west's VPC, listed under east; and east's first table loses the tag.
+  const foreign = await ec2.sdk.send(
+    new CreateRouteTableCommand({
+      VpcId: west.id,
+      TagSpecifications: [
+        { ResourceType: "route-table", Tags: [{ Key: SPEC.tag.key, Value: SPEC.tag.value }] },
+      ],
+    }),
+  );
+  const foreignId = foreign.RouteTable?.RouteTableId ?? "";
+  await ec2.sdk.send(
+    new DeleteTagsCommand({
+      Resources: [east.routeTables[0] ?? ""],
+      Tags: [{ Key: SPEC.tag.key }],
+    }),
+  );
+  const file = await fleetFile(t, seeded, (f) => {
+    f.vpcs[0].routeTables.push(foreignId);
+  });
+
+  const human = await cli("validate", "--config", file, "--ec2");
+  t.equal(human.code, 2, "a fleet that does not match EC2 is invalid");
+  t.match(
+    human.stderr,
+    new RegExp(
+      `vpcs\\[0\\]\\.routeTables\\[2\\]: ${foreignId} belongs to ${west.id}.*\\[route-table-vpc\\]`,
+    ),
+  );
+  t.match(
+    human.stderr,
+    /vpcs\[0\]\.routeTables\[0\]: .*fleet tag swanpair:fleet=cli-test.*\[route-table-untagged\]/,
+  );
+
+  const json = await cli("validate", "--config", file, "--ec2", "--json");
+  t.equal(json.code, 2);
+  const report = JSON.parse(json.stdout);
+  t.same(
+    report.errors.map((i: { path: string; rule: string }) => `${i.path} ${i.rule}`),
+    ["vpcs[0].routeTables[0] route-table-untagged", "vpcs[0].routeTables[2] route-table-vpc"],
+  );
+});
+
+t.test("verify passes on a good fleet and leaves every route and tag as it was", async (t) => {
+  const seeded = await seed();
+  const [east] = seeded.vpcs;
+  if (!east) throw new Error("seed: east expected");
+  const [first, second] = east.routeTables;
+  // A fence on the first table only, and the second table's route on the other member: verify
+  // must re-assert both where they are, not where the preferred member would have them.
+  await writeFenceTags(ec2, [first ?? ""], {
+    active: "east-a",
+    epoch: 7,
+    at: "2026-01-01T00:00:00.000Z",
+  });
+  await ec2.sdk.send(
+    new ReplaceRouteCommand({
+      RouteTableId: second,
+      DestinationCidrBlock: "10.2.0.0/16",
+      NetworkInterfaceId: east.appliances[1].eni,
+    }),
+  );
+  const before = await snapshot(seeded);
+  const file = await fleetFile(t, seeded);
+
+  const result = await cli("verify", "--config", file);
+  t.equal(result.code, 0, result.stdout + result.stderr);
+  t.match(result.stdout, new RegExp(`${first}\\s+OK\\s+re-asserted active=east-a epoch=7`));
+  t.match(result.stdout, new RegExp(`${second}\\s+SKIP\\s+no fence tags yet`));
+  t.match(
+    result.stdout,
+    new RegExp(
+      `${second}\\s+OK\\s+ReplaceRoute 10.2.0.0/16 -> ${east.appliances[1].eni} \\(east-b\\)`,
+    ),
+  );
+  t.match(result.stdout, /verify: \d+ OK, 0 FAIL, \d+ SKIP/);
+
+  const json = JSON.parse((await cli("verify", "--config", file, "--json")).stdout);
+  const rows = json.checks.map(
+    (r: { check: string; subject: string; status: string }) =>
+      `${r.check} ${r.subject} ${r.status}`,
+  );
+  const westTable = seeded.vpcs[1]?.routeTables[0];
+  t.same(rows, [
+    `fence-tags ${first} OK`,
+    `fence-tags ${second} SKIP`,
+    `fence-tags ${westTable} SKIP`,
+    `replace-route ${first} OK`,
+    `replace-route ${second} OK`,
+    `replace-route ${westTable} SKIP`,
+    "source-dest-check east-a OK",
+    "source-dest-check east-b OK",
+    "source-dest-check west-a OK",
+    "source-dest-check west-b OK",
+  ]);
+
+  const after = await snapshot(seeded);
+  t.same(after, before, "routes (managed and unmanaged) and tags unchanged after two runs");
+  const westRoutes = after.find((tb) => tb.id === westTable)?.routes ?? [];
+  t.notOk(
+    westRoutes.some((r) => r.includes("10.1.0.0/16")),
+    "the missing managed route was not created",
+  );
+  t.ok(
+    westRoutes.some((r) => r.includes(UNMANAGED_APPLIANCE_DESTINATION)),
+    "the unmanaged route to an appliance is still there",
+  );
+});
+
+t.test("verify fails, exit 1, when an appliance keeps SourceDestCheck on", async (t) => {
+  const seeded = await seed({ sourceDestCheckOn: ["west-b"] });
+  const westB = seeded.vpcs[1]?.appliances[1];
+  const result = await cli("verify", "--config", await fleetFile(t, seeded));
+  t.equal(result.code, 1);
+  t.match(
+    result.stdout,
+    new RegExp(
+      `west-b\\s+FAIL\\s+SourceDestCheck enabled on ${westB?.instanceId}: aws ec2 modify-instance-attribute --instance-id ${westB?.instanceId} --no-source-dest-check`,
+    ),
+  );
+  t.match(result.stdout, /east-a\s+OK/);
+  t.match(result.stdout, /verify: \d+ OK, 1 FAIL/);
+});
+
+t.test("iam-policy prints JSON that parses and names the fleet tag", async (t) => {
+  const seeded = await seed();
+  const result = await cli("iam-policy", "--config", await fleetFile(t, seeded));
+  t.equal(result.code, 0, result.stderr);
+  const policy = JSON.parse(result.stdout);
+  t.equal(policy.Version, "2012-10-17");
+  t.match(result.stdout, '"ec2:ResourceTag/swanpair:fleet": "cli-test"');
+  t.match(result.stdout, '"arn:aws:ec2:eu-west-1:*:route-table/*"');
+});
+
+t.test("usage errors exit 2, --help exits 0", async (t) => {
+  t.equal((await cli("frobnicate")).code, 2);
+  t.equal((await cli("verify")).code, 2, "--config is required");
+  for (const command of ["validate", "verify", "iam-policy"]) {
+    const help = await cli(command, "--help");
+    t.equal(help.code, 0, `${command} --help`);
+    t.match(help.stdout, /--config <file>/);
+  }
+});
