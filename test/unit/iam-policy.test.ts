@@ -1,7 +1,7 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
-import { FENCE_TAGS } from "../../control-plane/src/ec2/routes.ts";
+import { FENCE_TAGS } from "../../control-plane/src/fleet/fence-tags.ts";
 import { loadFleetText } from "../../control-plane/src/fleet/load.ts";
 import {
   controllerPolicy,

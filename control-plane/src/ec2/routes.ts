@@ -9,6 +9,7 @@ import {
   type RouteTable,
   type Tag,
 } from "@aws-sdk/client-ec2";
+import { FENCE_TAGS } from "../fleet/fence-tags.ts";
 import type { Fleet, ManagedRoute } from "../fleet/types.ts";
 import { type Ec2, Ec2Error } from "./client.ts";
 
@@ -17,13 +18,6 @@ import { type Ec2, Ec2Error } from "./client.ts";
  * no other: the caller passes the fleet's managed routes, and nothing here lists a table's
  * routes in order to change them.
  */
-
-/** Route-table tags that record which member holds the routes, fencing stale writers. */
-export const FENCE_TAGS = {
-  active: "swanpair:active",
-  epoch: "swanpair:epoch",
-  at: "swanpair:at",
-} as const;
 
 export interface Fence {
   /** Appliance name that holds the routes. */

@@ -2,6 +2,9 @@ import { isAbsolute } from "node:path";
 import { z } from "zod";
 import { NAME_PATTERN } from "../../../agent/src/config/schema.ts";
 import { parseCidr } from "../../../common/cidr.ts";
+import { FENCE_TAGS } from "./fence-tags.ts";
+
+const FENCE_TAG_KEYS: ReadonlySet<string> = new Set(Object.values(FENCE_TAGS));
 
 /**
  * The fleet file, as the operator writes it. Shape rules live here; rules across fields,
@@ -137,6 +140,11 @@ export const fleetSchema = z.strictObject({
       key: tagText(128)
         .refine((k) => !k.toLowerCase().startsWith("aws:"), {
           message: 'must not start with "aws:"; that prefix is reserved by AWS',
+        })
+        // The controller rewrites its fence tags on every decision; a fleet tag with one of
+        // their keys would be overwritten, and the IAM policy would then lock it out.
+        .refine((k) => !FENCE_TAG_KEYS.has(k), {
+          message: `must not be one of the controller's fence tags (${[...FENCE_TAG_KEYS].join(", ")})`,
         })
         .default(DEFAULT_TAG.key),
       value: tagText(256)

@@ -1,4 +1,4 @@
-import { FENCE_TAGS } from "../ec2/routes.ts";
+import { FENCE_TAGS } from "../fleet/fence-tags.ts";
 import type { Fleet } from "../fleet/types.ts";
 
 /**
