@@ -1,5 +1,4 @@
-import { constants } from "node:fs";
-import { type FileHandle, open } from "node:fs/promises";
+import { openRegularFile } from "../../../common/regular-file.ts";
 import { Secret } from "../../../common/secret.ts";
 import { errnoText, parseConfig, readConfigFile } from "../../../common/yaml-config.ts";
 import { configSchema } from "./schema.ts";
@@ -47,27 +46,21 @@ export async function loadConfigText(
 
 /** Stats through the open descriptor so the mode checked is that of the bytes read. */
 export async function readFileFacts(path: string, maxBytes: number): Promise<FileFacts> {
-  let fh: FileHandle;
-  try {
-    // O_NONBLOCK: opening a FIFO by mistake must not hang the agent.
-    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" || code === "ENOTDIR") return { exists: false };
-    return { exists: true, readError: errnoText(err) };
+  const file = await openRegularFile(path);
+  if (!file.ok) {
+    return file.kind === "missing" ? { exists: false } : { exists: true, readError: file.reason };
   }
+  const { handle, stats } = file;
   try {
-    const st = await fh.stat();
-    if (!st.isFile()) return { exists: true, readError: "not a regular file" };
-    if (st.size > maxBytes) {
-      return { exists: true, readError: `${st.size} bytes, over the limit of ${maxBytes}` };
+    if (stats.size > maxBytes) {
+      return { exists: true, readError: `${stats.size} bytes, over the limit of ${maxBytes}` };
     }
     // latin1 maps each byte to one character, so the PSK charset check sees every stray byte.
-    const content = new Secret((await fh.readFile()).toString("latin1"));
-    return { exists: true, mode: st.mode, content };
+    const content = new Secret((await handle.readFile()).toString("latin1"));
+    return { exists: true, mode: stats.mode, content };
   } catch (err) {
     return { exists: true, readError: errnoText(err) };
   } finally {
-    await fh.close();
+    await handle.close();
   }
 }

@@ -1,6 +1,5 @@
-import { constants } from "node:fs";
-import { type FileHandle, open } from "node:fs/promises";
-import { errnoText, parseConfig, readConfigFile } from "../../../common/yaml-config.ts";
+import { openRegularFile } from "../../../common/regular-file.ts";
+import { parseConfig, readConfigFile } from "../../../common/yaml-config.ts";
 import { fleetSchema } from "./schema.ts";
 import { type FleetLoadResult, type TlsFileFacts, verifyFleet } from "./verify.ts";
 
@@ -34,19 +33,15 @@ export async function loadFleetText(
  * PEM when it connects, and reports its own errors with more detail than we could.
  */
 export async function checkTlsFile(path: string): Promise<TlsFileFacts> {
-  let fh: FileHandle;
-  try {
-    // O_NONBLOCK: opening a FIFO by mistake must not hang the controller.
-    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" || code === "ENOTDIR") return { ok: false, reason: "does not exist" };
-    return { ok: false, reason: `cannot be read: ${errnoText(err)}` };
+  const file = await openRegularFile(path);
+  if (file.ok) {
+    await file.handle.close();
+    return { ok: true };
   }
-  try {
-    const st = await fh.stat();
-    return st.isFile() ? { ok: true } : { ok: false, reason: "is not a regular file" };
-  } finally {
-    await fh.close();
-  }
+  const reasons = {
+    missing: "does not exist",
+    "not-regular": "is not a regular file",
+    unreadable: `cannot be read: ${file.reason}`,
+  };
+  return { ok: false, reason: reasons[file.kind] };
 }
