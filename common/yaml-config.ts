@@ -223,15 +223,19 @@ export function errnoText(err: unknown): string {
 
 export type Severity = "error" | "warning";
 
-/** `<file>: <path>: <message> [<rule>]`; warnings say so; a whole-file issue has no path. */
+/**
+ * `<file>: <path>: <message> [<rule>]`; warnings say so; a whole-file issue has no path, and
+ * an issue reported without its file (e.g. by a running agent) has no file.
+ */
 export function formatIssue(
-  file: string,
+  file: string | undefined,
   issue: ConfigIssue,
   severity: Severity = "error",
 ): string {
+  const from = file === undefined ? "" : `${file}: `;
   const where = issue.path === "" ? "" : `${issue.path}: `;
   const tag = severity === "warning" ? "warning: " : "";
-  return `${file}: ${where}${tag}${issue.message} [${issue.rule}]`;
+  return `${from}${where}${tag}${issue.message} [${issue.rule}]`;
 }
 
 /** The issues of a failed load, or the warnings of a successful one, one line each. */

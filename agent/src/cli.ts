@@ -4,9 +4,8 @@ import { EXIT, ExitError, print, runCli } from "../../common/cli.ts";
 import { createLogger } from "../../common/logger.ts";
 import { ApiClient } from "./api/client.ts";
 import { formatStatus } from "./api/format-status.ts";
-import { formatLoadResult, issueReport } from "./config/format-issues.ts";
+import { formatIssue, formatLoadResult, issueReport } from "./config/format-issues.ts";
 import { loadConfigFile } from "./config/load.ts";
-import type { ConfigIssue } from "./config/types.ts";
 import { AgentDaemon } from "./daemon.ts";
 import { renderAll, writeRendered } from "./render/index.ts";
 
@@ -129,7 +128,7 @@ export function buildProgram(): Command {
           `generation ${result.generation}: loaded ${result.loaded.length}, unloaded ${result.unloaded.length}, unchanged ${result.unchanged.length}`,
         );
       } else {
-        for (const i of result.issues ?? []) process.stderr.write(`${formatIssueLine(i)}\n`);
+        for (const i of result.issues ?? []) process.stderr.write(`${formatIssue(undefined, i)}\n`);
         process.stderr.write(
           `reload rejected: ${result.error ?? "invalid config"}; nothing changed\n`,
         );
@@ -146,10 +145,6 @@ export function buildProgram(): Command {
       });
   }
   return program;
-}
-
-function formatIssueLine(i: ConfigIssue) {
-  return `${i.path ? `${i.path}: ` : ""}${i.message} [${i.rule}]`;
 }
 
 export function main(argv: string[]): Promise<number> {

@@ -154,6 +154,15 @@ t.test("a rejected reload leaves charon's connections as they were", async (t) =
   t.equal(lab.swanctl("a", "--list-conns"), connsBefore, "charon holds the same connections");
   t.same(saIds("a", "one"), sasBefore, "and the same SAs");
 
+  // The CLI says the same, and exits 2 as for any invalid config.
+  const cli = await run(process.execPath, [AGENT_BIN, "reload", "--socket", lab.socket("a")]).then(
+    () => ({ code: 0, stderr: "" }),
+    (e: { code: number; stderr: string }) => e,
+  );
+  t.equal(cli.code, 2, "swanpair-agent reload exits 2");
+  t.match(cli.stderr, /^tunnels\[0\]\.remoteSubnets\[0\]: invalid CIDR .* \[format\]$/m);
+  t.match(cli.stderr, /reload rejected: .*nothing changed/);
+
   // SIGHUP takes the same path as POST /v1/reload.
   lab.agent("a")?.kill("SIGHUP");
   await waitFor("SIGHUP reload logged", async () => /SIGHUP reload/.test(await lab.log("a")), 5000);
