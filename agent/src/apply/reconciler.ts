@@ -33,11 +33,19 @@ function secretDigest(s: SharedSecret): string {
     .digest("hex");
 }
 
+/** Rendered states are kept per config generation and re-applied every resync: hash each once. */
+const printed = new WeakMap<DesiredState, Fingerprints>();
+
 function fingerprints(state: DesiredState): Fingerprints {
-  return {
-    conns: new Map(Object.entries(state.connections).map(([n, s]) => [n, sectionDigest(s)])),
-    secrets: new Map(state.secrets.map((s) => [s.id, secretDigest(s)])),
-  };
+  let prints = printed.get(state);
+  if (!prints) {
+    prints = {
+      conns: new Map(Object.entries(state.connections).map(([n, s]) => [n, sectionDigest(s)])),
+      secrets: new Map(state.secrets.map((s) => [s.id, secretDigest(s)])),
+    };
+    printed.set(state, prints);
+  }
+  return prints;
 }
 
 const EMPTY: DesiredState = { connections: {}, secrets: [] };
