@@ -47,7 +47,9 @@ export function buildProgram(): Command {
 
   program
     .command("run")
-    .description("run the agent: supervise charon, apply the config, probe tunnels, serve the API")
+    .description(
+      "run the agent: supervise charon, apply the config, probe tunnels and paths, serve the API",
+    )
     .requiredOption("--config <file>", "agent config (YAML)")
     .action(async (opts: { config: string }) => {
       const configPath = resolve(opts.config);
@@ -82,7 +84,14 @@ export function buildProgram(): Command {
       if (opts.json) print(JSON.stringify(issueReport(opts.config, result), null, 2));
       else {
         for (const line of formatLoadResult(opts.config, result)) process.stderr.write(`${line}\n`);
-        if (result.ok) print(`${opts.config}: valid (${result.config.tunnels.length} tunnels)`);
+        if (result.ok) {
+          const { tunnels, paths } = result.config;
+          const counts = [
+            `${tunnels.length} tunnels`,
+            ...(paths.length ? [`${paths.length} paths`] : []),
+          ];
+          print(`${opts.config}: valid (${counts.join(", ")})`);
+        }
       }
       if (!result.ok) throw new ExitError(EXIT.usage);
     });

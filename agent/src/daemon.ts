@@ -8,13 +8,19 @@ import { Reconciler } from "./apply/reconciler.ts";
 import { CharonLink } from "./charon/link.ts";
 import { CharonSupervisor } from "./charon/supervisor.ts";
 import { loadConfigFile } from "./config/load.ts";
-import type { ResolvedConfig } from "./config/types.ts";
+import type { ResolvedConfig, ResolvedPath } from "./config/types.ts";
 import { ProbeSet } from "./health/probe-set.ts";
 import type { SaObservation } from "./health/sa-state.ts";
 import { CHILD_CARRYING, deriveTunnelState, IKE_ALIVE } from "./health/tunnel-state.ts";
 import { createMetrics, reloadOutcome } from "./metrics.ts";
 import { type Rendered, renderAll } from "./render/index.ts";
-import type { AgentControl, AgentStatus, ReloadResult, TunnelStatus } from "./status.ts";
+import type {
+  AgentControl,
+  AgentStatus,
+  PathStatus,
+  ReloadResult,
+  TunnelStatus,
+} from "./status.ts";
 
 export interface DaemonOptions {
   configPath: string;
@@ -51,6 +57,8 @@ export class AgentDaemon implements AgentControl {
   #timer: NodeJS.Timeout | undefined;
   #sas = new Map<string, SaObservation>();
   #since = new Map<string, { state: string; at: string }>();
+  /** Apart from #since: a path may share its name with a tunnel. */
+  #pathSince = new Map<string, { state: string; at: string }>();
   /** Serialises applies: a reload never interleaves with a resync. */
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -106,6 +114,7 @@ export class AgentDaemon implements AgentControl {
       {
         appliance: config.appliance.name,
         tunnels: config.tunnels.length,
+        paths: config.paths.length,
         mode: config.charon.mode,
       },
       "agent started",
@@ -143,6 +152,7 @@ export class AgentDaemon implements AgentControl {
         lastError: this.#lastError,
       },
       tunnels: c.tunnels.map((t) => this.#tunnelStatus(t.name, t.remoteAddress)),
+      paths: c.paths.map((p) => this.#pathStatus(p)),
     };
   }
 
@@ -228,7 +238,7 @@ export class AgentDaemon implements AgentControl {
     this.#generation++;
     // For operators: what is loaded, in swanctl.conf form; 0600 because it holds the keys.
     await writeFileAtomic(join(config.stateDir, "swanctl.conf"), rendered.swanctlConf, 0o600);
-    await this.#probes.update(config.tunnels);
+    await this.#probes.update(config.tunnels, config.paths);
     this.#trackStates();
   }
 
@@ -238,12 +248,18 @@ export class AgentDaemon implements AgentControl {
     this.#trackStates();
   }
 
-  /** Notes when each tunnel's state last changed; called whenever an input to it changes. */
+  /** Notes when each tunnel's and path's state last changed; called whenever an input changes. */
   #trackStates() {
     const now = new Date().toISOString();
     for (const t of this.#config.tunnels) {
       const { state } = this.#derive(t.name);
       if (this.#since.get(t.name)?.state !== state) this.#since.set(t.name, { state, at: now });
+    }
+    const paths = new Set(this.#config.paths.map((p) => p.name));
+    for (const name of this.#pathSince.keys()) if (!paths.has(name)) this.#pathSince.delete(name);
+    for (const name of paths) {
+      const { state } = this.#probes.pathSnapshot(name);
+      if (this.#pathSince.get(name)?.state !== state) this.#pathSince.set(name, { state, at: now });
     }
   }
 
@@ -296,6 +312,12 @@ export class AgentDaemon implements AgentControl {
       probe,
       since: this.#since.get(name)?.at as string,
     };
+  }
+
+  #pathStatus(path: ResolvedPath): PathStatus {
+    const { state, rttMs, loss, sent, received } = this.#probes.pathSnapshot(path.name);
+    const since = this.#pathSince.get(path.name)?.at as string;
+    return { name: path.name, target: path.target, state, rttMs, loss, sent, received, since };
   }
 
   #requireTunnel(name: string) {

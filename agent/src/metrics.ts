@@ -1,7 +1,9 @@
-import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
-import type { AgentStatus, ReloadResult, TunnelState } from "./status.ts";
+import type { Counter, Registry } from "prom-client";
+import { metricsRegistry } from "../../common/metrics.ts";
+import type { AgentStatus, PathStatus, ReloadResult, TunnelState } from "./status.ts";
 
 const TUNNEL_STATES: readonly TunnelState[] = ["up", "down", "connecting"];
+const PATH_STATES: readonly PathStatus["state"][] = ["up", "down", "unknown"];
 
 export type ReloadOutcome = "ok" | "rejected" | "failed";
 
@@ -24,68 +26,75 @@ export interface AgentMetrics {
 }
 
 export function createMetrics(): AgentMetrics {
-  // A dedicated registry: tests and a possible second agent in-process must not share series.
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: "swanpair_" });
-  const registers = [registry];
+  const { registry, counter, gauge } = metricsRegistry("swanpair_");
 
-  const reloads = new Counter({
-    name: "swanpair_reloads_total",
-    help: "Configuration reloads by outcome (ok, rejected by validation, failed while applying)",
-    labelNames: ["result"] as const,
-    registers,
-  });
+  const reloads = counter(
+    "swanpair_reloads_total",
+    "Configuration reloads by outcome (ok, rejected by validation, failed while applying)",
+    ["result"],
+  );
   // Pre-create every outcome so rate() sees a zero before the first reload of a kind.
   for (const result of ["ok", "rejected", "failed"] satisfies ReloadOutcome[]) {
     reloads.inc({ result }, 0);
   }
-  const charonRestarts = new Counter({
-    name: "swanpair_charon_restarts_total",
-    help: "Times the agent restarted charon after it exited",
-    registers,
-  });
-  const tunnelUp = new Gauge({
-    name: "swanpair_tunnel_up",
-    help: "1 when the tunnel is up (child SA installed and probe passing), else 0",
-    labelNames: ["tunnel"] as const,
-    registers,
-  });
-  const tunnelState = new Gauge({
-    name: "swanpair_tunnel_state",
-    help: "Tunnel state, one-hot: 1 for the current state, 0 for the others",
-    labelNames: ["tunnel", "state"] as const,
-    registers,
-  });
-  const probeRtt = new Gauge({
-    name: "swanpair_probe_rtt_seconds",
-    help: "Mean probe round-trip time over the recent window (absent when nothing came back)",
-    labelNames: ["tunnel"] as const,
-    registers,
-  });
-  const probeLoss = new Gauge({
-    name: "swanpair_probe_loss_ratio",
-    help: "Fraction 0..1 of recent probes that got no answer (absent when probing is disabled)",
-    labelNames: ["tunnel"] as const,
-    registers,
-  });
-  const charonUp = new Gauge({
-    name: "swanpair_charon_up",
-    help: "1 when charon is running, else 0",
-    registers,
-  });
-  const configGeneration = new Gauge({
-    name: "swanpair_config_generation",
-    help: "Generation of the configuration currently loaded",
-    registers,
-  });
+  const charonRestarts = counter(
+    "swanpair_charon_restarts_total",
+    "Times the agent restarted charon after it exited",
+  );
+  const tunnelUp = gauge(
+    "swanpair_tunnel_up",
+    "1 when the tunnel is up (child SA installed and probe passing), else 0",
+    ["tunnel"],
+  );
+  const tunnelState = gauge(
+    "swanpair_tunnel_state",
+    "Tunnel state, one-hot: 1 for the current state, 0 for the others",
+    ["tunnel", "state"],
+  );
+  const probeRtt = gauge(
+    "swanpair_probe_rtt_seconds",
+    "Mean probe round-trip time over the recent window (absent when nothing came back)",
+    ["tunnel"],
+  );
+  const probeLoss = gauge(
+    "swanpair_probe_loss_ratio",
+    "Fraction 0..1 of recent probes that got no answer (absent when probing is disabled)",
+    ["tunnel"],
+  );
+  const pathUp = gauge(
+    "swanpair_path_up",
+    "1 when the path probe through the VPC's routes is up, else 0",
+    ["path"],
+  );
+  const pathState = gauge(
+    "swanpair_path_state",
+    "Path probe state, one-hot: 1 for the current state, 0 for the others",
+    ["path", "state"],
+  );
+  const pathRtt = gauge(
+    "swanpair_path_rtt_seconds",
+    "Mean path probe round-trip time over the recent window (absent when nothing came back)",
+    ["path"],
+  );
+  const pathLoss = gauge(
+    "swanpair_path_loss_ratio",
+    "Fraction 0..1 of recent path probes that got no answer",
+    ["path"],
+  );
+  const charonUp = gauge("swanpair_charon_up", "1 when charon is running, else 0");
+  const configGeneration = gauge(
+    "swanpair_config_generation",
+    "Generation of the configuration currently loaded",
+  );
   const perTunnel = [tunnelUp, tunnelState, probeRtt, probeLoss];
+  const perPath = [pathUp, pathState, pathRtt, pathLoss];
 
   let seenRestarts = 0;
 
   function update(status: AgentStatus): void {
     // Reset rather than remove one by one: vanished tunnels and stale optional series
     // (an RTT that is now null) disappear without bookkeeping of what was there before.
-    for (const g of perTunnel) g.reset();
+    for (const g of [...perTunnel, ...perPath]) g.reset();
     for (const t of status.tunnels) {
       const tunnel = t.name;
       tunnelUp.set({ tunnel }, t.state === "up" ? 1 : 0);
@@ -94,6 +103,13 @@ export function createMetrics(): AgentMetrics {
       if (t.probe.state === "disabled") continue;
       probeLoss.set({ tunnel }, t.probe.loss);
       if (t.probe.rttMs !== null) probeRtt.set({ tunnel }, t.probe.rttMs / 1000);
+    }
+    for (const p of status.paths) {
+      const path = p.name;
+      pathUp.set({ path }, p.state === "up" ? 1 : 0);
+      for (const state of PATH_STATES) pathState.set({ path, state }, p.state === state ? 1 : 0);
+      pathLoss.set({ path }, p.loss);
+      if (p.rttMs !== null) pathRtt.set({ path }, p.rttMs / 1000);
     }
     charonUp.set(status.charon.state === "running" ? 1 : 0);
     configGeneration.set(status.config.generation);

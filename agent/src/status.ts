@@ -2,15 +2,33 @@
 
 export type TunnelState = "up" | "down" | "connecting";
 
-export interface ProbeStatus {
-  /** "disabled" when the tunnel has no probe configured. */
-  state: "up" | "down" | "unknown" | "disabled";
+/** What one running prober measured: its rise/fall state and its recent window. */
+export interface ProbeReading {
+  /** "unknown" until rise answers or fall losses in a row decide. */
+  state: "up" | "down" | "unknown";
   /** Mean round-trip time of the recent window, null when nothing came back. */
   rttMs: number | null;
   /** Fraction 0..1 of the recent window that got no answer. */
   loss: number;
   sent: number;
   received: number;
+}
+
+export interface ProbeStatus extends Omit<ProbeReading, "state"> {
+  /** "disabled" when the tunnel has no probe configured. */
+  state: ProbeReading["state"] | "disabled";
+}
+
+/**
+ * A path probe (config `paths`): this appliance's probe to the far VPC through its VPC's
+ * routes. The controller reads `paths.find((p) => p.name === connection)?.state`.
+ */
+export interface PathStatus extends ProbeReading {
+  /** The path's name; by convention the fleet connection it measures. */
+  name: string;
+  target: string;
+  /** ISO time of the last state change (or of the path's (re)start). */
+  since: string;
 }
 
 export interface TunnelStatus {
@@ -43,6 +61,7 @@ export interface AgentStatus {
     lastError: string | null;
   };
   tunnels: TunnelStatus[];
+  paths: PathStatus[];
 }
 
 export interface ReloadResult {

@@ -6,7 +6,7 @@ import { dirname, join, resolve } from "node:path";
 import { stringify } from "yaml";
 import { ApiClient } from "../../agent/src/api/client.ts";
 import type { AgentStatus } from "../../agent/src/status.ts";
-import { createPeerPair, nsSpawn, stopChild } from "./netns.ts";
+import { createNetns, createPeerPair, deleteNetns, nsExec, nsSpawn, stopChild } from "./netns.ts";
 
 /**
  * Two appliances, "a" and "b", each in its own network namespace running the real
@@ -22,6 +22,22 @@ const SIDES = {
   b: { outside: "198.18.0.2", peer: "198.18.0.1", net: 2, host: 20 },
 } as const;
 
+/**
+ * Where an agent runs: an appliance ("a", "b"), or the standby member of that appliance's
+ * pair ("as", "bs") once addStandby() made it.
+ */
+export type Host = Side | `${Side}s`;
+const standbyAddress = (side: Side) => `10.${SIDES[side].net}.0.66`;
+
+/** One path probe of a standby's config. */
+export interface PathSpec {
+  name: string;
+  /** Default: the far appliance's inside address on subnet 0, where its agent answers. */
+  target?: string;
+  /** Extra path fields (intervalMs, fall, rise, source...). */
+  extra?: Record<string, unknown>;
+}
+
 export interface TunnelSpec {
   name: string;
   /** N of 10.X.N.0/24: which inside subnet pair the tunnel joins. */
@@ -36,8 +52,9 @@ export interface TunnelSpec {
 export class AgentLab {
   readonly dir: string;
   readonly prefix: string;
-  readonly #agents = new Map<Side, ChildProcess>();
+  readonly #agents = new Map<Host, ChildProcess>();
   readonly #cleanupNs: () => void;
+  readonly #standbys = new Set<Host>();
 
   /** The agent program each side runs: the TypeScript entry, or a built bundle. */
   readonly bin: string;
@@ -72,16 +89,16 @@ export class AgentLab {
     return new AgentLab(dir, prefix, bin, pair.cleanup);
   }
 
-  ns(side: Side) {
+  ns(side: Host) {
     return `${this.prefix}-${side}`;
   }
-  socket(side: Side) {
+  socket(side: Host) {
     return join(this.dir, side, "agent.sock");
   }
-  vici(side: Side) {
+  vici(side: Host) {
     return join(this.dir, side, "charon.vici");
   }
-  configPath(side: Side) {
+  configPath(side: Host) {
     return join(this.dir, `${side}.yaml`);
   }
   insideAddress(side: Side, subnet = 0) {
@@ -127,15 +144,67 @@ export class AgentLab {
     await writeFile(this.configPath(side), stringify(this.config(side, tunnels)));
   }
 
-  async writeRawConfig(side: Side, text: string) {
+  async writeRawConfig(side: Host, text: string) {
     await writeFile(this.configPath(side), text);
+  }
+
+  /**
+   * Adds the other member of `side`'s pair ("as" or "bs") in its own namespace, placed as a
+   * VPC would place it: on a link to the appliance inside subnet 0 (10.X.0.64/30), with its
+   * only route out via the appliance, which forwards. Its traffic to the far side therefore
+   * takes the appliance's tunnel, the way the VPC's routes send it through the active member.
+   */
+  addStandby(side: Side): { host: Host; address: string; gateway: string } {
+    const host: Host = `${side}s`;
+    const net = SIDES[side].net;
+    const gateway = `10.${net}.0.65`;
+    const address = standbyAddress(side);
+    createNetns(this.ns(host));
+    this.#standbys.add(host);
+    const [appliance, standby] = [this.ns(side), this.ns(host)];
+    // Interface names are per namespace: these do not clash with the pair's swpveth0/1.
+    const link = ["swpveth2", "netns", appliance, "type", "veth"];
+    execFileSync("ip", ["link", "add", ...link, "peer", "name", "swpveth3", "netns", standby]);
+    nsExec(appliance, "ip", ["addr", "add", `${gateway}/30`, "dev", "swpveth2"]);
+    nsExec(appliance, "ip", ["link", "set", "swpveth2", "up"]);
+    nsExec(appliance, "sysctl", ["-qw", "net.ipv4.ip_forward=1"]);
+    nsExec(standby, "ip", ["addr", "add", `${address}/30`, "dev", "swpveth3"]);
+    nsExec(standby, "ip", ["link", "set", "swpveth3", "up"]);
+    nsExec(standby, "ip", ["route", "add", "default", "via", gateway]);
+    return { host, address, gateway };
+  }
+
+  /** A standby's config: no tunnels of its own, only path probes (every 100 ms, fall 3, rise 2). */
+  standbyConfig(side: Side, paths: PathSpec[]) {
+    const host: Host = `${side}s`;
+    const other: Side = side === "a" ? "b" : "a";
+    return {
+      appliance: { name: `${side}2`, localAddress: standbyAddress(side) },
+      datapath: "libipsec",
+      charon: { mode: "child" },
+      stateDir: join(this.dir, host),
+      api: { socket: this.socket(host) },
+      log: { level: "debug" },
+      paths: paths.map((p) => ({
+        name: p.name,
+        target: p.target ?? this.insideAddress(other, 0),
+        intervalMs: 100,
+        fall: 3,
+        rise: 2,
+        ...p.extra,
+      })),
+    };
+  }
+
+  async writeStandbyConfig(side: Side, paths: PathSpec[]) {
+    await writeFile(this.configPath(`${side}s`), stringify(this.standbyConfig(side, paths)));
   }
 
   /**
    * Runs the agent as an operator would: the program itself, so its shebang's Node flags
    * apply. With nodeFlags, node is started explicitly with those flags instead.
    */
-  startAgent(side: Side, nodeFlags?: string[]) {
+  startAgent(side: Host, nodeFlags?: string[]) {
     const log = createWriteStream(join(this.dir, `${side}.log`), { flags: "a" });
     const args = ["run", "--config", this.configPath(side)];
     const [cmd, argv] = nodeFlags
@@ -150,25 +219,25 @@ export class AgentLab {
     return child;
   }
 
-  agent(side: Side) {
+  agent(side: Host) {
     return this.#agents.get(side);
   }
 
-  async log(side: Side) {
+  async log(side: Host) {
     return readFile(join(this.dir, `${side}.log`), "utf8").catch(() => "");
   }
 
-  client(side: Side) {
+  client(side: Host) {
     return new ApiClient({ socketPath: this.socket(side) }, { timeoutMs: 5000 });
   }
 
-  async status(side: Side): Promise<AgentStatus | null> {
+  async status(side: Host): Promise<AgentStatus | null> {
     return this.client(side)
       .status()
       .catch(() => null);
   }
 
-  async tunnelState(side: Side, name: string) {
+  async tunnelState(side: Host, name: string) {
     return (await this.status(side))?.tunnels.find((t) => t.name === name)?.state;
   }
 
@@ -200,7 +269,7 @@ export class AgentLab {
   }
 
   /** swanctl in the side's namespace, against that side's charon. */
-  swanctl(side: Side, ...args: string[]): string {
+  swanctl(side: Host, ...args: string[]): string {
     return execFileSync(
       "ip",
       ["netns", "exec", this.ns(side), "swanctl", ...args, "--uri", `unix://${this.vici(side)}`],
@@ -210,7 +279,7 @@ export class AgentLab {
     );
   }
 
-  async stopAgent(side: Side) {
+  async stopAgent(side: Host) {
     await stopChild(this.#agents.get(side));
     this.#agents.delete(side);
   }
@@ -218,7 +287,7 @@ export class AgentLab {
   async cleanup() {
     for (const side of [...this.#agents.keys()]) await this.stopAgent(side);
     // A charon orphaned by a test that killed its agent still holds the namespace.
-    for (const side of ["a", "b"] as const) {
+    for (const side of ["a", "b", ...this.#standbys] as const) {
       const pid = Number(
         (await readFile(join(this.dir, side, "charon.pid"), "utf8").catch(() => "")).trim(),
       );
@@ -230,10 +299,14 @@ export class AgentLab {
         }
       }
     }
+    for (const host of this.#standbys) deleteNetns(this.ns(host));
     this.#cleanupNs();
     await rm(this.dir, { recursive: true, force: true });
   }
 }
+
+/** What waitFor resolves to: check()'s value, never a falsy one. */
+export type Truthy<T> = Exclude<T, null | undefined | false | 0 | "">;
 
 /** Polls until check() returns a truthy value, or throws after timeoutMs with the label. */
 export async function waitFor<T>(
@@ -241,11 +314,11 @@ export async function waitFor<T>(
   check: () => Promise<T> | T,
   timeoutMs = 20_000,
   stepMs = 50,
-): Promise<T> {
+): Promise<Truthy<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
-    if (value) return value;
+    if (value) return value as Truthy<T>;
     if (Date.now() > deadline)
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${label}`);
     await new Promise((r) => setTimeout(r, stepMs));

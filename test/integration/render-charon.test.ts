@@ -77,6 +77,7 @@ function appliance(
     api: { socket: join(stateDir, "agent.sock") },
     log: { level: "info" },
     tunnels,
+    paths: [],
   };
 }
 

@@ -53,6 +53,7 @@ function config(
     api: { socket: "/run/swanpair/agent.sock" },
     log: { level },
     tunnels,
+    paths: [],
   };
 }
 

@@ -1,4 +1,4 @@
-import type { AgentStatus, TunnelState, TunnelStatus } from "../status.ts";
+import type { AgentStatus, PathStatus, TunnelState, TunnelStatus } from "../status.ts";
 
 export interface FormatOptions {
   /** Reference time for the SINCE column; passed in so the output is a pure function of the inputs. */
@@ -10,19 +10,20 @@ export interface FormatOptions {
 const ANSI = { green: "\x1b[32m", yellow: "\x1b[33m", red: "\x1b[31m", reset: "\x1b[0m" };
 type Colour = keyof Omit<typeof ANSI, "reset">;
 
-const STATE_COLOUR: Record<TunnelState, Colour> = {
+const STATE_COLOUR: Record<TunnelState | PathStatus["state"], Colour> = {
   up: "green",
   connecting: "yellow",
+  unknown: "yellow",
   down: "red",
 };
 
-interface Column {
+interface Column<T> {
   title: string;
-  value(t: TunnelStatus, now: Date): string;
-  colour?(t: TunnelStatus): Colour;
+  value(row: T, now: Date): string;
+  colour?(row: T): Colour;
 }
 
-const COLUMNS: Column[] = [
+const COLUMNS: Column<TunnelStatus>[] = [
   { title: "NAME", value: (t) => t.name },
   { title: "STATE", value: (t) => t.state, colour: (t) => STATE_COLOUR[t.state] },
   { title: "REMOTE", value: (t) => t.remoteAddress },
@@ -37,7 +38,21 @@ const COLUMNS: Column[] = [
   { title: "REASON", value: (t) => t.reason },
 ];
 
-/** `swanpair-agent status`: one header line about the agent, then one row per tunnel. */
+const PATH_COLUMNS: Column<PathStatus>[] = [
+  { title: "PATH", value: (p) => p.name },
+  { title: "STATE", value: (p) => p.state, colour: (p) => STATE_COLOUR[p.state] },
+  { title: "TARGET", value: (p) => p.target },
+  { title: "RTT", value: (p) => formatRtt(p.rttMs) },
+  { title: "LOSS", value: (p) => `${Math.round(p.loss * 100)}%` },
+  { title: "SENT", value: (p) => String(p.sent) },
+  { title: "RECEIVED", value: (p) => String(p.received) },
+  { title: "SINCE", value: (p, now) => formatAge(p.since, now) },
+];
+
+/**
+ * `swanpair-agent status`: one header line about the agent, then one row per tunnel, then,
+ * when paths are configured, a blank line and one row per path.
+ */
 export function formatStatus(status: AgentStatus, options: FormatOptions): string {
   const paint = (text: string, colour: Colour | undefined): string =>
     options.color && colour ? `${ANSI[colour]}${text}${ANSI.reset}` : text;
@@ -54,38 +69,44 @@ export function formatStatus(status: AgentStatus, options: FormatOptions): strin
     ].join(", "),
   ];
   if (config.lastError) lines.push(`last config error: ${config.lastError}`);
-  if (status.tunnels.length === 0) {
-    lines.push("No tunnels configured.");
-    return lines.join("\n");
-  }
+  if (status.tunnels.length === 0) lines.push("No tunnels configured.");
+  else lines.push(...table(COLUMNS, status.tunnels, options.now, paint));
+  // An agent older than paths sends none; its output stays as it was.
+  const paths = status.paths ?? [];
+  if (paths.length > 0) lines.push("", ...table(PATH_COLUMNS, paths, options.now, paint));
+  return lines.join("\n");
+}
 
-  const cells = status.tunnels.map((t) => COLUMNS.map((c) => c.value(t, options.now)));
-  const widths = COLUMNS.map((c, i) =>
+/** A header and one aligned row per item, columns three spaces apart. */
+function table<T>(
+  columns: Column<T>[],
+  rows: readonly T[],
+  now: Date,
+  paint: (text: string, colour: Colour | undefined) => string,
+): string[] {
+  const cells = rows.map((r) => columns.map((c) => c.value(r, now)));
+  const widths = columns.map((c, i) =>
     Math.max(c.title.length, ...cells.map((r) => r[i]?.length ?? 0)),
   );
   // Pad before painting: escape codes have length but no width. The last column is not padded.
-  const row = (texts: string[], colours: (Colour | undefined)[]): string =>
+  const line = (texts: string[], colours: (Colour | undefined)[]): string =>
     texts
       .map((text, i) =>
         paint(i < texts.length - 1 ? text.padEnd(widths[i] ?? 0) : text, colours[i]),
       )
       .join("   ");
-
-  lines.push(
-    row(
-      COLUMNS.map((c) => c.title),
+  return [
+    line(
+      columns.map((c) => c.title),
       [],
     ),
-  );
-  status.tunnels.forEach((t, r) => {
-    lines.push(
-      row(
-        cells[r] ?? [],
-        COLUMNS.map((c) => c.colour?.(t)),
+    ...rows.map((r, i) =>
+      line(
+        cells[i] ?? [],
+        columns.map((c) => c.colour?.(r)),
       ),
-    );
-  });
-  return lines.join("\n");
+    ),
+  ];
 }
 
 function formatRtt(ms: number | null): string {

@@ -46,6 +46,20 @@ export const probeSchema = z.strictObject({
   rise: z.number().int().min(1).max(100).default(2),
 });
 
+/**
+ * A probe from this appliance to the far VPC along the VPC's routes, so through whichever
+ * member those routes point at: the standby's outside view of the active member. It takes the
+ * tunnel probe's settings, with a name and an optional source, and runs no responder.
+ */
+export const pathSchema = z.strictObject({
+  name: name.describe("the fleet connection it measures: the controller looks paths up by it"),
+  ...probeSchema.shape,
+  target: ip.describe("address in the far VPC where a swanpair agent answers probes"),
+  source: ip
+    .optional()
+    .describe("address on this appliance to send from; default: the kernel's choice"),
+});
+
 export const cryptoSchema = z.strictObject({
   preset: z
     .enum(["modern", "aws-compatible"])
@@ -135,6 +149,10 @@ export const configSchema = z.strictObject({
     })
     .default({ level: "info" }),
   tunnels: z.array(tunnelSchema).default([]),
+  paths: z
+    .array(pathSchema)
+    .default([])
+    .describe("probes to the far VPCs through this VPC's routes, named after fleet connections"),
 });
 
 /** The file as written (before defaults). */
@@ -142,3 +160,4 @@ export type ConfigInput = z.input<typeof configSchema>;
 /** The file after zod applied defaults. */
 export type ParsedConfig = z.output<typeof configSchema>;
 export type ParsedTunnel = ParsedConfig["tunnels"][number];
+export type ParsedPath = ParsedConfig["paths"][number];

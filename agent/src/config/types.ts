@@ -16,6 +16,12 @@ export interface ResolvedProbe {
   rise: number;
 }
 
+/** A probe along the VPC's routes; without source the kernel picks the address. */
+export interface ResolvedPath extends Omit<ResolvedProbe, "source"> {
+  name: string;
+  source?: string;
+}
+
 export interface ResolvedTunnel {
   name: string;
   type: "peer";
@@ -55,6 +61,7 @@ export interface ResolvedConfig {
   api: { socket: string; listen?: ResolvedListen };
   log: { level: "fatal" | "error" | "warn" | "info" | "debug" | "trace" };
   tunnels: ResolvedTunnel[];
+  paths: ResolvedPath[];
 }
 
 export type { ConfigIssue } from "../../../common/yaml-config.ts";

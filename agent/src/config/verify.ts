@@ -11,12 +11,13 @@ import {
 } from "../../../common/cidr.ts";
 import { Secret } from "../../../common/secret.ts";
 import { resolveProposals } from "./proposals.ts";
-import type { ParsedConfig, ParsedTunnel } from "./schema.ts";
+import type { ParsedConfig, ParsedPath, ParsedTunnel } from "./schema.ts";
 import type {
   ConfigIssue,
   LoadResult,
   ResolvedConfig,
   ResolvedListen,
+  ResolvedPath,
   ResolvedProbe,
   ResolvedTunnel,
 } from "./types.ts";
@@ -53,8 +54,10 @@ export function verifyConfig(parsed: ParsedConfig, files: Files): LoadResult {
     warn: (path, rule, message) => warnings.push({ path, rule, message }),
   };
   const tunnels = parsed.tunnels.map((t, i) => resolveTunnel(parsed, t, i, files, sink));
-  checkUnique(parsed.tunnels, "name", sink);
-  checkUnique(parsed.tunnels, "ifId", sink);
+  checkUnique("tunnels", parsed.tunnels, "name", sink);
+  checkUnique("tunnels", parsed.tunnels, "ifId", sink);
+  const paths = parsed.paths.map((p, i) => resolvePath(parsed, p, i, sink));
+  checkUnique("paths", parsed.paths, "name", sink);
   checkSharedRemotes(parsed.tunnels, sink);
   checkAmbiguousPeers(parsed, sink);
   const vici = parsed.charon.vici ?? join(parsed.stateDir, "charon.vici");
@@ -72,6 +75,7 @@ export function verifyConfig(parsed: ParsedConfig, files: Files): LoadResult {
     api: { socket: parsed.api.socket, ...(listen && { listen }) },
     log: parsed.log,
     tunnels: complete,
+    paths,
   };
   return { ok: true, config, warnings };
 }
@@ -177,6 +181,15 @@ function resolveProbe(
       );
     }
   }
+  return { ...probe, timeoutMs: probeTimeout(at, probe, sink) };
+}
+
+/** The timeout of a tunnel or path probe: the default, or the given one if it fits. */
+function probeTimeout(
+  at: string,
+  probe: { intervalMs: number; timeoutMs?: number | undefined },
+  sink: Sink,
+): number {
   // Probes must not overlap, or a late answer would count toward the next probe.
   const timeoutMs = probe.timeoutMs ?? Math.min(probe.intervalMs, PROBE_TIMEOUT_CAP_MS);
   if (timeoutMs > probe.intervalMs) {
@@ -186,7 +199,53 @@ function resolveProbe(
       `${timeoutMs} ms is longer than intervalMs (${probe.intervalMs} ms)`,
     );
   }
-  return { ...probe, timeoutMs };
+  return timeoutMs;
+}
+
+/**
+ * A path probe must leave this appliance for the far VPC: a target that is one of our own
+ * addresses, or on our side of a tunnel, would measure nothing about the routes' target.
+ */
+function resolvePath(parsed: ParsedConfig, p: ParsedPath, index: number, sink: Sink): ResolvedPath {
+  const at = `paths[${index}]`;
+  const { appliance } = parsed;
+  const own: [string, string | undefined][] = [
+    ["appliance.localAddress", appliance.localAddress],
+    ["appliance.publicAddress", appliance.publicAddress],
+    [`${at}.source`, p.source],
+    ...parsed.tunnels.map((t, i): [string, string | undefined] => [
+      `tunnels[${i}].probe.source`,
+      t.probe?.source,
+    ]),
+  ];
+  const self = own.find(([, address]) => address !== undefined && sameIp(address, p.target));
+  if (self) {
+    sink.error(
+      `${at}.target`,
+      "self-address",
+      `${p.target} is this appliance's own address (${self[0]}); a path probe must reach the far VPC`,
+    );
+  } else {
+    const near = parsed.tunnels
+      .flatMap((t, i) => t.localSubnets.map((text, k) => ({ i, k, cidr: mustCidr(text) })))
+      .find(({ cidr }) => cidrContains(cidr, p.target));
+    if (near) {
+      sink.error(
+        `${at}.target`,
+        "path-target",
+        `${p.target} is inside tunnels[${near.i}].localSubnets[${near.k}] ${near.cidr.text}, this side of the tunnel; a path probe must target the far VPC`,
+      );
+    }
+  }
+  if (p.source !== undefined && ipFamily(p.source) !== ipFamily(p.target)) {
+    sink.error(
+      `${at}.source`,
+      "family",
+      `${p.source} is IPv${ipFamily(p.source)} but target ${p.target} is IPv${ipFamily(p.target)}`,
+    );
+  }
+  const { source, ...rest } = p;
+  return { ...rest, ...(source !== undefined && { source }), timeoutMs: probeTimeout(at, p, sink) };
 }
 
 /** A file's content and mode when it exists and could be read; otherwise reports why not. */
@@ -290,18 +349,19 @@ function describeChar(c: string): string {
   return "a non-ASCII character";
 }
 
-function checkUnique(tunnels: ParsedTunnel[], field: "name" | "ifId", sink: Sink): void {
+/** Paths and tunnels are separate name spaces: a path may share its tunnel's name. */
+function checkUnique<T>(list: string, items: readonly T[], field: keyof T & string, sink: Sink) {
   const first = new Map<unknown, number>();
-  tunnels.forEach((t, i) => {
-    const value = t[field];
+  items.forEach((item, i) => {
+    const value = item[field];
     if (value === undefined) return;
     const j = first.get(value);
     if (j === undefined) first.set(value, i);
     else {
       sink.error(
-        `tunnels[${i}].${field}`,
+        `${list}[${i}].${field}`,
         "duplicate",
-        `${JSON.stringify(value)} is already used by tunnels[${j}]`,
+        `${JSON.stringify(value)} is already used by ${list}[${j}]`,
       );
     }
   });

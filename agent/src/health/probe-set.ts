@@ -1,35 +1,30 @@
 import type { Logger } from "../../../common/logger.ts";
-import type { ResolvedProbe, ResolvedTunnel } from "../config/types.ts";
-import type { ProbeStatus } from "../status.ts";
+import type { ResolvedPath, ResolvedProbe, ResolvedTunnel } from "../config/types.ts";
+import type { ProbeReading, ProbeStatus } from "../status.ts";
 import { ProbeResponder } from "./probe-responder.ts";
-import { Prober } from "./prober.ts";
+import { Prober, type ProbeTarget } from "./prober.ts";
 
 const DISABLED: ProbeStatus = { state: "disabled", rttMs: null, loss: 0, sent: 0, received: 0 };
 
 /**
- * The probers and responders a config asks for. update() is level-triggered: it starts what
- * is missing, stops what is gone, and restarts only what changed, so a reload does not reset
- * the rise/fall history of untouched tunnels.
+ * Probers by name. sync() is level-triggered: it starts what is missing, stops what is gone,
+ * and restarts only what changed, so a reload does not reset untouched rise/fall histories.
  */
-export class ProbeSet {
-  readonly #log: Logger;
+class ProberGroup {
   readonly #probers = new Map<string, { key: string; prober: Prober }>();
-  readonly #responders = new Map<string, ProbeResponder>();
-  #onChange: () => void = () => {};
+  readonly #log: Logger;
+  /** The log field that names a prober: "tunnel" or "path". */
+  readonly #kind: string;
+  readonly #onChange: () => void;
 
-  constructor(log: Logger) {
+  constructor(log: Logger, kind: string, onChange: () => void) {
     this.#log = log;
+    this.#kind = kind;
+    this.#onChange = onChange;
   }
 
-  /** Called on every probe state change, e.g. to refresh status and metrics. */
-  onChange(cb: () => void) {
-    this.#onChange = cb;
-  }
-
-  async update(tunnels: readonly ResolvedTunnel[]): Promise<void> {
-    const wanted = new Map(
-      tunnels.flatMap((t) => (t.probe ? [[t.name, t.probe] as [string, ResolvedProbe]] : [])),
-    );
+  /** Returns the stops under way, for the caller to await with its own. */
+  sync(wanted: ReadonlyMap<string, ProbeTarget>): Promise<void>[] {
     const stops: Promise<void>[] = [];
     for (const [name, { key, prober }] of this.#probers) {
       const probe = wanted.get(name);
@@ -39,11 +34,53 @@ export class ProbeSet {
     }
     for (const [name, probe] of wanted) {
       if (this.#probers.has(name)) continue;
-      const prober = new Prober({ ...probe, log: this.#log.child({ tunnel: name }) });
+      const prober = new Prober({ ...probe, log: this.#log.child({ [this.#kind]: name }) });
       prober.onChange(() => this.#onChange());
       prober.start();
       this.#probers.set(name, { key: JSON.stringify(probe), prober });
     }
+    return stops;
+  }
+
+  snapshot(name: string): ProbeReading | undefined {
+    return this.#probers.get(name)?.prober.snapshot();
+  }
+}
+
+/**
+ * The probers and responders a config asks for: one prober per tunnel with a probe, one
+ * responder per inside address those probes use, and one prober per path. Paths get no
+ * responder of their own: their targets are far agents' tunnel probe addresses.
+ */
+export class ProbeSet {
+  readonly #log: Logger;
+  readonly #tunnels: ProberGroup;
+  readonly #paths: ProberGroup;
+  readonly #responders = new Map<string, ProbeResponder>();
+  #onChange: () => void = () => {};
+
+  constructor(log: Logger) {
+    this.#log = log;
+    this.#tunnels = new ProberGroup(log, "tunnel", () => this.#onChange());
+    this.#paths = new ProberGroup(log, "path", () => this.#onChange());
+  }
+
+  /** Called on every probe state change, e.g. to refresh status and metrics. */
+  onChange(cb: () => void) {
+    this.#onChange = cb;
+  }
+
+  async update(
+    tunnels: readonly ResolvedTunnel[],
+    paths: readonly ResolvedPath[] = [],
+  ): Promise<void> {
+    const wanted = new Map(
+      tunnels.flatMap((t) => (t.probe ? [[t.name, t.probe] as [string, ResolvedProbe]] : [])),
+    );
+    const stops = [
+      ...this.#tunnels.sync(wanted),
+      ...this.#paths.sync(new Map(paths.map(({ name, ...probe }) => [name, probe]))),
+    ];
     // One responder per inside address and port, shared by the tunnels that use it.
     const endpoints = new Map([...wanted.values()].map((p) => [`${p.source}|${p.port}`, p]));
     for (const [key, responder] of this.#responders) {
@@ -61,10 +98,15 @@ export class ProbeSet {
   }
 
   snapshot(tunnel: string): ProbeStatus {
-    return this.#probers.get(tunnel)?.prober.snapshot() ?? DISABLED;
+    return this.#tunnels.snapshot(tunnel) ?? DISABLED;
+  }
+
+  /** The path's reading; "unknown" and empty for a path not (yet) running. */
+  pathSnapshot(path: string): ProbeReading {
+    return this.#paths.snapshot(path) ?? { ...DISABLED, state: "unknown" };
   }
 
   async stop(): Promise<void> {
-    await this.update([]);
+    await this.update([], []);
   }
 }

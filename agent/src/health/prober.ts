@@ -1,27 +1,32 @@
 import { randomInt } from "node:crypto";
 import type { Socket } from "node:dgram";
+import { isIPv6 } from "node:net";
 import type { Logger } from "../../../common/logger.ts";
 import { initialRiseFall, next, type RiseFallState } from "../../../common/rise-fall.ts";
 import type { ResolvedProbe } from "../config/types.ts";
-import type { ProbeStatus } from "../status.ts";
+import type { ProbeReading } from "../status.ts";
 import { decodeProbePacket, encodeProbePacket } from "./probe-packet.ts";
 import { bindUdpSocket, closeUdpSocket } from "./probe-responder.ts";
 
-export interface ProberOptions extends ResolvedProbe {
+/** Without source, the socket binds the wildcard address and the kernel picks the source. */
+export type ProbeTarget = Omit<ResolvedProbe, "source"> & { source?: string | undefined };
+
+export interface ProberOptions extends ProbeTarget {
   log: Logger;
   /** How many recent results loss and mean RTT are computed over. */
   windowSize?: number;
 }
 
-type Listener = (status: ProbeStatus) => void;
+type Listener = (status: ProbeReading) => void;
 
 /**
- * Sends a request every intervalMs from the inside source to the far agent's inside
- * address, so the packets cross the tunnel. Every request ends as exactly one result:
- * a reply before timeoutMs, or a loss (timeout, bind or send error).
+ * Sends a request every intervalMs from the source to the far agent's address: for a
+ * tunnel, inside to inside so the packets cross the tunnel; for a path, along the VPC's
+ * routes. Every request ends as exactly one result: a reply before timeoutMs, or a loss
+ * (timeout, bind or send error).
  */
 export class Prober {
-  readonly #opts: ResolvedProbe;
+  readonly #opts: ProbeTarget;
   readonly #log: Logger;
   readonly #windowSize: number;
   /** Random per prober: replies addressed to an earlier run of the agent don't match. */
@@ -63,7 +68,7 @@ export class Prober {
     if (socket) await closeUdpSocket(socket);
   }
 
-  snapshot(): ProbeStatus {
+  snapshot(): ProbeReading {
     const rtts = this.#window.filter((r): r is number => r !== null);
     const lost = this.#window.length - rtts.length;
     return {
@@ -113,7 +118,9 @@ export class Prober {
 
   #bound(): Promise<Socket> {
     if (this.#socket) return this.#socket;
-    const bound = bindUdpSocket(this.#opts.source, 0).then((socket) => {
+    const { source, target } = this.#opts;
+    const address = source ?? (isIPv6(target) ? "::" : "0.0.0.0");
+    const bound = bindUdpSocket(address, 0).then((socket) => {
       socket.on("message", (msg) => this.#onMessage(msg));
       socket.on("error", (err) => {
         this.#log.warn({ err }, "probe socket error; rebinding");
