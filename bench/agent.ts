@@ -20,7 +20,7 @@ import { buildAgent } from "../scripts/build-agent.ts";
 import { AGENT_BIN, AgentLab, waitFor } from "../test/helpers/agent-lab.ts";
 import { readyLink } from "../test/helpers/charon.ts";
 import { createNetns, deleteNetns, nsSpawn, stopChild } from "../test/helpers/netns.ts";
-import { agentReport } from "./report.ts";
+import { writeBenchmarksDoc } from "./report.ts";
 
 const OUT = resolve(import.meta.dirname, "results/agent.json");
 const log = createLogger({ name: "bench", level: "warn" });
@@ -261,5 +261,5 @@ const results = {
 };
 await mkdir(resolve(import.meta.dirname, "results"), { recursive: true });
 await writeFile(OUT, `${JSON.stringify(results, null, 2)}\n`);
-await writeFile(resolve(import.meta.dirname, "../docs/benchmarks.md"), agentReport(results));
+await writeBenchmarksDoc();
 process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);

@@ -14,6 +14,9 @@ export const ErrorCodes = {
     "the agent API (Unix socket or HTTPS with mutual TLS) could not be reached",
   SWP_ERR_API_REQUEST: "the agent API answered with an error",
   SWP_ERR_TUNNEL_UNKNOWN: "no tunnel of that name is configured",
+  SWP_ERR_EC2_CALL: "an EC2 API call failed for good (a permanent error, or retries used up)",
+  SWP_ERR_FAILOVER_REFUSED: "a manual failover was refused before anything was written",
+  SWP_ERR_FAILOVER_TIMEOUT: "a manual failover did not converge in time",
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -1,5 +1,7 @@
 import { Command } from "commander";
 import { EXIT, ExitError, print, printErr, runCli } from "../../common/cli.ts";
+import { SwpError } from "../../common/errors.ts";
+import { createLogger } from "../../common/logger.ts";
 import {
   formatIssue,
   formatLoadResult,
@@ -8,8 +10,21 @@ import {
 } from "../../common/yaml-config.ts";
 import { checkFleetAgainstEc2 } from "./checks/fleet-vs-ec2.ts";
 import type { CheckRow, VerifyCheck } from "./checks/verify-plan.ts";
+import { formatPlan, formatStatus, table } from "./controller/format.ts";
+import { gatherProblems } from "./controller/gather.ts";
+import { Controller } from "./controller/loop.ts";
+import { manualFailover } from "./controller/manual-failover.ts";
+import { parseListen, startStatusServer } from "./controller/server.ts";
+import { snapshot } from "./controller/snapshot.ts";
+import { plannedWrite } from "./controller/view.ts";
 import { Ec2, Ec2Error } from "./ec2/client.ts";
-import { describeInstances, describeManagedTables } from "./ec2/routes.ts";
+import {
+  describeInstances,
+  describeManagedTables,
+  RouteWriteError,
+  type WriteOutcome,
+} from "./ec2/routes.ts";
+import { describeSwapSubnets, prepareSwapTables } from "./ec2/swap.ts";
 import { loadFleetFile } from "./fleet/load.ts";
 import { managedRoutes } from "./fleet/routes.ts";
 import type { Fleet } from "./fleet/types.ts";
@@ -37,25 +52,29 @@ async function withEc2<T>(fleet: Fleet, use: (ec2: Ec2) => Promise<T>): Promise<
 /** Read-only: the fleet's route tables and instances as EC2 shows them, judged against the file. */
 function checkAgainstEc2(fleet: Fleet) {
   return withEc2(fleet, async (ec2) => {
-    const [view, instances] = await Promise.all([
+    const [view, instances, subnets] = await Promise.all([
       describeManagedTables(ec2, fleet, []),
       describeInstances(
         ec2,
         fleet.appliances.map((a) => a.instanceId),
       ),
+      describeSwapSubnets(ec2, fleet),
     ]);
-    return checkFleetAgainstEc2(fleet, { ...view, instances });
+    return checkFleetAgainstEc2(fleet, { ...view, instances, subnets });
   });
 }
 
 function summary(fleet: Fleet): string {
+  const routes = managedRoutes(fleet);
+  const swapped = routes.filter((r) => r.kind === "association").length;
   const n = (count: number, what: string) => `${count} ${what}${count === 1 ? "" : "s"}`;
   return [
     n(fleet.vpcs.length, "VPC"),
     n(fleet.appliances.length, "appliance"),
     n(fleet.pairs.length, "pair"),
     n(fleet.connections.length, "connection"),
-    n(managedRoutes(fleet).length, "managed route"),
+    n(routes.filter((r) => r.kind !== "association").length, "managed route"),
+    ...(swapped > 0 ? [n(swapped, "swap subnet association")] : []),
   ].join(", ");
 }
 
@@ -70,14 +89,10 @@ function formatChecks(rows: CheckRow[]): string {
   const blocks = Object.entries(CHECK_TITLES).flatMap(([check, { title, subject }]) => {
     const mine = rows.filter((r) => r.check === check);
     if (mine.length === 0) return [];
-    const cells = [
+    const lines = table([
       [subject, "STATUS", "REASON"],
       ...mine.map((r) => [r.subject, r.status, r.reason]),
-    ];
-    const widths = [0, 1].map((c) => Math.max(...cells.map((row) => row[c]?.length ?? 0)));
-    const lines = cells.map(([s = "", st = "", reason = ""]) =>
-      [s.padEnd(widths[0] ?? 0), st.padEnd(widths[1] ?? 0), reason].join("   "),
-    );
+    ]);
     return [[title, ...lines].join("\n")];
   });
   const count = (status: CheckRow["status"]) => rows.filter((r) => r.status === status).length;
@@ -140,6 +155,42 @@ export function buildProgram(): Command {
     });
 
   program
+    .command("prepare")
+    .description(
+      "swap mode: point each member route table's managed routes at its own member (precheck; moves no traffic)",
+    )
+    .requiredOption("--config <file>", "fleet config (YAML)")
+    .option("--json", "print the outcome as JSON")
+    .action(async (opts: { config: string; json?: boolean }) => {
+      const fleet = await loadOrExit(opts.config, Boolean(opts.json));
+      let outcomes: WriteOutcome[];
+      let failures: RouteWriteError["failures"] = [];
+      try {
+        outcomes = await withEc2(fleet, (ec2) => prepareSwapTables(ec2, fleet));
+      } catch (err) {
+        if (!(err instanceof RouteWriteError)) throw err;
+        outcomes = err.outcomes;
+        failures = err.failures;
+      }
+      const count = (a: WriteOutcome["action"]) => outcomes.filter((o) => o.action === a).length;
+      const counts = {
+        created: count("created"),
+        replaced: count("replaced"),
+        skipped: count("skipped"),
+      };
+      const failed = failures.map((f) => ({ route: f.route, error: f.error.message }));
+      if (opts.json) print(JSON.stringify({ ok: failed.length === 0, ...counts, failed }, null, 2));
+      else {
+        print(
+          `prepare: ${counts.created} created, ${counts.replaced} replaced, ${counts.skipped} already right, ${failed.length} failed`,
+        );
+        for (const f of failed)
+          printErr(`  ${f.route.routeTable} ${f.route.destination}: ${f.error} (SWP_ERR_EC2_CALL)`);
+      }
+      if (failed.length > 0) throw new ExitError(EXIT.failed);
+    });
+
+  program
     .command("iam-policy")
     .description("print the least-privilege IAM policy (JSON) for the fleet's controller")
     .requiredOption("--config <file>", "fleet config (YAML)")
@@ -148,11 +199,148 @@ export function buildProgram(): Command {
       print(JSON.stringify(controllerPolicy(fleet), null, 2));
     });
 
+  program
+    .command("status")
+    .description(
+      "show each connection side: active member, member health and why, drifting routes, last failover (read-only)",
+    )
+    .requiredOption("--config <file>", "fleet config (YAML)")
+    .option("--json", "print as JSON")
+    .action(async (opts: { config: string; json?: boolean }) => {
+      const fleet = await loadOrExit(opts.config, Boolean(opts.json));
+      const snap = await withEc2(fleet, (ec2) =>
+        snapshot(ec2, fleet, { agentTimeoutMs: AGENT_TIMEOUT_MS }),
+      );
+      const problems = gatherProblems(snap.errors);
+      if (opts.json) print(JSON.stringify({ sides: snap.sides, problems }, null, 2));
+      else print(formatStatus(snap.sides, problems));
+      if (snap.errors.routeTables) throw new ExitError(EXIT.failed);
+    });
+
+  program
+    .command("plan")
+    .description(
+      "show what the controller would write now, from one look at EC2 and the agents; writes nothing",
+    )
+    .requiredOption("--config <file>", "fleet config (YAML)")
+    .option("--self <appliance>", "plan as a controller co-located on this appliance would")
+    .option("--json", "print as JSON")
+    .action(async (opts: { config: string; json?: boolean; self?: string }) => {
+      const fleet = await loadOrExit(opts.config, Boolean(opts.json));
+      if (opts.self !== undefined) memberOrExit(fleet, opts.self);
+      const snap = await withEc2(fleet, (ec2) =>
+        snapshot(ec2, fleet, { agentTimeoutMs: AGENT_TIMEOUT_MS, self: opts.self }),
+      );
+      if (snap.errors.routeTables)
+        throw new SwpError(
+          "SWP_ERR_EC2_CALL",
+          `cannot read the route tables: ${snap.errors.routeTables}`,
+        );
+      const writes = snap.result.actions.map(plannedWrite);
+      if (opts.json)
+        print(
+          JSON.stringify(
+            { writes, events: snap.result.events, problems: gatherProblems(snap.errors) },
+            null,
+            2,
+          ),
+        );
+      else print(formatPlan(writes, snap.result.events));
+    });
+
+  program
+    .command("failover")
+    .description(
+      "move a connection side's routes to APPLIANCE now, with the next fence epoch, and wait until EC2 shows them all there",
+    )
+    .argument("<connection>", "connection name")
+    .requiredOption("--to <appliance>", "the member to move to")
+    .requiredOption("--config <file>", "fleet config (YAML)")
+    .option("--force", "move even if the target does not look healthy")
+    .option("--timeout <seconds>", "give up waiting after this long", "120")
+    .action(
+      async (
+        connection: string,
+        opts: { config: string; to: string; force?: boolean; timeout: string },
+      ) => {
+        const fleet = await loadOrExit(opts.config, false);
+        const timeout = Number(opts.timeout);
+        if (!Number.isFinite(timeout) || timeout <= 0)
+          throw new ExitError(EXIT.usage, `--timeout ${opts.timeout}: expected seconds > 0`);
+        const result = await withEc2(fleet, (ec2) =>
+          manualFailover(ec2, fleet, {
+            connection,
+            to: opts.to,
+            force: Boolean(opts.force),
+            timeoutMs: timeout * 1000,
+            agentTimeoutMs: AGENT_TIMEOUT_MS,
+            progress: printErr,
+          }),
+        );
+        print(
+          result.unchanged
+            ? `${result.connection}/${result.pair}: already on ${result.to}`
+            : `${result.connection}/${result.pair}: ${result.from ?? "nobody"} → ${result.to} (epoch ${result.epoch}, ${result.written} route(s) written)`,
+        );
+      },
+    );
+
+  const controller = program.command("controller").description("the failover controller");
+  controller
+    .command("run")
+    .description(
+      "run the control loop: every failover.intervalMs read EC2 and the agents, decide, and write routes; serves /v1/status and /metrics",
+    )
+    .requiredOption("--config <file>", "fleet config (YAML)")
+    .option(
+      "--self <appliance>",
+      "co-located mode: run on this appliance and only ever claim routes for it",
+    )
+    .option("--listen <host:port>", "status and metrics endpoint", "127.0.0.1:9470")
+    .action(async (opts: { config: string; self?: string; listen: string }) => {
+      const fleet = await loadOrExit(opts.config, false);
+      if (opts.self !== undefined) memberOrExit(fleet, opts.self);
+      let listen: ReturnType<typeof parseListen>;
+      try {
+        listen = parseListen(opts.listen);
+      } catch (err) {
+        throw new ExitError(EXIT.usage, (err as Error).message);
+      }
+      const logger = createLogger({ name: "swanpair-controller" });
+      await withEc2(fleet, async (ec2) => {
+        const loop = new Controller(fleet, { ec2, logger, self: opts.self });
+        const server = await startStatusServer(loop, listen, logger);
+        logger.info(
+          {
+            mode: opts.self ? "co-located" : "central",
+            self: opts.self,
+            intervalMs: fleet.failover.intervalMs,
+          },
+          "controller started",
+        );
+        loop.start();
+        const signal = await new Promise<string>((resolve) => {
+          for (const s of ["SIGINT", "SIGTERM"] as const) process.once(s, () => resolve(s));
+        });
+        logger.info({ signal }, "controller stopping");
+        await loop.stop();
+        await server.close();
+      });
+    });
+
   return program;
+}
+
+/** An agent slower than this is reported unreachable by the one-shot commands. */
+const AGENT_TIMEOUT_MS = 3000;
+
+function memberOrExit(fleet: Fleet, appliance: string): void {
+  if (!fleet.pairs.some((p) => p.members.includes(appliance)))
+    throw new ExitError(EXIT.usage, `--self ${appliance}: not a member of any pair in the fleet`);
 }
 
 export function main(argv: string[]): Promise<number> {
   return runCli(buildProgram(), argv, (error) =>
-    error instanceof Ec2Error ? error.message : undefined,
+    error instanceof Ec2Error ? `${error.message} (SWP_ERR_EC2_CALL)` : undefined,
   );
 }

@@ -6,7 +6,7 @@ import {
   replaceRoute,
   writeFenceTags,
 } from "./ec2/routes.ts";
-import { managedRoutes } from "./fleet/routes.ts";
+import { managedRoutes, preparedRoutes } from "./fleet/routes.ts";
 import type { Fleet } from "./fleet/types.ts";
 
 /**
@@ -16,7 +16,12 @@ import type { Fleet } from "./fleet/types.ts";
  */
 export async function runVerify(ec2: Ec2, fleet: Fleet): Promise<CheckRow[]> {
   const [view, instances] = await Promise.all([
-    describeManagedTables(ec2, fleet, managedRoutes(fleet)),
+    // Swap mode's member tables hold prepared routes rather than managed ones: read those
+    // too, so that each member table has a route verify can re-assert.
+    describeManagedTables(ec2, fleet, [
+      ...managedRoutes(fleet),
+      ...preparedRoutes(fleet).map((p) => p.route),
+    ]),
     describeInstances(
       ec2,
       fleet.appliances.map((a) => a.instanceId),

@@ -64,7 +64,7 @@ export class FaultProxy {
   readonly #queued = new Map<string, Fault[]>();
   readonly #counts = new Map<string, Map<ProxyOutcome, number>>();
   readonly #timers = new Set<NodeJS.Timeout>();
-  #bucket: Bucket | undefined;
+  #bucket: Bucket | ((action: string) => Bucket | undefined) | undefined;
   #inFlight = 0;
   #peakInFlight = 0;
   readonly #tokens = new Map<string, { tokens: number; at: number }>();
@@ -102,9 +102,10 @@ export class FaultProxy {
 
   /**
    * Gives every action its own token bucket, as EC2 does, starting full; requests that find it
-   * empty get RequestLimitExceeded. `undefined` turns throttling off.
+   * empty get RequestLimitExceeded. A function gives each action's size and refill (as EC2's
+   * categories do; undefined: that action is not throttled). `undefined` turns throttling off.
    */
-  throttle(bucket: Bucket | undefined): void {
+  throttle(bucket: Bucket | ((action: string) => Bucket | undefined) | undefined): void {
     this.#bucket = bucket;
     this.#tokens.clear();
   }
@@ -157,7 +158,7 @@ export class FaultProxy {
 
   /** Takes a token from `action`'s bucket; false when it is empty. */
   #take(action: string): boolean {
-    const bucket = this.#bucket;
+    const bucket = typeof this.#bucket === "function" ? this.#bucket(action) : this.#bucket;
     if (!bucket) return true;
     const now = Date.now();
     const state = this.#tokens.get(action) ?? { tokens: bucket.size, at: now };

@@ -17,7 +17,8 @@ import {
   RunInstancesCommand,
 } from "@aws-sdk/client-ec2";
 import { bigIntToIp, parseCidr } from "../../common/cidr.ts";
-import type { Fleet, ManagedRoute } from "../../control-plane/src/fleet/types.ts";
+import { preparedRoutes } from "../../control-plane/src/fleet/routes.ts";
+import type { Fleet, ManagedRoute, SwapGroup } from "../../control-plane/src/fleet/types.ts";
 import { stopChild } from "./netns.ts";
 
 /**
@@ -113,15 +114,28 @@ export interface SeedSpec {
   tag: { key: string; value: string };
   /**
    * VPCs. The first CIDR is the primary and holds two /24 subnets, one per AZ; each VPC gets
-   * `tables` route tables (default 1) and a pair of appliances, `<name>-a` and `<name>-b`.
+   * `tables` in-place route tables (default 1; 0 for a swap-only VPC) and a pair of
+   * appliances, `<name>-a` and `<name>-b`.
    */
-  vpcs: Array<{ name: string; cidrs: string[]; tables?: number }>;
+  vpcs: Array<{ name: string; cidrs: string[]; tables?: number; swap?: SwapSeed }>;
   /** Site-to-site connections by VPC name: each side's tables route the other's CIDRs. */
   connections: Array<[string, string]>;
   /** Managed destinations left out of every table, so that the first write must create them. */
   missing?: string[];
   /** Appliances that keep SourceDestCheck on, as a misconfigured one would. */
   sourceDestCheckOn?: string[];
+}
+
+/**
+ * Swap groups for a VPC: each gets a tagged table per member with the same two unmanaged
+ * routes as the in-place tables, and `subnetsPerGroup` (default 1) tagged /24 subnets of the
+ * primary CIDR, associated with member `-a`'s table. Unless `prepared` is false, each member
+ * table holds its member's routes to the connected VPCs.
+ */
+export interface SwapSeed {
+  groups: number;
+  subnetsPerGroup?: number;
+  prepared?: boolean;
 }
 
 export interface SeededAppliance {
@@ -139,6 +153,8 @@ export interface SeededVpc {
   subnets: Array<{ id: string; az: string }>;
   routeTables: string[];
   appliances: [SeededAppliance, SeededAppliance];
+  /** Member tables keyed by appliance name; empty without `swap`. */
+  swap: SwapGroup[];
 }
 
 export interface Seeded {
@@ -146,10 +162,19 @@ export interface Seeded {
   tag: { key: string; value: string };
   vpcs: SeededVpc[];
   connections: Array<[string, string]>;
-  /** Every managed route, seeded on member `-a` unless listed in `missing`. */
+  /** Every managed in-place route, seeded on member `-a` unless listed in `missing`. */
   managedRoutes: ManagedRoute[];
-  /** Routes in the managed tables that the fleet does not manage; writes must leave them be. */
+  /**
+   * Routes in the managed tables (swap member tables too) that the fleet does not manage;
+   * writes must leave them be.
+   */
   unmanagedRoutes: Array<{ routeTable: string; destination: string }>;
+}
+
+/** Runs `fn` over `items`, `width` at a time: seeding hundreds of tables one by one is slow. */
+async function inBatches<T>(items: T[], width: number, fn: (item: T) => Promise<unknown>) {
+  for (let i = 0; i < items.length; i += width)
+    await Promise.all(items.slice(i, i + width).map(fn));
 }
 
 /** Unmanaged, yet pointing at an appliance: the route a careless writer would clobber. */
@@ -226,27 +251,53 @@ async function seedVpc(
     appliances.push({ name, vpc: vpcSpec.name, instanceId, eni, az: subnet.az });
   }
 
+  const fleetTag = [{ Key: spec.tag.key, Value: spec.tag.value }];
+  const newTable = async () =>
+    (
+      await ec2.send(
+        new CreateRouteTableCommand({
+          VpcId: vpcId,
+          TagSpecifications: [{ ResourceType: "route-table", Tags: fleetTag }],
+        }),
+      )
+    ).RouteTable?.RouteTableId ?? "";
   const routeTables: string[] = [];
-  for (let n = 0; n < (vpcSpec.tables ?? 1); n++) {
-    const table = await ec2.send(
-      new CreateRouteTableCommand({
-        VpcId: vpcId,
-        TagSpecifications: [
-          { ResourceType: "route-table", Tags: [{ Key: spec.tag.key, Value: spec.tag.value }] },
-        ],
-      }),
-    );
-    routeTables.push(table.RouteTable?.RouteTableId ?? "");
-  }
+  for (let n = 0; n < (vpcSpec.tables ?? 1); n++) routeTables.push(await newTable());
   // Each subnet uses one of the managed tables (round robin), as real workloads' subnets would.
-  for (const [n, subnet] of subnets.entries())
-    await ec2.send(
-      new AssociateRouteTableCommand({
-        RouteTableId: routeTables[n % routeTables.length],
-        SubnetId: subnet.id,
-      }),
-    );
-  for (const RouteTableId of routeTables) {
+  if (routeTables.length > 0)
+    for (const [n, subnet] of subnets.entries())
+      await ec2.send(
+        new AssociateRouteTableCommand({
+          RouteTableId: routeTables[n % routeTables.length],
+          SubnetId: subnet.id,
+        }),
+      );
+
+  const swap: SwapGroup[] = [];
+  const perGroup = vpcSpec.swap?.subnetsPerGroup ?? 1;
+  for (let g = 0; g < (vpcSpec.swap?.groups ?? 0); g++) {
+    const [a, b] = appliances as [SeededAppliance, SeededAppliance];
+    const tables = { [a.name]: await newTable(), [b.name]: await newTable() };
+    const groupSubnets: string[] = [];
+    for (let k = 0; k < perGroup; k++) {
+      // After the appliances' two subnets; the fleet tag lets the controller move them.
+      const subnet = await ec2.send(
+        new CreateSubnetCommand({
+          VpcId: vpcId,
+          CidrBlock: subnetCidr(primary, 2 + g * perGroup + k),
+          AvailabilityZone: `${region}a`,
+          TagSpecifications: [{ ResourceType: "subnet", Tags: fleetTag }],
+        }),
+      );
+      const SubnetId = subnet.Subnet?.SubnetId ?? "";
+      await ec2.send(new AssociateRouteTableCommand({ RouteTableId: tables[a.name], SubnetId }));
+      groupSubnets.push(SubnetId);
+    }
+    swap.push({ subnets: groupSubnets, tables });
+  }
+
+  const unmanagedIn = [...routeTables, ...swap.flatMap((g) => Object.values(g.tables))];
+  await inBatches(unmanagedIn, 16, async (RouteTableId) => {
     await ec2.send(
       new CreateRouteCommand({ RouteTableId, DestinationCidrBlock: "0.0.0.0/0", GatewayId: igw }),
     );
@@ -257,7 +308,7 @@ async function seedVpc(
         NetworkInterfaceId: appliances[0]?.eni,
       }),
     );
-  }
+  });
   return {
     name: vpcSpec.name,
     id: vpcId,
@@ -265,6 +316,7 @@ async function seedVpc(
     subnets,
     routeTables,
     appliances: appliances as [SeededAppliance, SeededAppliance],
+    swap,
   };
 }
 
@@ -298,24 +350,23 @@ export async function seedFleet(ec2: EC2Client, spec: SeedSpec): Promise<Seeded>
     }
   }
   const eniOfPair = new Map(vpcs.map((v) => [pairName(v.name), v.appliances[0].eni]));
-  for (const route of managedRoutes) {
-    if (spec.missing?.includes(route.destination)) continue;
-    await ec2.send(
-      new CreateRouteCommand({
-        RouteTableId: route.routeTable,
-        DestinationCidrBlock: route.destination,
-        NetworkInterfaceId: eniOfPair.get(route.pair),
-      }),
+  const create = (RouteTableId: string, DestinationCidrBlock: string, eni: string | undefined) =>
+    ec2.send(
+      new CreateRouteCommand({ RouteTableId, DestinationCidrBlock, NetworkInterfaceId: eni }),
     );
-  }
-  return {
+  await inBatches(
+    managedRoutes.filter((r) => !spec.missing?.includes(r.destination)),
+    16,
+    (r) => create(r.routeTable, r.destination, eniOfPair.get(r.pair)),
+  );
+  const seeded: Seeded = {
     region,
     tag: spec.tag,
     vpcs,
     connections: spec.connections,
     managedRoutes,
     unmanagedRoutes: vpcs.flatMap((v) =>
-      v.routeTables.flatMap((routeTable) =>
+      [...v.routeTables, ...v.swap.flatMap((g) => Object.values(g.tables))].flatMap((routeTable) =>
         ["0.0.0.0/0", UNMANAGED_APPLIANCE_DESTINATION].map((destination) => ({
           routeTable,
           destination,
@@ -323,6 +374,18 @@ export async function seedFleet(ec2: EC2Client, spec: SeedSpec): Promise<Seeded>
       ),
     ),
   };
+  // Member tables hold their own member's routes: the fleet module says which, as for the controller.
+  const unprepared = new Set(
+    spec.vpcs
+      .filter((v) => v.swap?.prepared === false)
+      .flatMap((v) => vpc(v.name).swap.flatMap((g) => Object.values(g.tables))),
+  );
+  await inBatches(
+    preparedRoutes(seededFleet(seeded, "")).filter((p) => !unprepared.has(p.route.routeTable)),
+    16,
+    (p) => create(p.route.routeTable, p.route.destination, p.eni),
+  );
+  return seeded;
 }
 
 /** The Fleet a config for the seeded world would load to; agents are unreachable placeholders. */
@@ -336,6 +399,7 @@ export function seededFleet(seed: Seeded, endpoint: string): Fleet {
       id: v.id,
       cidrs: v.cidrs,
       routeTables: v.routeTables,
+      ...(v.swap.length > 0 && { swap: v.swap }),
     })),
     appliances: seed.vpcs.flatMap((v) =>
       v.appliances.map((a) => ({

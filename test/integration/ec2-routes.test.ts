@@ -281,6 +281,26 @@ t.test("an EC2-like token bucket: writes converge once it refills", async (t) =>
   t.ok(east.every((r) => rawEni(after, r) === eniB));
 });
 
+t.test("after a throttle, attempts are paced to the refill rate instead of hammered", async (t) => {
+  const throttledFor = async (pacedPerSecond: number) => {
+    const { seed, direct, via } = await world(t, { ...FAST, maxAttempts: 100, pacedPerSecond });
+    const east = routesOf(seed, "east-pair");
+    proxy.throttle({ size: 2, refillPerSecond: 5 });
+    await writeRoutes(via, east, eniOf(seed, "east-b"), { precheck: false });
+    const after = await rawTables(direct, seed);
+    t.ok(
+      east.every((r) => rawEni(after, r) === eniOf(seed, "east-b")),
+      "converged",
+    );
+    return proxy.count("ReplaceRoute", "bucket-empty");
+  };
+  const paced = await throttledFor(5);
+  const unpaced = await throttledFor(1e6);
+  // 9 routes, 2 tokens: 7 wait for the refill. Paced, about one rejected attempt per route.
+  t.ok(paced <= 12, `paced: ${paced} throttled attempts`);
+  t.ok(unpaced > paced * 2, `unpaced: ${unpaced} throttled attempts (paced ${paced})`);
+});
+
 t.test("no more than `concurrency` attempts are in flight", async (t) => {
   const { seed, via } = await world(t, { ...FAST, concurrency: 3 });
   const east = routesOf(seed, "east-pair");

@@ -1,6 +1,3 @@
-import { execFile } from "node:child_process";
-import { writeFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
 import {
   CreateRouteTableCommand,
   DeleteTagsCommand,
@@ -8,9 +5,9 @@ import {
   ReplaceRouteCommand,
 } from "@aws-sdk/client-ec2";
 import t, { type Test } from "tap";
-import { stringify } from "yaml";
 import { Ec2 } from "../../control-plane/src/ec2/client.ts";
 import { writeFenceTags } from "../../control-plane/src/ec2/routes.ts";
+import { type Tree, writeFleetFile } from "../helpers/fleet-file.ts";
 import {
   type Seeded,
   type SeedSpec,
@@ -19,6 +16,7 @@ import {
   startMoto,
   UNMANAGED_APPLIANCE_DESTINATION,
 } from "../helpers/moto.ts";
+import { swanpair } from "../helpers/swanpair-bin.ts";
 import { tempDir } from "../helpers/temp-dir.ts";
 
 /**
@@ -27,49 +25,10 @@ import { tempDir } from "../helpers/temp-dir.ts";
  * every route and tag as it found them.
  */
 
-const BIN = resolve(import.meta.dirname, "../../control-plane/bin/swanpair.ts");
-
 const moto = await startMoto(t);
 const ec2 = new Ec2({ region: "eu-west-1", endpoint: moto.endpoint });
 t.teardown(() => ec2.destroy());
-
-/**
- * The child gets fake credentials and nothing AWS-related from this environment, so that no
- * real profile, key or endpoint override can reach it.
- */
-function childEnv(): NodeJS.ProcessEnv {
-  const env = Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => !k.startsWith("AWS_")),
-  );
-  return {
-    ...env,
-    AWS_ACCESS_KEY_ID: "testing",
-    AWS_SECRET_ACCESS_KEY: "testing",
-    AWS_SESSION_TOKEN: "testing",
-    AWS_CONFIG_FILE: "/dev/null",
-    AWS_SHARED_CREDENTIALS_FILE: "/dev/null",
-    AWS_EC2_METADATA_DISABLED: "true",
-  };
-}
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(...args: string[]): Promise<Result> {
-  return new Promise((done) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { env: childEnv(), timeout: 60_000 },
-      (error, stdout, stderr) => {
-        done({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-      },
-    );
-  });
-}
+const cli = swanpair;
 
 /**
  * east: one CIDR, two tables; west: one CIDR, one table. Every west route to east is left
@@ -90,28 +49,9 @@ async function seed(spec: Partial<SeedSpec> = {}): Promise<Seeded> {
   return seedFleet(ec2.sdk, { ...SPEC, ...spec });
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: tests change free-form config trees.
-type Tree = any;
-
 /** The fleet file an operator would write for the seeded world, with `endpoint` set. */
-async function fleetFile(t: Test, seeded: Seeded, change: (tree: Tree) => void = () => {}) {
-  const fleet = seededFleet(seeded, moto.endpoint);
-  const tree: Tree = {
-    region: fleet.region,
-    endpoint: fleet.endpoint,
-    tag: fleet.tag,
-    vpcs: fleet.vpcs,
-    appliances: fleet.appliances.map(({ agent, ...a }) => ({
-      ...a,
-      agent: agent.kind === "unix" ? `unix://${agent.path}` : agent.url,
-    })),
-    pairs: fleet.pairs.map(({ vpc: _vpc, ...p }) => p),
-    connections: fleet.connections,
-  };
-  change(tree);
-  const path = join(await tempDir(t, "swp-cli-"), "fleet.yaml");
-  await writeFile(path, stringify(tree));
-  return path;
+async function fleetFile(t: Test, seeded: Seeded, change?: (tree: Tree) => void) {
+  return writeFleetFile(await tempDir(t, "swp-cli-"), seededFleet(seeded, moto.endpoint), change);
 }
 
 /** Every route and tag of the seeded tables, in a stable order. */
@@ -265,6 +205,38 @@ t.test("verify passes on a good fleet and leaves every route and tag as it was",
     westRoutes.some((r) => r.includes(UNMANAGED_APPLIANCE_DESTINATION)),
     "the unmanaged route to an appliance is still there",
   );
+});
+
+t.test("verify in swap mode re-asserts a prepared route on every member table", async (t) => {
+  const seeded = await seed({
+    vpcs: [
+      { name: "east", cidrs: ["10.1.0.0/16"], tables: 0, swap: { groups: 2 } },
+      { name: "west", cidrs: ["10.2.0.0/16"] },
+    ],
+    missing: [],
+  });
+  const [east] = seeded.vpcs;
+  const memberTables = east?.swap.flatMap((g) => Object.values(g.tables)) ?? [];
+  t.equal(memberTables.length, 4);
+  const result = await cli("verify", "--config", await fleetFile(t, seeded), "--json");
+  t.equal(result.code, 0, result.stdout + result.stderr);
+  const rows = JSON.parse(result.stdout).checks as Array<{
+    check: string;
+    subject: string;
+    status: string;
+  }>;
+  for (const id of memberTables) {
+    t.match(
+      rows.find((r) => r.check === "replace-route" && r.subject === id),
+      { status: "OK" },
+      `${id} route`,
+    );
+    t.match(
+      rows.find((r) => r.check === "fence-tags" && r.subject === id),
+      { status: "SKIP" },
+      `${id} fence`,
+    );
+  }
 });
 
 t.test("verify fails, exit 1, when an appliance keeps SourceDestCheck on", async (t) => {

@@ -3,10 +3,13 @@ import { join } from "node:path";
 import t from "tap";
 import { FENCE_TAGS } from "../../control-plane/src/fleet/fence-tags.ts";
 import { loadFleetText } from "../../control-plane/src/fleet/load.ts";
+import type { Vpc } from "../../control-plane/src/fleet/types.ts";
 import {
+  ASSOCIATION_ACTIONS,
   controllerPolicy,
   type PolicyDocument,
   partitionOf,
+  SWAP_READ_ACTIONS,
 } from "../../control-plane/src/iam/policy.ts";
 
 /**
@@ -28,11 +31,28 @@ const FLEETS = [
 
 const isRead = (action: string) => /^ec2:Describe[A-Za-z]+$/.test(action);
 
-for (const f of FLEETS) {
-  t.test(`${f.region}, ${f.tag.key}=${f.tag.value}`, async (t) => {
+/** A VPC in swap mode: what turns the association statement on. */
+const SWAP_VPCS: Vpc[] = [
+  {
+    name: "v",
+    id: "vpc-1",
+    cidrs: ["10.1.0.0/16"],
+    routeTables: [],
+    swap: [{ subnets: ["subnet-1"], tables: { a1: "rtb-1", a2: "rtb-2" } }],
+  },
+];
+
+for (const f of FLEETS.flatMap((f) => [f, { ...f, vpcs: SWAP_VPCS }])) {
+  const swap = "vpcs" in f;
+  t.test(`${f.region}, ${f.tag.key}=${f.tag.value}${swap ? ", swap mode" : ""}`, async (t) => {
     const policy = controllerPolicy(f);
     t.equal(partitionOf(f.region), f.partition);
     const tables = `arn:${f.partition}:ec2:${f.region}:*:route-table/*`;
+    const subnets = `arn:${f.partition}:ec2:${f.region}:*:subnet/*`;
+    const moves = policy.Statement.filter((s) =>
+      s.Action.some((a) => (ASSOCIATION_ACTIONS as readonly string[]).includes(a)),
+    );
+    t.equal(moves.length, swap ? 1 : 0, "association rights only for a fleet in swap mode");
     for (const s of policy.Statement) {
       t.equal(s.Effect, "Allow", `${s.Sid}: allows only`);
       t.match(s.Sid, /^[A-Za-z0-9]+$/, "Sid is alphanumeric, as IAM requires");
@@ -44,7 +64,11 @@ for (const f of FLEETS) {
       }
       t.notOk(s.Action.some(isRead), `${s.Sid}: writes and reads are not mixed`);
       t.not(s.Resource, "*", `${s.Sid}: a write never on *`);
-      t.equal(s.Resource, tables, `${s.Sid}: writes only on route tables of ${f.region}`);
+      if (moves.includes(s)) {
+        t.same(s.Action, [...ASSOCIATION_ACTIONS], "associations have their own statement");
+        // The subnet is a resource of both actions: it must carry the tag as well.
+        t.same(s.Resource, [tables, subnets], `${s.Sid}: only route tables and subnets`);
+      } else t.equal(s.Resource, tables, `${s.Sid}: writes only on route tables of ${f.region}`);
       t.same(
         s.Condition?.StringEquals,
         { [`ec2:ResourceTag/${f.tag.key}`]: f.tag.value },
@@ -64,12 +88,14 @@ for (const f of FLEETS) {
 }
 
 t.test("no statement grants a write without the tag condition, whatever the fleet", async (t) => {
-  for (const f of FLEETS) {
+  for (const f of FLEETS.flatMap((f) => [f, { ...f, vpcs: SWAP_VPCS }])) {
     const writes = controllerPolicy(f).Statement.filter((s) => !s.Action.every(isRead));
     t.same([...new Set(writes.flatMap((s) => s.Action))].sort(), [
+      ...("vpcs" in f ? ["ec2:AssociateRouteTable"] : []),
       "ec2:CreateRoute",
       "ec2:CreateTags",
       "ec2:ReplaceRoute",
+      ...("vpcs" in f ? ["ec2:ReplaceRouteTableAssociation"] : []),
     ]);
     t.ok(writes.every((s) => s.Condition?.StringEquals !== undefined && s.Resource !== "*"));
     // The fleet's own tag key is never writable: tagging a table into a fleet is the operator's act.
@@ -94,10 +120,18 @@ async function adapterOperations(): Promise<string[]> {
 t.test("the policy allows exactly the calls the EC2 adapter makes", async (t) => {
   const ops = await adapterOperations();
   t.ok(ops.length >= 5, `found the adapter's calls: ${ops.join(", ")}`);
-  const granted = controllerPolicy(FLEETS[0] as (typeof FLEETS)[number]).Statement.flatMap(
-    (s) => s.Action,
+  const fleet = FLEETS[0] as (typeof FLEETS)[number];
+  const granted = (f: Parameters<typeof controllerPolicy>[0]) =>
+    controllerPolicy(f)
+      .Statement.flatMap((s) => s.Action)
+      .sort();
+  t.same(granted({ ...fleet, vpcs: SWAP_VPCS }), ops, "swap mode: every call");
+  const swapOnly: readonly string[] = [...ASSOCIATION_ACTIONS, ...SWAP_READ_ACTIONS];
+  t.same(
+    granted(fleet),
+    ops.filter((op) => !swapOnly.includes(op)),
+    "in place: every call but swap mode's",
   );
-  t.same([...granted].sort(), ops);
 });
 
 t.test("docs/iam-policy.md shows what iam-policy prints for the documented fleet", async (t) => {

@@ -1,4 +1,5 @@
 import type { Fence, InstanceState, ManagedTables } from "../ec2/routes.ts";
+import { fleetTables } from "../fleet/routes.ts";
 import type { Fleet, ManagedRoute } from "../fleet/types.ts";
 
 /**
@@ -38,7 +39,8 @@ export function planVerify(
   view: ManagedTables,
   instances: ReadonlyMap<string, Pick<InstanceState, "sourceDestCheck" | "enis">>,
 ): VerifyPlan {
-  const ids = fleet.vpcs.flatMap((v) => v.routeTables);
+  // In-place tables, then swap mode's member tables (which carry fences and prepared routes).
+  const ids = fleetTables(fleet);
   const tables = new Map(view.tables.map((t) => [t.id, t]));
   const notFound = (check: VerifyCheck, subject: string): Step<never> => ({
     kind: "row",
@@ -75,7 +77,7 @@ export function planVerify(
   const routes = ids.map((id): VerifyPlan["routes"][number] => {
     if (!tables.has(id)) return notFound("replace-route", id);
     for (const r of view.routes) {
-      if (r.routeTable !== id || r.target.kind !== "eni") continue;
+      if (r.kind === "association" || r.routeTable !== id || r.target.kind !== "eni") continue;
       const member = applianceByEni.get(r.target.eni);
       if (member === undefined || !members.get(r.pair)?.includes(member)) continue;
       const { target, ...route } = r;

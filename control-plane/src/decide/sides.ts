@@ -4,7 +4,7 @@
  * EC2 shows.
  */
 
-import { managedRoutes } from "../fleet/routes.ts";
+import { managedRoutes, vpcTables } from "../fleet/routes.ts";
 import type { Fleet, ManagedRoute } from "../fleet/types.ts";
 import type { ObservedRoute } from "./types.ts";
 
@@ -16,6 +16,7 @@ export interface Side {
   preferred: string;
   /** ENI per member name. */
   enis: Readonly<Record<string, string>>;
+  /** Every managed table of the pair's VPC, swap member tables included: the fence tags go on these. */
   routeTables: string[];
   routes: ManagedRoute[];
 }
@@ -31,8 +32,22 @@ function find<T extends { name: string }>(items: T[], name: string, what: string
   return item;
 }
 
-/** Both sides of every connection, in fleet order, each with its share of managedRoutes. */
-export function sidesOf(fleet: Fleet): Side[] {
+const derived = new WeakMap<Fleet, readonly Side[]>();
+
+/**
+ * Both sides of every connection, in fleet order, each with its share of managedRoutes.
+ * A loaded fleet never changes, so the sides are derived once per fleet object, not per tick.
+ */
+export function sidesOf(fleet: Fleet): readonly Side[] {
+  let sides = derived.get(fleet);
+  if (sides === undefined) {
+    sides = Object.freeze(deriveSides(fleet));
+    derived.set(fleet, sides);
+  }
+  return sides;
+}
+
+function deriveSides(fleet: Fleet): Side[] {
   const routes = managedRoutes(fleet);
   return fleet.connections.flatMap((connection) =>
     connection.between.map((pairName) => {
@@ -47,7 +62,7 @@ export function sidesOf(fleet: Fleet): Side[] {
         members: pair.members,
         preferred: pair.preferred,
         enis,
-        routeTables: find(fleet.vpcs, pair.vpc, "vpc").routeTables,
+        routeTables: vpcTables(find(fleet.vpcs, pair.vpc, "vpc")),
         routes: routes.filter((r) => r.connection === connection.name && r.pair === pair.name),
       };
     }),

@@ -17,6 +17,13 @@ export interface Ec2Options {
   maxDelayMs: number;
   /** Attempts in flight at once, across every operation of this client. */
   concurrency: number;
+  /**
+   * Once EC2 throttles an operation, its attempts are spaced to this many per second (EC2's
+   * refill rate for mutating actions) until `pacedQuietMs` pass without another throttle, so a
+   * drained bucket is met at the pace it refills instead of with rejected retries.
+   */
+  pacedPerSecond: number;
+  pacedQuietMs: number;
 }
 
 export const DEFAULT_EC2_OPTIONS: Ec2Options = {
@@ -25,6 +32,8 @@ export const DEFAULT_EC2_OPTIONS: Ec2Options = {
   baseDelayMs: 100,
   maxDelayMs: 5000,
   concurrency: 8,
+  pacedPerSecond: 5,
+  pacedQuietMs: 10_000,
 };
 
 /** How one HTTP attempt ended. */
@@ -148,6 +157,35 @@ class Semaphore {
   }
 }
 
+/**
+ * Per-operation pacing after throttling: a client-side mirror of EC2's token bucket refill,
+ * switched on by a `RequestLimitExceeded` and off again after a quiet period.
+ */
+class Pacer {
+  readonly #next = new Map<string, number>();
+  readonly #until = new Map<string, number>();
+  readonly #intervalMs: number;
+  readonly #quietMs: number;
+
+  constructor(perSecond: number, quietMs: number) {
+    this.#intervalMs = 1000 / perSecond;
+    this.#quietMs = quietMs;
+  }
+
+  /** Resolves when `operation` may send its next attempt. */
+  async wait(operation: string): Promise<void> {
+    const now = Date.now();
+    if ((this.#until.get(operation) ?? 0) <= now) return;
+    const at = Math.max(now, this.#next.get(operation) ?? now);
+    this.#next.set(operation, at + this.#intervalMs);
+    if (at > now) await new Promise((resolve) => setTimeout(resolve, at - now));
+  }
+
+  throttled(operation: string): void {
+    this.#until.set(operation, Date.now() + this.#quietMs);
+  }
+}
+
 interface SdkErrorShape {
   name?: string;
   code?: string;
@@ -180,6 +218,7 @@ export class Ec2 {
   readonly calls = new CallCounter();
   readonly options: Ec2Options;
   readonly #slots: Semaphore;
+  readonly #pacer: Pacer;
 
   constructor(
     fleet: Pick<Fleet, "region" | "endpoint">,
@@ -188,6 +227,7 @@ export class Ec2 {
   ) {
     this.options = { ...DEFAULT_EC2_OPTIONS, ...options };
     this.#slots = new Semaphore(this.options.concurrency);
+    this.#pacer = new Pacer(this.options.pacedPerSecond, this.options.pacedQuietMs);
     this.endpoint = fleet.endpoint ?? env.AWS_ENDPOINT_URL_EC2;
     if (this.endpoint !== undefined && !URL.canParse(this.endpoint))
       throw new Error(`EC2 endpoint is not a URL: ${this.endpoint}`);
@@ -208,6 +248,8 @@ export class Ec2 {
    */
   async call<T>(operation: string, send: Send<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
+      // Paced before taking a slot, so a waiting operation does not hold back others.
+      await this.#pacer.wait(operation);
       await this.#slots.acquire();
       // The deadline starts once the attempt has a slot: queueing is not the call's fault.
       const abortSignal = AbortSignal.timeout(this.options.callTimeoutMs);
@@ -218,6 +260,7 @@ export class Ec2 {
       } catch (error) {
         const { outcome, code } = classify(error, abortSignal.aborted);
         this.calls.record(operation, outcome);
+        if (outcome === "throttled") this.#pacer.throttled(operation);
         if (!RETRYABLE.has(outcome) || attempt >= this.options.maxAttempts)
           throw new Ec2Error(operation, code, outcome, attempt, error);
       } finally {

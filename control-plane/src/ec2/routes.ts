@@ -1,22 +1,25 @@
 import {
+  AssociateRouteTableCommand,
   CreateRouteCommand,
   CreateTagsCommand,
   DescribeInstancesCommand,
   DescribeRouteTablesCommand,
   type Instance,
   ReplaceRouteCommand,
+  ReplaceRouteTableAssociationCommand,
   type Route,
   type RouteTable,
   type Tag,
 } from "@aws-sdk/client-ec2";
 import { FENCE_TAGS } from "../fleet/fence-tags.ts";
-import type { Fleet, ManagedRoute } from "../fleet/types.ts";
+import { fleetTables } from "../fleet/routes.ts";
+import type { Fleet, ManagedAssociation, ManagedRoute, ManagedRouteEntry } from "../fleet/types.ts";
 import { type Ec2, Ec2Error } from "./client.ts";
 
 /**
- * The only module that reads or writes VPC routes. Writes go to the routes it is given and to
- * no other: the caller passes the fleet's managed routes, and nothing here lists a table's
- * routes in order to change them.
+ * The only module that reads or writes VPC routes and subnet associations. Writes go to the
+ * routes and subnets it is given and to no other: the caller passes the fleet's managed units,
+ * and nothing here lists a table's routes or associations in order to change them.
  */
 
 export interface Fence {
@@ -34,7 +37,17 @@ export type RouteTarget =
   /** Points at something that is not an ENI (gateway, peering, ...): shown by its id. */
   | { kind: "other"; target: string };
 
-export interface ManagedRouteState extends ManagedRoute {
+/**
+ * A managed unit and where it points now. For an association: the ENI of the member whose
+ * table the subnet is associated with, `other` (that table's id) for a table outside its
+ * group, `missing` when the subnet has no explicit association (or does not exist).
+ */
+export type ManagedRouteState = ManagedRoute & { target: RouteTarget };
+
+/** One route of a table, managed or not. */
+export interface TableRoute {
+  /** CIDR, or prefix list id. */
+  destination: string;
   target: RouteTarget;
 }
 
@@ -45,6 +58,12 @@ export interface TableState {
   fleetTagged: boolean;
   /** Undefined until the first complete, well-formed fence is written. */
   fence: Fence | undefined;
+  /**
+   * Subnets explicitly associated with the table, and all its routes. Always set by
+   * describeManagedTables; optional so that views built by hand need not list them.
+   */
+  subnets?: string[];
+  routes?: TableRoute[];
 }
 
 export interface ManagedTables {
@@ -54,6 +73,10 @@ export interface ManagedTables {
   routes: ManagedRouteState[];
 }
 
+/**
+ * For a route: ReplaceRoute, CreateRoute. For an association: ReplaceRouteTableAssociation,
+ * AssociateRouteTable (the subnet had no explicit association).
+ */
 export type WriteAction = "skipped" | "replaced" | "created";
 
 export interface WriteOutcome {
@@ -104,6 +127,9 @@ function routeKey(table: string, destination: string): string {
   return `${table} ${destination}`;
 }
 
+const isAssociation = (route: ManagedRoute): route is ManagedAssociation =>
+  route.kind === "association";
+
 function targetOf(route: Route): RouteTarget {
   if (route.NetworkInterfaceId)
     return { kind: "eni", eni: route.NetworkInterfaceId, blackhole: route.State === "blackhole" };
@@ -121,10 +147,10 @@ function targetOf(route: Route): RouteTarget {
 }
 
 /**
- * Runs `page` over `ids` in chunks, following NextToken. `page` consumes one answer and
- * returns its NextToken.
+ * Runs `page` over `ids` (deduplicated) in chunks of 100, following NextToken. `page` consumes
+ * one answer and returns its NextToken.
  */
-async function pagedById(
+export async function pagedById(
   ids: string[],
   page: (chunk: string[], nextToken: string | undefined) => Promise<string | undefined>,
 ): Promise<void> {
@@ -135,16 +161,20 @@ async function pagedById(
   }
 }
 
-/** Route tables by id, filtered rather than listed by id so that unknown ids are not an error. */
-async function describeTables(ec2: Ec2, ids: string[]): Promise<Map<string, RouteTable>> {
+/**
+ * Route tables by id (or, with `by` "vpc-id", every table of the VPCs), filtered rather than
+ * listed by id so that unknown ids are not an error.
+ */
+async function describeTables(
+  ec2: Ec2,
+  ids: string[],
+  by: "route-table-id" | "vpc-id" = "route-table-id",
+): Promise<Map<string, RouteTable>> {
   const tables = new Map<string, RouteTable>();
   await pagedById(ids, async (chunk, NextToken) => {
     const page = await ec2.call("DescribeRouteTables", (sdk, opts) =>
       sdk.send(
-        new DescribeRouteTablesCommand({
-          Filters: [{ Name: "route-table-id", Values: chunk }],
-          NextToken,
-        }),
+        new DescribeRouteTablesCommand({ Filters: [{ Name: by, Values: chunk }], NextToken }),
         opts,
       ),
     );
@@ -155,17 +185,86 @@ async function describeTables(ec2: Ec2, ids: string[]): Promise<Map<string, Rout
   return tables;
 }
 
+function tableRoutes(table: RouteTable): TableRoute[] {
+  return (table.Routes ?? []).flatMap((route) => {
+    const destination =
+      route.DestinationCidrBlock ?? route.DestinationIpv6CidrBlock ?? route.DestinationPrefixListId;
+    return destination ? [{ destination, target: targetOf(route) }] : [];
+  });
+}
+
 /** Current target of every route (by table and destination) in `tables`. */
 function targets(tables: Iterable<RouteTable>): Map<string, RouteTarget> {
   const out = new Map<string, RouteTarget>();
-  for (const table of tables) {
-    for (const route of table.Routes ?? []) {
-      const destination = route.DestinationCidrBlock ?? route.DestinationIpv6CidrBlock;
-      if (table.RouteTableId && destination)
-        out.set(routeKey(table.RouteTableId, destination), targetOf(route));
-    }
-  }
+  for (const table of tables)
+    for (const { destination, target } of tableRoutes(table))
+      if (table.RouteTableId) out.set(routeKey(table.RouteTableId, destination), target);
   return out;
+}
+
+/** A subnet's explicit association with a route table. */
+interface SubnetAssociation {
+  /** Changes on every ReplaceRouteTableAssociation: never kept between reads. */
+  associationId: string;
+  table: string;
+}
+
+/** Explicit subnet associations in `tables`, by subnet; ones being taken down are left out. */
+function associations(tables: Iterable<RouteTable>): Map<string, SubnetAssociation> {
+  const out = new Map<string, SubnetAssociation>();
+  for (const table of tables)
+    for (const a of table.Associations ?? []) {
+      const state = a.AssociationState?.State;
+      if (state !== undefined && state !== "associated" && state !== "associating") continue;
+      if (a.SubnetId && a.RouteTableAssociationId && table.RouteTableId)
+        out.set(a.SubnetId, {
+          associationId: a.RouteTableAssociationId,
+          table: table.RouteTableId,
+        });
+    }
+  return out;
+}
+
+/**
+ * Each unit's subnet association, read by subnet (association ids change on every swap): from
+ * its group's tables (one DescribeRouteTables per 100, unless `known` holds them already),
+ * and for subnets on neither, from every table of those groups' VPCs (one more call, paged).
+ * Not the `association.subnet-id` filter: moto 5.2.5 matches it only when a table's subnets
+ * and the filter's values are subsets of one another, not when they merely overlap.
+ */
+async function readAssociations(
+  ec2: Ec2,
+  units: ManagedAssociation[],
+  known?: ReadonlyMap<string, RouteTable>,
+): Promise<Map<string, SubnetAssociation>> {
+  const groupTables = [...new Set(units.flatMap((u) => u.members.map((m) => m.table)))];
+  const tables = known ?? (await describeTables(ec2, groupTables));
+  const found = (ids: Iterable<string>) => [...ids].flatMap((id) => tables.get(id) ?? []);
+  const all = associations(found(groupTables));
+  const astray = units.filter((u) => !all.has(u.subnet));
+  const vpcs = [
+    ...new Set(found(astray.flatMap((u) => u.members.map((m) => m.table))).map((t) => t.VpcId)),
+  ].filter((id): id is string => id !== undefined);
+  if (vpcs.length > 0) {
+    const wanted = new Set(astray.map((u) => u.subnet));
+    const elsewhere = associations((await describeTables(ec2, vpcs, "vpc-id")).values());
+    for (const [subnet, a] of elsewhere) if (wanted.has(subnet)) all.set(subnet, a);
+  }
+  return all;
+}
+
+/** Where an association unit points, given the table its subnet is associated with. */
+function associationTarget(unit: ManagedAssociation, table: string | undefined): RouteTarget {
+  if (table === undefined) return { kind: "missing" };
+  const member = unit.members.find((m) => m.table === table);
+  return member
+    ? { kind: "eni", eni: member.eni, blackhole: false }
+    : { kind: "other", target: table };
+}
+
+/** Whether `tags` hold the fleet tag, which the IAM policy requires of everything written. */
+export function hasFleetTag(tags: Tag[] | undefined, tag: Fleet["tag"]): boolean {
+  return (tags ?? []).some((t) => t.Key === tag.key && t.Value === tag.value);
 }
 
 function readFence(tags: Tag[]): Fence | undefined {
@@ -178,15 +277,16 @@ function readFence(tags: Tag[]): Fence | undefined {
 }
 
 /**
- * The fleet's route tables (one DescribeRouteTables per 100 tables) and, for each of
- * `routes`, where it points now.
+ * The fleet's route tables, in-place and swap member tables (one DescribeRouteTables per 100
+ * tables), and, for each of `routes`, where it points now. An association whose subnet is on
+ * neither table of its group costs one more DescribeRouteTables, to name the table it is on.
  */
 export async function describeManagedTables(
   ec2: Ec2,
   fleet: Pick<Fleet, "vpcs" | "tag">,
   routes: ManagedRoute[],
 ): Promise<ManagedTables> {
-  const ids = fleet.vpcs.flatMap((v) => v.routeTables);
+  const ids = fleetTables(fleet);
   const found = await describeTables(ec2, ids);
   const tables: TableState[] = [];
   for (const table of found.values()) {
@@ -194,18 +294,25 @@ export async function describeManagedTables(
     tables.push({
       id: table.RouteTableId ?? "",
       vpcId: table.VpcId ?? "",
-      fleetTagged: tags.some((t) => t.Key === fleet.tag.key && t.Value === fleet.tag.value),
+      fleetTagged: hasFleetTag(tags, fleet.tag),
       fence: readFence(tags),
+      subnets: [...associations([table]).keys()],
+      routes: tableRoutes(table),
     });
   }
   const current = targets(found.values());
+  const associated = await readAssociations(ec2, routes.filter(isAssociation), found);
   return {
     tables,
     missingTables: ids.filter((id) => !found.has(id)),
-    routes: routes.map((route) => ({
-      ...route,
-      target: current.get(routeKey(route.routeTable, route.destination)) ?? { kind: "missing" },
-    })),
+    routes: routes.map(
+      (route): ManagedRouteState => ({
+        ...route,
+        target: isAssociation(route)
+          ? associationTarget(route, associated.get(route.subnet)?.table)
+          : (current.get(routeKey(route.routeTable, route.destination)) ?? { kind: "missing" }),
+      }),
+    ),
   };
 }
 
@@ -220,7 +327,7 @@ function isCode(error: unknown, codes: string[]): boolean {
  */
 const ROUTE_MISSING = ["InvalidRoute.NotFound", "InvalidParameterValue"];
 
-function routeInput(route: ManagedRoute, eni: string) {
+function routeInput(route: ManagedRouteEntry, eni: string) {
   return {
     RouteTableId: route.routeTable,
     ...(isIpv6(route.destination)
@@ -235,12 +342,14 @@ function routeInput(route: ManagedRoute, eni: string) {
  * route fails with one of ROUTE_MISSING's codes.
  */
 export async function replaceRoute(ec2: Ec2, route: ManagedRoute, eni: string): Promise<void> {
+  if (isAssociation(route))
+    throw new Error(`replaceRoute: ${route.subnet} is a subnet association, not a route`);
   await ec2.call("ReplaceRoute", (sdk, opts) =>
     sdk.send(new ReplaceRouteCommand(routeInput(route, eni)), opts),
   );
 }
 
-async function writeOne(ec2: Ec2, route: ManagedRoute, eni: string): Promise<WriteAction> {
+async function writeOne(ec2: Ec2, route: ManagedRouteEntry, eni: string): Promise<WriteAction> {
   const replace = () => replaceRoute(ec2, route, eni);
   try {
     await replace();
@@ -262,11 +371,101 @@ async function writeOne(ec2: Ec2, route: ManagedRoute, eni: string): Promise<Wri
   return "replaced";
 }
 
+async function replaceAssociation(ec2: Ec2, associationId: string, table: string): Promise<void> {
+  await ec2.call("ReplaceRouteTableAssociation", (sdk, opts) =>
+    sdk.send(
+      new ReplaceRouteTableAssociationCommand({
+        AssociationId: associationId,
+        RouteTableId: table,
+      }),
+      opts,
+    ),
+  );
+}
+
+async function associate(ec2: Ec2, subnet: string, table: string): Promise<void> {
+  await ec2.call("AssociateRouteTable", (sdk, opts) =>
+    sdk.send(new AssociateRouteTableCommand({ SubnetId: subnet, RouteTableId: table }), opts),
+  );
+}
+
+/** The table of the member whose ENI is `eni`: where the unit's subnet goes to point at it. */
+function tableFor(unit: ManagedAssociation, eni: string): string {
+  const member = unit.members.find((m) => m.eni === eni);
+  // The engine only ever targets a member; anything else is a caller's bug, not EC2's answer.
+  if (!member)
+    throw new Error(
+      `writeRoutes: ${eni} is no member of ${unit.pair}; ${unit.subnet} has no table for it`,
+    );
+  return member.table;
+}
+
 /**
- * Points each of `routes` at `eni`: ReplaceRoute, CreateRoute when the route is missing, and
- * ReplaceRoute again if it appeared meanwhile. With `precheck`, one DescribeRouteTables per 100
- * tables first, and routes already on `eni` are skipped. Writes run concurrently under the
- * client's limit; every route is tried, then RouteWriteError reports any that failed.
+ * Associates the unit's subnet with `table`, from the association read a moment before:
+ * ReplaceRouteTableAssociation, or AssociateRouteTable when the subnet had none. If the
+ * association changed in between (another writer, or an attempt of ours that timed out after
+ * EC2 had made it), it is read again and one more step taken; each step runs at most once.
+ */
+async function moveSubnet(
+  ec2: Ec2,
+  unit: ManagedAssociation,
+  table: string,
+  read: SubnetAssociation | undefined,
+): Promise<WriteAction> {
+  if (read?.table === table) return "skipped";
+  const step = async (a: SubnetAssociation | undefined): Promise<WriteAction> => {
+    if (a) await replaceAssociation(ec2, a.associationId, table);
+    else await associate(ec2, unit.subnet, table);
+    return a ? "replaced" : "created";
+  };
+  try {
+    return await step(read);
+  } catch (error) {
+    if (!isCode(error, ["InvalidAssociationID.NotFound", "Resource.AlreadyAssociated"]))
+      throw error;
+  }
+  const again = (await readAssociations(ec2, [unit])).get(unit.subnet);
+  if (again?.table === table) return read ? "replaced" : "created";
+  return step(again);
+}
+
+/**
+ * Promise.allSettled over `items`, `width` at a time, results in input order. Writes are
+ * paced by unit, not only by attempt: with every unit started at once, each throttled one
+ * retries on its own while the client's slots are free during its backoff, and a bucket
+ * that refills at 5 per second drew some 55 throttled attempts per route written (failover
+ * benchmark, 500 routes); `width` units retrying at a time waste a few per second instead.
+ */
+async function settleAll<T, R>(
+  items: T[],
+  width: number,
+  fn: (item: T) => Promise<R>,
+): Promise<PromiseSettledResult<R>[]> {
+  const out: PromiseSettledResult<R>[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      try {
+        out[i] = { status: "fulfilled", value: await fn(items[i] as T) };
+      } catch (reason) {
+        out[i] = { status: "rejected", reason };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
+  return out;
+}
+
+/**
+ * Points each of `routes` at `eni`. A route: ReplaceRoute, CreateRoute when it is missing,
+ * and ReplaceRoute again if it appeared meanwhile; with `precheck`, one DescribeRouteTables
+ * per 100 tables first, and routes already on `eni` are skipped. An association: its subnet
+ * goes to the table of the member owning `eni` (see moveSubnet). Associations are always read
+ * first (one DescribeRouteTables per 100 member tables), since the write needs the current
+ * association id, so subnets already there are skipped with or without `precheck`. Units are
+ * written concurrently, as many at a time as the client has slots (see settleAll); every unit
+ * is tried, then RouteWriteError reports any that failed.
  */
 export async function writeRoutes(
   ec2: Ec2,
@@ -274,25 +473,33 @@ export async function writeRoutes(
   eni: string,
   opts: { precheck: boolean },
 ): Promise<WriteOutcome[]> {
-  const current = opts.precheck
-    ? targets(
-        (
-          await describeTables(
-            ec2,
-            routes.map((r) => r.routeTable),
-          )
-        ).values(),
-      )
-    : new Map<string, RouteTarget>();
+  const units = routes.filter(isAssociation);
+  const tables = new Map(units.map((u) => [u, tableFor(u, eni)]));
+  const entries = routes.filter((r) => !isAssociation(r));
+  const [current, associated] = await Promise.all([
+    opts.precheck && entries.length > 0
+      ? describeTables(
+          ec2,
+          entries.map((r) => r.routeTable),
+        ).then((found) => targets(found.values()))
+      : new Map<string, RouteTarget>(),
+    units.length > 0 ? readAssociations(ec2, units) : new Map<string, SubnetAssociation>(),
+  ]);
   const onEni = (route: ManagedRoute) => {
     const target = current.get(routeKey(route.routeTable, route.destination));
     return target?.kind === "eni" && target.eni === eni;
   };
-  const settled = await Promise.allSettled(
-    routes.map(async (route): Promise<WriteOutcome> => {
+  const settled = await settleAll(
+    routes,
+    ec2.options.concurrency,
+    async (route): Promise<WriteOutcome> => {
+      if (isAssociation(route)) {
+        const table = tables.get(route) as string;
+        return { route, action: await moveSubnet(ec2, route, table, associated.get(route.subnet)) };
+      }
       if (onEni(route)) return { route, action: "skipped" };
       return { route, action: await writeOne(ec2, route, eni) };
-    }),
+    },
   );
   const outcomes: WriteOutcome[] = [];
   const failures: Array<{ route: ManagedRoute; error: Ec2Error }> = [];
@@ -306,7 +513,10 @@ export async function writeRoutes(
   return outcomes;
 }
 
-/** Records the move on every table in one CreateTags per 1000 tables (EC2's per-call maximum). */
+/**
+ * Records the move on every table in one CreateTags per 1000 tables (EC2's per-call maximum).
+ * For a swap-mode side, `tables` holds its member tables (Side.routeTables).
+ */
 export async function writeFenceTags(ec2: Ec2, tables: string[], fence: Fence): Promise<void> {
   const Tags = [
     { Key: FENCE_TAGS.active, Value: fence.active },

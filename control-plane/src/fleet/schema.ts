@@ -92,7 +92,29 @@ const vpcSchema = z.strictObject({
   routeTables: z
     .array(ec2Id("rtb"))
     .min(1)
-    .describe("route tables of this VPC whose routes to connected VPCs the fleet manages"),
+    .optional()
+    .describe(
+      "route tables of this VPC whose routes to connected VPCs the fleet manages in place; required unless swap is given",
+    ),
+  swap: z
+    .array(
+      z.strictObject({
+        subnets: z
+          .array(ec2Id("subnet"))
+          .min(1)
+          .describe("subnets that fail over together by moving between the member tables"),
+        tables: z
+          .record(z.string(), ec2Id("rtb"))
+          .describe(
+            "one route table per member of the VPC's pair, keyed by member name; each holds that member's routes",
+          ),
+      }),
+    )
+    .min(1)
+    .optional()
+    .describe(
+      "swap mode: subnets whose failover is one ReplaceRouteTableAssociation each, between tables prepared per member (only with exactly one pair in the VPC)",
+    ),
 });
 
 const applianceSchema = z.strictObject({

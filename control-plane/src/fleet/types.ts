@@ -9,8 +9,21 @@ export interface Vpc {
   id: string;
   /** Canonical CIDR text. */
   cidrs: string[];
-  /** Route tables whose routes to other VPCs the fleet manages (EC2 ids). */
+  /** Route tables whose routes to other VPCs the fleet manages in place (EC2 ids); may be empty when `swap` is set. */
   routeTables: string[];
+  /** Swap mode: subnets moved between tables prepared per member (docs/decisions/0009). Absent when not configured. */
+  swap?: SwapGroup[];
+}
+
+/**
+ * Subnets that fail over by association: each member of the VPC's pair has its own table, whose
+ * routes to the connected VPCs point at that member, and the subnets are associated with the
+ * active member's table.
+ */
+export interface SwapGroup {
+  subnets: string[];
+  /** Member name to its table, in the pair's member order. */
+  tables: Record<string, string>;
 }
 
 export type AgentEndpoint =
@@ -71,12 +84,37 @@ export interface Fleet {
 }
 
 /**
- * One route the fleet manages: in `routeTable`, traffic to `destination` goes to the active
- * member of `pair` for `connection`.
+ * One unit the fleet manages, and the decision engine compares by `routeTable` and
+ * `destination` and by the ENI it points at: a route (in place) or a subnet association (swap
+ * mode).
  */
-export interface ManagedRoute {
+export type ManagedRoute = ManagedRouteEntry | ManagedAssociation;
+
+/** In `routeTable`, traffic to `destination` goes to the active member of `pair` for `connection`. */
+export interface ManagedRouteEntry {
+  /** Absent on routes built before swap mode existed; same as "route". */
+  kind?: "route";
   connection: string;
   pair: string;
   routeTable: string;
   destination: string;
 }
+
+/**
+ * `subnet` is associated with the table of the active member of `pair`. It "points at" the ENI
+ * of the member whose table it is associated with. `routeTable` (the subnet id) and
+ * `destination` (ASSOCIATION) only make it a unique key among a side's units.
+ */
+export interface ManagedAssociation {
+  kind: "association";
+  connection: string;
+  pair: string;
+  routeTable: string;
+  destination: typeof ASSOCIATION;
+  subnet: string;
+  /** Per member of `pair`: its ENI and its prepared table. */
+  members: ReadonlyArray<{ member: string; eni: string; table: string }>;
+}
+
+/** The `destination` of every association unit. */
+export const ASSOCIATION = "association";

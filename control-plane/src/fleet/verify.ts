@@ -1,14 +1,14 @@
 import { SOCKET_PATH_MAX } from "../../../agent/src/config/verify.ts";
 import { type Cidr, cidrsOverlap, parseCidr } from "../../../common/cidr.ts";
-import type { ConfigIssue } from "../../../common/yaml-config.ts";
+import { type ConfigIssue, formatPath } from "../../../common/yaml-config.ts";
 import { type ParsedFleet, parseAgentUrl } from "./schema.ts";
 import type { AgentEndpoint, Fleet } from "./types.ts";
 
 /**
  * Rules across fields and lists of the fleet file, on top of the zod output. Pure: what
- * load.ts learned about the TLS files comes in as TlsFileFacts. Route tables that belong to
- * another VPC than the one they are listed under cannot be seen from the file; the
- * EC2-backed validate checks that.
+ * load.ts learned about the TLS files comes in as TlsFileFacts. Route tables and swap subnets
+ * that belong to another VPC than the one they are listed under cannot be seen from the file;
+ * the EC2-backed validate checks that.
  */
 
 export type FleetLoadResult =
@@ -39,6 +39,7 @@ export function verifyFleet(
   checkTlsFiles(parsed, tlsFiles, sink);
   const pairVpc = checkPairs(parsed, sink);
   checkConnections(parsed, pairVpc, sink);
+  checkRouteTables(parsed, pairVpc, sink);
   checkUnused(parsed, sink);
   if (issues.length > 0) return { ok: false, issues };
   return { ok: true, fleet: resolve(parsed), warnings };
@@ -57,8 +58,22 @@ function checkDuplicates(parsed: ParsedFleet, sink: Sink): void {
     ["ENI", appliances.map((a, i) => [`appliances[${i}].eni`, a.eni])],
     [
       "route table",
+      vpcs.flatMap((v, i) => [
+        ...(v.routeTables ?? []).map((r, k): [string, string] => [
+          `vpcs[${i}].routeTables[${k}]`,
+          r,
+        ]),
+        ...(v.swap ?? []).flatMap((g, j) =>
+          Object.entries(g.tables).map(([m, r]): [string, string] => [swapTablePath(i, j, m), r]),
+        ),
+      ]),
+    ],
+    [
+      "subnet",
       vpcs.flatMap((v, i) =>
-        v.routeTables.map((r, k): [string, string] => [`vpcs[${i}].routeTables[${k}]`, r]),
+        (v.swap ?? []).flatMap((g, j) =>
+          g.subnets.map((s, k): [string, string] => [`vpcs[${i}].swap[${j}].subnets[${k}]`, s]),
+        ),
       ),
     ],
   ];
@@ -244,6 +259,74 @@ function checkConnections(parsed: ParsedFleet, pairVpc: Map<string, string>, sin
   });
 }
 
+/** The field path of a swap group's table for `member`, as the loader prints paths. */
+export function swapTablePath(vpc: number, group: number, member: string): string {
+  return formatPath(["vpcs", vpc, "swap", group, "tables", member]);
+}
+
+/**
+ * Every VPC lists tables (in place, swap groups or both). Swap groups need exactly one pair in
+ * their VPC, in at most one connection: a subnet is associated with one table, which carries
+ * the routes of every connection of the VPC, so it can follow one decision only. Their tables
+ * are keyed by that pair's members, one each.
+ */
+function checkRouteTables(parsed: ParsedFleet, pairVpc: Map<string, string>, sink: Sink): void {
+  parsed.vpcs.forEach((v, i) => {
+    const at = `vpcs[${i}]`;
+    if (v.routeTables === undefined && v.swap === undefined) {
+      sink.error(
+        `${at}.routeTables`,
+        "required",
+        "is required unless the VPC has swap groups (swap); the fleet would manage no table here",
+      );
+    }
+    if (v.swap === undefined) return;
+    const pairs = parsed.pairs.filter((p) => pairVpc.get(p.name) === v.name);
+    const [pair, ...others] = pairs;
+    if (pair === undefined || others.length > 0) {
+      const which =
+        pairs.length === 0
+          ? "no pair lives"
+          : `${pairs.length} pairs (${pairs.map((p) => p.name).join(", ")}) live`;
+      sink.error(
+        `${at}.swap`,
+        "swap-pair",
+        `${which} in ${v.name}; swap mode needs exactly one, whose members' tables the subnets move between`,
+      );
+      return;
+    }
+    const connections = parsed.connections.filter((c) => c.between.includes(pair.name));
+    if (connections.length > 1) {
+      sink.error(
+        `${at}.swap`,
+        "swap-pair",
+        `${pair.name} is in ${connections.length} connections (${connections.map((c) => c.name).join(", ")}); a subnet's association carries the routes of all of them at once, so it cannot follow each connection's own decision: list this VPC's tables under routeTables (in place), or give ${pair.name} one connection`,
+      );
+    }
+    v.swap.forEach((g, j) => {
+      for (const member of Object.keys(g.tables)) {
+        if (!pair.members.includes(member)) {
+          unknownRef(
+            swapTablePath(i, j, member),
+            `member of ${pair.name}`,
+            member,
+            pair.members,
+            sink,
+          );
+        }
+      }
+      const missing = pair.members.filter((m) => !(m in g.tables));
+      if (missing.length > 0) {
+        sink.error(
+          `${at}.swap[${j}].tables`,
+          "swap-tables",
+          `has no table for ${missing.join(", ")}; give one table per member of ${pair.name} (${pair.members.join(", ")})`,
+        );
+      }
+    });
+  });
+}
+
 /** Legal but almost always an oversight: nothing would ever route through these. */
 function checkUnused(parsed: ParsedFleet, sink: Sink): void {
   const members = new Set(parsed.pairs.flatMap((p) => p.members));
@@ -268,6 +351,11 @@ function unknownRef(path: string, what: string, name: string, known: string[], s
 /** Only called once every rule passed, so every reference resolves. */
 function resolve(parsed: ParsedFleet): Fleet {
   const vpcOf = new Map(parsed.appliances.map((a) => [a.name, a.vpc]));
+  const membersIn = (vpc: string) =>
+    must(
+      parsed.pairs.find((p) => p.members.some((m) => vpcOf.get(m) === vpc))?.members,
+      `the pair of ${vpc}`,
+    );
   const { tls } = parsed;
   return {
     region: parsed.region,
@@ -277,7 +365,16 @@ function resolve(parsed: ParsedFleet): Fleet {
       name: v.name,
       id: v.id,
       cidrs: v.cidrs.map((c) => cidr(c).text),
-      routeTables: v.routeTables,
+      routeTables: v.routeTables ?? [],
+      ...(v.swap !== undefined && {
+        swap: v.swap.map((g) => ({
+          subnets: g.subnets,
+          // In member order, so that every consumer lists a group's tables alike.
+          tables: Object.fromEntries(
+            membersIn(v.name).map((m) => [m, must(g.tables[m], `the table of ${m}`)]),
+          ),
+        })),
+      }),
     })),
     appliances: parsed.appliances.map((a) => {
       const url = agentUrl(a.agent);

@@ -1,4 +1,5 @@
 import { FENCE_TAGS } from "../fleet/fence-tags.ts";
+import { swapSubnets } from "../fleet/routes.ts";
 import type { Fleet } from "../fleet/types.ts";
 
 /**
@@ -10,7 +11,7 @@ export interface PolicyStatement {
   Sid: string;
   Effect: "Allow";
   Action: string[];
-  Resource: string;
+  Resource: string | string[];
   Condition?: Record<string, Record<string, string | string[]>>;
 }
 
@@ -20,9 +21,20 @@ export interface PolicyDocument {
 }
 
 /** Every read the EC2 adapter makes; none supports resource-level permissions. */
-export const READ_ACTIONS = ["ec2:DescribeInstances", "ec2:DescribeRouteTables"] as const;
+export const READ_ACTIONS = [
+  "ec2:DescribeInstanceStatus",
+  "ec2:DescribeInstances",
+  "ec2:DescribeRouteTables",
+] as const;
+/** Read only for swap mode, by the EC2-backed validate: the swap subnets' VPC and tags. */
+export const SWAP_READ_ACTIONS = ["ec2:DescribeSubnets"] as const;
 /** Route writes; authorised on the route table alone. */
 export const ROUTE_WRITE_ACTIONS = ["ec2:CreateRoute", "ec2:ReplaceRoute"] as const;
+/** Swap mode's writes; authorised on the new route table and on the subnet. */
+export const ASSOCIATION_ACTIONS = [
+  "ec2:AssociateRouteTable",
+  "ec2:ReplaceRouteTableAssociation",
+] as const;
 export const TAG_ACTION = "ec2:CreateTags";
 
 /** Regions outside the commercial partition, by name prefix (longest first). */
@@ -39,16 +51,24 @@ export function partitionOf(region: string): string {
   return PARTITIONS.find(([prefix]) => region.startsWith(prefix))?.[1] ?? "aws";
 }
 
-export function controllerPolicy(fleet: Pick<Fleet, "region" | "tag">): PolicyDocument {
-  const routeTables = `arn:${partitionOf(fleet.region)}:ec2:${fleet.region}:*:route-table/*`;
+/**
+ * `vpcs` decides whether the swap-mode statements are needed: a fleet without swap groups (or
+ * a caller that passes no VPCs) gets no association rights.
+ */
+export function controllerPolicy(
+  fleet: Pick<Fleet, "region" | "tag"> & { vpcs?: Fleet["vpcs"] },
+): PolicyDocument {
+  const arn = (type: string) => `arn:${partitionOf(fleet.region)}:ec2:${fleet.region}:*:${type}/*`;
+  const routeTables = arn("route-table");
   const fleetTables = { StringEquals: { [`ec2:ResourceTag/${fleet.tag.key}`]: fleet.tag.value } };
+  const swap = swapSubnets({ vpcs: fleet.vpcs ?? [] }).length > 0;
   return {
     Version: "2012-10-17",
     Statement: [
       {
         Sid: "ReadRouteTablesAndInstances",
         Effect: "Allow",
-        Action: [...READ_ACTIONS],
+        Action: [...READ_ACTIONS, ...(swap ? SWAP_READ_ACTIONS : [])],
         Resource: "*",
       },
       {
@@ -58,6 +78,19 @@ export function controllerPolicy(fleet: Pick<Fleet, "region" | "tag">): PolicyDo
         Resource: routeTables,
         Condition: fleetTables,
       },
+      // Both resources of the request must carry the fleet tag: the table the subnet moves to
+      // and the subnet itself, so the controller cannot reroute a subnet outside its fleet.
+      ...(swap
+        ? [
+            {
+              Sid: "MoveFleetSubnetsBetweenFleetTables",
+              Effect: "Allow" as const,
+              Action: [...ASSOCIATION_ACTIONS],
+              Resource: [routeTables, arn("subnet")],
+              Condition: fleetTables,
+            },
+          ]
+        : []),
       {
         Sid: "WriteFenceTagsOnFleetTables",
         Effect: "Allow",

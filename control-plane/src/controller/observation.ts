@@ -1,0 +1,137 @@
+/**
+ * Turns what the controller gathered this tick (EC2's route tables and instances, each
+ * agent's status) into the decision engine's Observation. Pure: the gathering is in
+ * gather.ts, so this mapping is tested with tables.
+ */
+
+import type { AgentStatus } from "../../../agent/src/status.ts";
+import { newestFence } from "../decide/fence.ts";
+import { observedEnis, routesTarget, type Side, sideKey } from "../decide/sides.ts";
+import type {
+  Ec2State,
+  FenceTag,
+  MemberObservation,
+  Observation,
+  ObservedRoute,
+  SideObservation,
+  TunnelState,
+} from "../decide/types.ts";
+import type { ManagedTables } from "../ec2/routes.ts";
+import type { Fleet } from "../fleet/types.ts";
+
+export interface Gathered {
+  now: number;
+  /** Undefined when EC2 could not be read this tick: the engine then leaves every side alone. */
+  tables: ManagedTables | undefined;
+  /** EC2's view per instance id; an instance missing here is unknown. */
+  instances: Map<string, Ec2State>;
+  /** Per appliance name; undefined when its agent did not answer. */
+  agents: Record<string, AgentStatus | undefined>;
+}
+
+/** EC2 instance state name to what the engine weighs; pending and unknown states carry no evidence. */
+export function ec2StateOf(state: string, impaired: boolean): Ec2State {
+  if (["stopping", "stopped", "shutting-down", "terminated"].includes(state)) return "stopped";
+  if (state !== "running") return "unknown";
+  return impaired ? "impaired" : "running";
+}
+
+function fenceTag(f: { active: string; epoch: number; at: string }): FenceTag | undefined {
+  const at = Date.parse(f.at);
+  return Number.isNaN(at) ? undefined : { active: f.active, epoch: f.epoch, at };
+}
+
+/** Each side's routes and fences as EC2 shows them. */
+export function sideObservations(sides: readonly Side[], tables: ManagedTables): SideObservation[] {
+  const fences = new Map(tables.tables.map((t) => [t.id, t.fence ? fenceTag(t.fence) : undefined]));
+  return sides.map((side) => {
+    const routes: ObservedRoute[] = tables.routes
+      .filter((r) => r.connection === side.connection && r.pair === side.pair)
+      .map((r) => ({
+        routeTable: r.routeTable,
+        destination: r.destination,
+        // A blackholed route still names the member; the engine weighs that member's health.
+        eni: r.target.kind === "eni" ? r.target.eni : null,
+      }));
+    const sideFences = side.routeTables.flatMap((t) => {
+      const f = fences.get(t);
+      return f ? [f] : [];
+    });
+    return { connection: side.connection, pair: side.pair, routes, fences: sideFences };
+  });
+}
+
+/** The member a side's routes belong to now, read the way the engine reads it: fence, else routes. */
+export function currentOwner(side: Side, observed: SideObservation): string | undefined {
+  return (
+    newestFence(observed.fences, side.members)?.active ??
+    routesTarget(side, observedEnis(side, observed.routes))
+  );
+}
+
+/**
+ * The tunnel from an appliance to a far appliance is the agent tunnel named after the far
+ * appliance (on a1, the tunnel to b1 is "b1"). Connecting counts as down: it carries nothing.
+ */
+function tunnelTo(status: AgentStatus, far: string): TunnelState {
+  const tunnel = status.tunnels.find((t) => t.name === far);
+  if (tunnel === undefined) return "unknown";
+  return tunnel.state === "up" ? "up" : "down";
+}
+
+/**
+ * Per connection, the member's tunnel to the far pair's active member; with no known active
+ * member there, the best of its tunnels to either far member.
+ */
+function memberTunnels(
+  member: string,
+  status: AgentStatus,
+  sides: readonly Side[],
+  owners: Map<string, string | undefined>,
+): Record<string, TunnelState> {
+  const out: Record<string, TunnelState> = {};
+  for (const side of sides) {
+    if (!side.members.includes(member)) continue;
+    const far = sides.find((s) => s.connection === side.connection && s.pair !== side.pair);
+    if (far === undefined) continue;
+    const owner = owners.get(far.key);
+    const states = (owner ? [owner] : far.members).map((f) => tunnelTo(status, f));
+    out[side.connection] = states.includes("up")
+      ? "up"
+      : states.includes("down")
+        ? "down"
+        : "unknown";
+  }
+  return out;
+}
+
+/** Path probes are named after the fleet connection they measure; unknown ones carry no evidence. */
+function pathProbes(status: AgentStatus): Record<string, boolean> | undefined {
+  // An agent older than path probes sends no `paths`.
+  const decided = (status.paths ?? []).filter((p) => p.state !== "unknown");
+  if (decided.length === 0) return undefined;
+  return Object.fromEntries(decided.map((p) => [p.name, p.state === "up"]));
+}
+
+export function toObservation(fleet: Fleet, sides: readonly Side[], g: Gathered): Observation {
+  const observedSides = g.tables ? sideObservations(sides, g.tables) : [];
+  const owners = new Map(
+    sides.map((s) => {
+      const o = observedSides.find((x) => sideKey(x.connection, x.pair) === s.key);
+      return [s.key, o ? currentOwner(s, o) : undefined];
+    }),
+  );
+  const members: Record<string, MemberObservation> = {};
+  for (const a of fleet.appliances) {
+    const status = g.agents[a.name];
+    const ec2 = g.instances.get(a.instanceId);
+    const probes = status ? pathProbes(status) : undefined;
+    members[a.name] = {
+      agentReachable: status !== undefined,
+      tunnels: status ? memberTunnels(a.name, status, sides, owners) : {},
+      ...(probes ? { pathProbes: probes } : {}),
+      ...(ec2 ? { ec2 } : {}),
+    };
+  }
+  return { now: g.now, members, sides: observedSides };
+}

@@ -1,0 +1,226 @@
+import t from "tap";
+import type { AgentStatus } from "../../agent/src/status.ts";
+import { formatPlan, formatStatus } from "../../control-plane/src/controller/format.ts";
+import {
+  ec2StateOf,
+  type Gathered,
+  toObservation,
+} from "../../control-plane/src/controller/observation.ts";
+import { parseListen } from "../../control-plane/src/controller/server.ts";
+import { sideViews } from "../../control-plane/src/controller/view.ts";
+import { decide, initialState } from "../../control-plane/src/decide/engine.ts";
+import { sidesOf } from "../../control-plane/src/decide/sides.ts";
+import type {
+  ManagedRouteState,
+  ManagedTables,
+  TableState,
+} from "../../control-plane/src/ec2/routes.ts";
+import { managedRoutes } from "../../control-plane/src/fleet/routes.ts";
+import { agentStatus, pathStatus, tunnelStatus } from "../fixtures/agent-status.ts";
+import { twoPairFleet } from "../fixtures/fleets.ts";
+
+/**
+ * The controller's pure mapping from what it read (EC2 tables, instance states, agent
+ * statuses) to the engine's observation, and the views built from it.
+ */
+
+const POLICY = { intervalMs: 500, fall: 1, rise: 1, holdDownMs: 10_000, preempt: false };
+const fleet = twoPairFleet(POLICY);
+const sides = sidesOf(fleet);
+const NOW = Date.parse("2026-11-28T12:00:00Z");
+
+/** Every managed route on `on[pair]`'s ENI; fences per table id. */
+function tables(
+  on: Record<string, string | null>,
+  fences: Record<string, TableState["fence"]> = {},
+): ManagedTables {
+  const routes: ManagedRouteState[] = managedRoutes(fleet).map((r) => {
+    const member = on[r.pair];
+    return {
+      ...r,
+      target: member
+        ? { kind: "eni", eni: `eni-${member}`, blackhole: false }
+        : { kind: "missing" },
+    };
+  });
+  const ids = fleet.vpcs.flatMap((v) => v.routeTables);
+  return {
+    tables: ids.map((id) => ({ id, vpcId: "vpc-x", fleetTagged: true, fence: fences[id] })),
+    missingTables: [],
+    routes,
+  };
+}
+
+function agent(
+  tunnels: Record<string, AgentStatus["tunnels"][number]["state"]>,
+  paths: Record<string, "up" | "down" | "unknown"> = {},
+): AgentStatus {
+  return agentStatus(
+    Object.entries(tunnels).map(([name, state]) => tunnelStatus(name, { state })),
+    { paths: Object.entries(paths).map(([name, state]) => pathStatus(name, { state })) },
+  );
+}
+
+function gathered(over: Partial<Gathered> = {}): Gathered {
+  return {
+    now: NOW,
+    tables: tables({ pa: "a1", pb: "b1" }),
+    instances: new Map(["a1", "a2", "b1", "b2"].map((n) => [`i-${n}`, "running" as const])),
+    agents: {
+      a1: agent({ b1: "up", b2: "down" }),
+      a2: agent({ b1: "up", b2: "up" }),
+      b1: agent({ a1: "up", a2: "up" }),
+      b2: agent({ a1: "down", a2: "up" }),
+    },
+    ...over,
+  };
+}
+
+t.test("a member's tunnel is the one named after the far side's active member", async (t) => {
+  const o = toObservation(fleet, sides, gathered());
+  t.same(
+    o.members.a1?.tunnels,
+    { ab: "up" },
+    "a1 → b1 (active on pb) is up; its tunnel to b2 does not count",
+  );
+  t.same(o.members.b2?.tunnels, { ab: "down" }, "b2 → a1 (active on pa) is down");
+
+  const moved = toObservation(fleet, sides, gathered({ tables: tables({ pa: "a1", pb: "b2" }) }));
+  t.same(
+    moved.members.a1?.tunnels,
+    { ab: "down" },
+    "pb moved to b2: a1's tunnel to b2 is what counts",
+  );
+
+  const fenced = toObservation(
+    fleet,
+    sides,
+    gathered({
+      tables: tables(
+        { pa: "a1", pb: "b1" },
+        { "rtb-b": { active: "b2", epoch: 4, at: "2026-11-28T11:00:00Z" } },
+      ),
+    }),
+  );
+  t.same(
+    fenced.members.a1?.tunnels,
+    { ab: "down" },
+    "the fence names the active member before the routes do",
+  );
+  t.same(fenced.sides.find((s) => s.pair === "pb")?.fences, [
+    { active: "b2", epoch: 4, at: Date.parse("2026-11-28T11:00:00Z") },
+  ]);
+
+  const none = toObservation(fleet, sides, gathered({ tables: tables({ pa: "a1", pb: null }) }));
+  t.same(none.members.a1?.tunnels, { ab: "up" }, "no active far member: any far tunnel up will do");
+  const noneDown = toObservation(
+    fleet,
+    sides,
+    gathered({
+      tables: tables({ pa: "a1", pb: null }),
+      agents: { ...gathered().agents, a1: agent({ b1: "connecting" }) },
+    }),
+  );
+  t.same(noneDown.members.a1?.tunnels, { ab: "down" }, "connecting carries nothing: down");
+  const unnamed = toObservation(
+    fleet,
+    sides,
+    gathered({ agents: { ...gathered().agents, a1: agent({ "to-dc1": "up" }) } }),
+  );
+  t.same(
+    unnamed.members.a1?.tunnels,
+    { ab: "unknown" },
+    "no tunnel named after a far member: unknown",
+  );
+});
+
+t.test("unreachable agents, EC2 states, path probes and an unreadable EC2", async (t) => {
+  const { a1: _gone, ...rest } = gathered().agents;
+  const o = toObservation(
+    fleet,
+    sides,
+    gathered({
+      agents: { ...rest, a1: undefined, a2: agent({ b1: "up" }, { ab: "down", other: "unknown" }) },
+      instances: new Map([
+        ["i-a1", "stopped"],
+        ["i-b1", "impaired"],
+      ]),
+    }),
+  );
+  t.same(o.members.a1, { agentReachable: false, tunnels: {}, ec2: "stopped" });
+  t.same(o.members.a2?.pathProbes, { ab: false }, "unknown path probes carry no evidence");
+  t.notOk("ec2" in (o.members.a2 ?? {}), "an instance EC2 did not report is unknown");
+  t.equal(o.members.b1?.ec2, "impaired");
+  t.notOk("pathProbes" in (o.members.b1 ?? {}), "no paths reported: none measured");
+  t.same(
+    toObservation(fleet, sides, gathered({ tables: undefined })).sides,
+    [],
+    "EC2 unread: no side observed",
+  );
+
+  t.equal(ec2StateOf("running", false), "running");
+  t.equal(ec2StateOf("running", true), "impaired");
+  for (const s of ["stopping", "stopped", "shutting-down", "terminated"])
+    t.equal(ec2StateOf(s, false), "stopped", s);
+  t.equal(ec2StateOf("pending", false), "unknown");
+});
+
+t.test("views: drift against the active member, members' signals, plan text", async (t) => {
+  const g = gathered({
+    tables: tables(
+      { pa: "a1", pb: "b1" },
+      { "rtb-a1": { active: "a2", epoch: 2, at: "2026-11-28T11:59:00Z" } },
+    ),
+    agents: { ...gathered().agents, a2: undefined },
+  });
+  const o = toObservation(fleet, sides, g);
+  const result = decide(fleet, initialState, o);
+  const views = sideViews(sides, o, result.state);
+  const pa = views.find((v) => v.pair === "pa");
+  t.equal(pa?.active, "a2", "the fence decides who is active");
+  t.same(
+    pa?.drift.map((d) => `${d.routeTable} ${d.destination} ${d.now}`),
+    ["rtb-a1 10.2.0.0/16 eni-a1", "rtb-a2 10.2.0.0/16 eni-a1"],
+    "every route still on a1 drifts from the fence's a2",
+  );
+  t.match(pa?.members, [
+    { name: "a1", status: "healthy" },
+    { name: "a2", agent: "unreachable", signals: ["agent-unreachable"] },
+  ]);
+  t.same(pa?.lastFailover, { to: "a2", epoch: 2, at: "2026-11-28T11:59:00.000Z" });
+  const seen = new Map([
+    ["ab/pa", { to: "a2", from: "a1", reason: "active-dead", epoch: 2, at: "x" }],
+  ]);
+  t.equal(
+    sideViews(sides, o, result.state, seen).find((v) => v.pair === "pa")?.lastFailover?.from,
+    "a1",
+  );
+  const stale = new Map([["ab/pa", { to: "a1", epoch: 1, at: "y" }]]);
+  t.equal(
+    sideViews(sides, o, result.state, stale).find((v) => v.pair === "pa")?.lastFailover?.epoch,
+    2,
+    "a newer fence beats memory",
+  );
+
+  const text = formatStatus(views, ["agent a2: gone"]);
+  t.match(text, /^CONNECTION\s+PAIR\s+ACTIVE/);
+  t.match(text, /ab\s+pa\s+a2\s+a1\s+2\s+2\s+2\s+/);
+  t.match(text, /ab\/pa\s+a2\*\s+\S+\s+unreachable/);
+  t.match(text, /routes that drift from the decision:\n\s+ab\/pa: rtb-a1 10.2.0.0\/16 → eni-a1/);
+  t.match(text, /could not read:\n\s+agent a2: gone/);
+
+  t.same(
+    result.actions,
+    [],
+    "a2 is unready, not dead: it keeps the routes, and nothing heals towards it",
+  );
+  t.same(formatPlan([], []), "no changes: every managed route matches its decision");
+});
+
+t.test("--listen addresses", async (t) => {
+  t.same(parseListen("127.0.0.1:9470"), { host: "127.0.0.1", port: 9470 });
+  t.same(parseListen("[::1]:0"), { host: "::1", port: 0 });
+  t.same(parseListen(":9470"), { host: undefined, port: 9470 });
+  for (const bad of ["9470", "host", "1.2.3.4:99999", "::1:80"])
+    t.throws(() => parseListen(bad), /expected HOST:PORT/, bad);
+});
