@@ -5,6 +5,7 @@ import {
 } from "@aws-sdk/client-ec2";
 import t, { type Test } from "tap";
 import { Ec2 } from "../../control-plane/src/ec2/client.ts";
+import { writeFenceTags } from "../../control-plane/src/ec2/routes.ts";
 import type { FailoverPolicy, Fleet } from "../../control-plane/src/fleet/types.ts";
 import { FaultProxy } from "../helpers/fault-proxy.ts";
 import { type Tree, writeFleetFile } from "../helpers/fleet-file.ts";
@@ -551,3 +552,28 @@ t.test(
     });
   },
 );
+
+t.test("failover --to stops when a newer decision overtakes it", async (t) => {
+  const proxy = await FaultProxy.start(moto.endpoint);
+  t.teardown(() => proxy.close());
+  const { seeded, file } = await world(t);
+  const path = await file((tree) => {
+    tree.endpoint = proxy.endpoint;
+  });
+  proxy.inject(
+    "ReplaceRoute",
+    ...Array.from({ length: 12 }, () => ({ kind: "latency" as const, ms: 1000 })),
+  );
+  const running = swanpair("failover", "east-west", "--to", "east-b", "--config", path);
+  await until("its fence", async () =>
+    (await eastSide(seeded)).fences.includes("east-b@1") ? true : undefined,
+  );
+  const east = seeded.vpcs[0]?.routeTables ?? [];
+  await writeFenceTags(ec2, east, { active: "east-a", epoch: 5, at: new Date().toISOString() });
+  const result = await running;
+  t.equal(result.code, 1);
+  t.match(
+    result.stderr,
+    /overtaken: a newer decision \(epoch 5\) put east-west\/east-pair on east-a.*SWP_ERR_FAILOVER_REFUSED/,
+  );
+});

@@ -103,10 +103,14 @@ export class Controller {
         w.error ? [`write ${w.action.connection}/${w.action.pair}: ${w.error.message}`] : [],
       ),
     ];
+    // Reads that keep failing are logged when they start failing, not on every tick.
+    const isNew = (problem: string) => !this.#lastErrors.includes(problem);
     for (const [a, e] of Object.entries(errors.agents))
-      if (!this.#lastErrors.includes(`agent ${a}: ${e}`))
-        logger.warn({ appliance: a, err: e }, "agent unreachable");
-    if (errors.routeTables) logger.error({ err: errors.routeTables }, "route tables unreadable");
+      if (isNew(`agent ${a}: ${e}`)) logger.warn({ appliance: a, err: e }, "agent unreachable");
+    if (errors.routeTables && isNew(`route tables: ${errors.routeTables}`))
+      logger.error({ err: errors.routeTables }, "route tables unreadable");
+    if (errors.instances && isNew(`instances: ${errors.instances}`))
+      logger.warn({ err: errors.instances }, "instances unreadable");
     this.#lastErrors = failed;
     this.#ticks++;
     this.#lastTickAt = observation.now;

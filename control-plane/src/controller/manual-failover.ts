@@ -6,7 +6,7 @@
  */
 
 import { SwpError } from "../../../common/errors.ts";
-import { newestFence } from "../decide/fence.ts";
+import { compareFence, newestFence } from "../decide/fence.ts";
 import { drifted, observedEnis, type Side, sidesOf } from "../decide/sides.ts";
 import type { WriteRoutes } from "../decide/types.ts";
 import type { Ec2 } from "../ec2/client.ts";
@@ -106,7 +106,8 @@ export async function manualFailover(
     const now = tables ? sideObservations([side], tables)[0] : undefined;
     if (now) {
       const fence = newestFence(now.fences, side.members);
-      if (fence && (fence.epoch > epoch || (fence.epoch === epoch && fence.active !== req.to)))
+      // Ordered as every controller orders fences, so "overtaken" means the others follow it.
+      if (fence && compareFence(fence, { active: req.to, epoch, at: decidedAt }) > 0)
         throw new SwpError(
           "SWP_ERR_FAILOVER_REFUSED",
           `overtaken: a newer decision (epoch ${fence.epoch}) put ${side.connection}/${side.pair} on ${fence.active}`,
