@@ -7,6 +7,7 @@ import t, { type Test } from "tap";
 import { Ec2 } from "../../control-plane/src/ec2/client.ts";
 import { writeFenceTags } from "../../control-plane/src/ec2/routes.ts";
 import type { FailoverPolicy, Fleet } from "../../control-plane/src/fleet/types.ts";
+import { waitFor } from "../helpers/agent-lab.ts";
 import { FaultProxy } from "../helpers/fault-proxy.ts";
 import { type Tree, writeFleetFile } from "../helpers/fleet-file.ts";
 import { type Seeded, type SeedSpec, seededFleet, seedFleet, startMoto } from "../helpers/moto.ts";
@@ -84,23 +85,11 @@ async function eastSide(seeded: Seeded) {
   return { enis, fences };
 }
 
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  ms = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 async function ticks(c: RunningController, n: number) {
   const start = (await c.status()).ticks;
-  await until(`${n} ticks`, async () => ((await c.status()).ticks >= start + n ? true : undefined));
+  await waitFor(`${n} ticks`, async () =>
+    (await c.status()).ticks >= start + n ? true : undefined,
+  );
 }
 
 const allOn = (enis: string[], eni: string) => enis.length === 12 && enis.every((e) => e === eni);
@@ -202,11 +191,11 @@ t.test(
 
     // EC2 confirms: now it fails over.
     await stopInstance(seeded, "east-a");
-    await until("failover to east-b", async () =>
+    await waitFor("failover to east-b", async () =>
       allOn((await eastSide(seeded)).enis, eniB) ? true : undefined,
     );
     t.same((await eastSide(seeded)).fences, ["east-b@1", "east-b@1", "east-b@1"]);
-    const after = await until("status to show it", async () => {
+    const after = await waitFor("status to show it", async () => {
       const s = await ctl.status();
       return s.sides[0].active === "east-b" && s.sides[0].drift.length === 0 ? s : undefined;
     });
@@ -259,7 +248,7 @@ t.test("two controllers that see different things never split a side's routes", 
   // east-b's probe through the routes fails: for Y that is east-a's second signal, for X
   // (which hears east-a fine) only a reason to call east-a unready.
   agents.setPaths("east-b", { "east-west": "down" });
-  await until("Y moves the routes", async () =>
+  await waitFor("Y moves the routes", async () =>
     allOn((await eastSide(seeded)).enis, eniB) ? true : undefined,
   );
   // Watch both for a while: every read must show the side whole, on east-b.
@@ -309,7 +298,7 @@ t.test(
     await ticks(slow, 3);
     await agents.down("east-a");
     await stopInstance(seeded, "east-a");
-    await until("the fence and a first route", async () => {
+    await waitFor("the fence and a first route", async () => {
       const side = await eastSide(seeded);
       return side.fences.every((f) => f === "east-b@1") && side.enis.includes(eniB)
         ? true
@@ -322,7 +311,7 @@ t.test(
     t.ok(moved >= 1 && moved < 12, `killed mid-failover: ${moved} of 12 routes moved`);
 
     const restarted = await startController(t, ["--config", await file()]);
-    await until("convergence", async () =>
+    await waitFor("convergence", async () =>
       allOn((await eastSide(seeded)).enis, eniB) ? true : undefined,
     );
     t.same(
@@ -369,7 +358,7 @@ t.test(
     await agents.down("east-a");
     await stopInstance(seeded, "east-a");
     const eniB = appliance(seeded, "east-b").eni;
-    await until(
+    await waitFor(
       "convergence",
       async () => (allOn((await eastSide(seeded)).enis, eniB) ? true : undefined),
       60_000,
@@ -447,7 +436,7 @@ t.test(
     await onA.kill();
     await agents.down("east-a");
     await stopInstance(seeded, "east-a");
-    await until("east-b claims", async () =>
+    await waitFor("east-b claims", async () =>
       allOn((await eastSide(seeded)).enis, eniB) ? true : undefined,
     );
     t.same((await eastSide(seeded)).fences, ["east-b@1", "east-b@1", "east-b@1"]);
@@ -512,7 +501,7 @@ t.test(
     );
 
     const ctl = await startController(t, ["--config", await file()]);
-    await until("prepared", async () => {
+    await waitFor("prepared", async () => {
       const { prepared } = await swapState();
       const ok = (m: string, eni: string) =>
         prepared[m]?.length === 8 && prepared[m]?.every((e) => e === eni);
@@ -522,13 +511,13 @@ t.test(
 
     await agents.down("east-a");
     await stopInstance(seeded, "east-a");
-    const moved = await until("subnets on east-b", async () => {
+    const moved = await waitFor("subnets on east-b", async () => {
       const { subnets } = await swapState();
       const on = Object.values(subnets);
       return on.length === 4 && on.every((m) => m === "east-b") ? subnets : undefined;
     });
     t.equal(Object.keys(moved).length, 4);
-    const status = await until("status", async () => {
+    const status = await waitFor("status", async () => {
       const s = await ctl.status();
       return s.sides[0].active === "east-b" && s.sides[0].drift.length === 0 ? s : undefined;
     });
@@ -565,7 +554,7 @@ t.test("failover --to stops when a newer decision overtakes it", async (t) => {
     ...Array.from({ length: 12 }, () => ({ kind: "latency" as const, ms: 1000 })),
   );
   const running = swanpair("failover", "east-west", "--to", "east-b", "--config", path);
-  await until("its fence", async () =>
+  await waitFor("its fence", async () =>
     (await eastSide(seeded)).fences.includes("east-b@1") ? true : undefined,
   );
   const east = seeded.vpcs[0]?.routeTables ?? [];
@@ -577,3 +566,39 @@ t.test("failover --to stops when a newer decision overtakes it", async (t) => {
     /overtaken: a newer decision \(epoch 5\) put east-west\/east-pair on east-a.*SWP_ERR_FAILOVER_REFUSED/,
   );
 });
+
+t.test(
+  "with no healthy target nothing moves, and the alarm shows in status, metrics and log",
+  async (t) => {
+    const { seeded, agents, file } = await world(t);
+    const ctl = await startController(t, ["--config", await file()]);
+    await ticks(ctl, 3);
+    // east-a is dead (agent gone, instance stopped); east-b answers but its tunnels are down.
+    agents.setTunnels("east-b", { "west-a": "down", "west-b": "down" });
+    await agents.down("east-a");
+    await stopInstance(seeded, "east-a");
+    const s = await waitFor("the alarm", async () => {
+      const st = await ctl.status();
+      return st.sides[0].alarm ? st : undefined;
+    });
+    t.equal(s.sides[0].alarm.reason, "active-dead");
+    t.ok(
+      allOn((await eastSide(seeded)).enis, appliance(seeded, "east-a").eni),
+      "routes stay on the dead member",
+    );
+    t.same((await eastSide(seeded)).fences, ["-@-", "-@-", "-@-"], "nothing written");
+    t.match(await ctl.metrics(), /swanpair_alarm\{connection="east-west",pair="east-pair"\} 1/);
+    const alarm = ctl.log.find((l) => l.msg === "no healthy target");
+    t.match(alarm, { reason: "active-dead", blocked: { "east-b": "unready" } });
+
+    // east-b's tunnels come back: the alarm clears with the move.
+    agents.setTunnels("east-b", { "west-a": "up", "west-b": "up" });
+    await waitFor("failover", async () =>
+      allOn((await eastSide(seeded)).enis, appliance(seeded, "east-b").eni) ? true : undefined,
+    );
+    await waitFor("alarm cleared", async () =>
+      (await ctl.status()).sides[0].alarm === null ? true : undefined,
+    );
+    t.ok(ctl.log.some((l) => l.msg === "alarm-cleared"));
+  },
+);
