@@ -12,9 +12,9 @@ import { checkFleetAgainstEc2 } from "./checks/fleet-vs-ec2.ts";
 import type { CheckRow, VerifyCheck } from "./checks/verify-plan.ts";
 import { formatPlan, formatStatus, table } from "./controller/format.ts";
 import { gatherProblems } from "./controller/gather.ts";
-import { Controller } from "./controller/loop.ts";
 import { manualFailover } from "./controller/manual-failover.ts";
-import { parseListen, startStatusServer } from "./controller/server.ts";
+import { runController, selfProblem } from "./controller/run.ts";
+import { parseListen } from "./controller/server.ts";
 import { snapshot } from "./controller/snapshot.ts";
 import { plannedWrite } from "./controller/view.ts";
 import { Ec2, Ec2Error } from "./ec2/client.ts";
@@ -306,25 +306,12 @@ export function buildProgram(): Command {
       } catch (err) {
         throw new ExitError(EXIT.usage, (err as Error).message);
       }
-      const logger = createLogger({ name: "swanpair-controller" });
-      await withEc2(fleet, async (ec2) => {
-        const loop = new Controller(fleet, { ec2, logger, self: opts.self });
-        const server = await startStatusServer(loop, listen, logger);
-        logger.info(
-          {
-            mode: opts.self ? "co-located" : "central",
-            self: opts.self,
-            intervalMs: fleet.failover.intervalMs,
-          },
-          "controller started",
-        );
-        loop.start();
-        const signal = await new Promise<string>((resolve) => {
-          for (const s of ["SIGINT", "SIGTERM"] as const) process.once(s, () => resolve(s));
-        });
-        logger.info({ signal }, "controller stopping");
-        await loop.stop();
-        await server.close();
+      await runController({
+        file: opts.config,
+        fleet,
+        self: opts.self,
+        listen,
+        logger: createLogger({ name: "swanpair-controller" }),
       });
     });
 
@@ -335,8 +322,8 @@ export function buildProgram(): Command {
 const AGENT_TIMEOUT_MS = 3000;
 
 function memberOrExit(fleet: Fleet, appliance: string): void {
-  if (!fleet.pairs.some((p) => p.members.includes(appliance)))
-    throw new ExitError(EXIT.usage, `--self ${appliance}: not a member of any pair in the fleet`);
+  const problem = selfProblem(fleet, appliance);
+  if (problem) throw new ExitError(EXIT.usage, problem);
 }
 
 export function main(argv: string[]): Promise<number> {

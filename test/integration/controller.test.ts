@@ -602,3 +602,40 @@ t.test(
     t.ok(ctl.log.some((l) => l.msg === "alarm-cleared"));
   },
 );
+
+t.test(
+  "SIGHUP reloads the fleet file; an invalid one is refused and the running fleet stays",
+  async (t) => {
+    const { file } = await world(t);
+    const path = await file();
+    const ctl = await startController(t, ["--config", path]);
+    await ticks(ctl, 2);
+    t.match(await ctl.status(), { generation: 1, intervalMs: FAST.intervalMs });
+
+    await file((tree) => {
+      tree.failover.intervalMs = 300;
+    });
+    ctl.child.kill("SIGHUP");
+    await waitFor("generation 2", async () =>
+      (await ctl.status()).generation === 2 ? true : undefined,
+    );
+    t.equal((await ctl.status()).intervalMs, 300);
+    t.ok(ctl.log.some((l) => l.msg === "fleet reloaded"));
+
+    await file((tree) => {
+      tree.pairs[0].members = ["east-a"];
+    });
+    ctl.child.kill("SIGHUP");
+    const refused = await waitFor("the refusal", async () =>
+      ctl.log.find((l) => l.msg === "fleet reload rejected; the running fleet stays"),
+    );
+    t.match(JSON.stringify(refused.issues), /pairs\[0\]\.members/);
+    await ticks(ctl, 2);
+    t.match(
+      await ctl.status(),
+      { generation: 2, intervalMs: 300 },
+      "still running the last good fleet",
+    );
+    t.equal(await ctl.stop(), 0);
+  },
+);

@@ -26,11 +26,18 @@ export interface ControllerOptions {
   logger: Logger;
   /** Co-located mode: this controller runs on (and only ever claims routes for) this appliance. */
   self?: string;
+  /** Which load of the fleet file this is (1, then one more per reload), for status. */
+  generation?: number;
+  /** Engine state to start from (a reload keeps the previous controller's). */
+  state?: EngineState;
   now?: () => number;
 }
 
 export interface ControllerStatus {
   mode: "central" | "co-located";
+  /** Loads of the fleet file: 1, plus one per accepted reload. */
+  generation: number;
+  intervalMs: number;
   self: string | null;
   startedAt: string;
   ticks: number;
@@ -71,6 +78,16 @@ export class Controller {
     this.#sides = sidesOf(fleet);
     this.#now = opts.now ?? Date.now;
     this.#startedAt = this.#now();
+    this.#state = opts.state ?? initialState;
+  }
+
+  engineState(): EngineState {
+    return this.#state;
+  }
+
+  /** Releases the EC2 client; call after stop(). */
+  destroy(): void {
+    this.#opts.ec2.destroy();
   }
 
   async tick(): Promise<TickReport> {
@@ -203,6 +220,8 @@ export class Controller {
   status(): ControllerStatus {
     return {
       mode: this.#opts.self ? "co-located" : "central",
+      generation: this.#opts.generation ?? 1,
+      intervalMs: this.#fleet.failover.intervalMs,
       self: this.#opts.self ?? null,
       startedAt: new Date(this.#startedAt).toISOString(),
       ticks: this.#ticks,

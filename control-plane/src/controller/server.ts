@@ -25,8 +25,9 @@ export function parseListen(text: string): { host: string | undefined; port: num
   return { host: host === "" ? undefined : host, port };
 }
 
+/** `controller` is asked on each request: a reload replaces the controller, not the server. */
 export async function startStatusServer(
-  controller: Controller,
+  controller: () => Controller,
   listen: { host: string | undefined; port: number },
   logger: Logger,
 ): Promise<StatusServer> {
@@ -38,16 +39,18 @@ export async function startStatusServer(
     const path = (req.url ?? "/").split("?")[0];
     if (req.method !== "GET") return send(405, "text/plain", "method not allowed\n");
     if (path === "/v1/status")
-      return send(200, "application/json", `${JSON.stringify(controller.status(), null, 2)}\n`);
+      return send(200, "application/json", `${JSON.stringify(controller().status(), null, 2)}\n`);
     if (path === "/healthz") return send(200, "text/plain", "ok\n");
     if (path === "/metrics") {
-      controller.metricsText().then(
-        (text) => send(200, "text/plain; version=0.0.4", text),
-        (err: unknown) => {
-          logger.error({ err }, "metrics failed");
-          send(500, "text/plain", "metrics failed\n");
-        },
-      );
+      controller()
+        .metricsText()
+        .then(
+          (text) => send(200, "text/plain; version=0.0.4", text),
+          (err: unknown) => {
+            logger.error({ err }, "metrics failed");
+            send(500, "text/plain", "metrics failed\n");
+          },
+        );
       return;
     }
     send(404, "text/plain", "not found\n");
