@@ -70,6 +70,7 @@ export class Controller {
   #timer: NodeJS.Timeout | undefined;
   #prepareTimer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
+  #preparing: Promise<void> | undefined;
   #stopped = false;
 
   constructor(fleet: Fleet, opts: ControllerOptions) {
@@ -188,9 +189,12 @@ export class Controller {
   start(): void {
     const prepare = async () => {
       await this.prepare();
-      if (!this.#stopped) this.#prepareTimer = setTimeout(prepare, PREPARE_EVERY_MS);
+      if (this.#stopped) return;
+      this.#prepareTimer = setTimeout(() => {
+        this.#preparing = prepare();
+      }, PREPARE_EVERY_MS);
     };
-    void prepare();
+    this.#preparing = prepare();
     const loop = async () => {
       if (this.#stopped) return;
       const began = this.#now();
@@ -214,7 +218,8 @@ export class Controller {
     this.#stopped = true;
     clearTimeout(this.#timer);
     clearTimeout(this.#prepareTimer);
-    await this.#running;
+    // Both finish what they started, so destroy() never cuts an EC2 call short.
+    await Promise.all([this.#running, this.#preparing]);
   }
 
   status(): ControllerStatus {
