@@ -14,6 +14,7 @@ import { decide, initialState } from "../control-plane/src/decide/engine.ts";
 import type { Observation } from "../control-plane/src/decide/types.ts";
 import { Ec2 } from "../control-plane/src/ec2/client.ts";
 import { managedRoutes } from "../control-plane/src/fleet/routes.ts";
+import { DEFAULT_FAILOVER } from "../control-plane/src/fleet/schema.ts";
 import type { FailoverPolicy, Fleet } from "../control-plane/src/fleet/types.ts";
 import { writeFleetFile } from "../test/helpers/fleet-file.ts";
 import { seededFleet, seedFleet, startMoto } from "../test/helpers/moto.ts";
@@ -59,7 +60,7 @@ function syntheticFleet(connections: number, tables: number, cidrsPerVpc: number
       kind: "site-to-site" as const,
       between: ["p0", `p${c + 1}`] as [string, string],
     })),
-    failover: { intervalMs: 500, fall: 3, rise: 3, holdDownMs: 30_000, preempt: false },
+    failover: DEFAULT_FAILOVER,
   };
 }
 
@@ -196,13 +197,7 @@ export interface ControllerResults {
 
 export async function benchController(): Promise<ControllerResults> {
   const engine = [engineTick(1, 5, 2), engineTick(10, 10, 5), engineTick(50, 20, 5)];
-  const defaults: FailoverPolicy = {
-    intervalMs: 500,
-    fall: 3,
-    rise: 3,
-    holdDownMs: 30_000,
-    preempt: false,
-  };
+  const defaults: FailoverPolicy = DEFAULT_FAILOVER;
   const e2e = [
     await endToEnd(defaults, 5),
     await endToEnd({ ...defaults, intervalMs: 200, fall: 2 }, 5),

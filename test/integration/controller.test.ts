@@ -23,6 +23,12 @@ import { tempDir } from "../helpers/temp-dir.ts";
 
 const moto = await startMoto(t);
 const ec2 = new Ec2({ region: "eu-west-1", endpoint: moto.endpoint });
+/** Between a controller and moto when a test's fleet file says so (`throughProxy`). */
+const proxy = await FaultProxy.start(moto.endpoint);
+t.teardown(() => proxy.close());
+const throughProxy = (tree: Tree) => {
+  tree.endpoint = proxy.endpoint;
+};
 t.teardown(() => ec2.destroy());
 
 const FAST: FailoverPolicy = {
@@ -37,12 +43,12 @@ const FAST: FailoverPolicy = {
 async function world(
   t: Test,
   opts: {
-    endpoint?: string;
     policy?: FailoverPolicy;
     east?: Partial<SeedSpec["vpcs"][number]>;
   } = {},
 ) {
   await moto.reset();
+  proxy.reset();
   const seeded = await seedFleet(ec2.sdk, {
     tag: { key: "swanpair:fleet", value: "ctl-test" },
     vpcs: [
@@ -56,7 +62,7 @@ async function world(
   const fleet = agents.wire(base);
   const dir = await tempDir(t, "swp-ctl-");
   const file = (change?: (tree: Tree) => void, name?: string) =>
-    writeFleetFile(dir, { ...fleet, endpoint: opts.endpoint ?? moto.endpoint }, change, name);
+    writeFleetFile(dir, fleet, change, name);
   return { seeded, fleet, agents, file, dir };
 }
 
@@ -278,8 +284,6 @@ t.test("two controllers that see different things never split a side's routes", 
 t.test(
   "a controller killed mid-failover converges after restart, finishing the same decision",
   async (t) => {
-    const proxy = await FaultProxy.start(moto.endpoint);
-    t.teardown(() => proxy.close());
     const { seeded, agents, file } = await world(t);
     const eniB = appliance(seeded, "east-b").eni;
     // The first 8 writes (the client's concurrency) are slow; every later attempt is dropped
@@ -289,12 +293,7 @@ t.test(
       ...Array.from({ length: 8 }, () => ({ kind: "latency" as const, ms: 1500 })),
       ...Array.from({ length: 200 }, () => ({ kind: "drop" as const })),
     );
-    const slow = await startController(t, [
-      "--config",
-      await file((tree) => {
-        tree.endpoint = proxy.endpoint;
-      }, "slow.yaml"),
-    ]);
+    const slow = await startController(t, ["--config", await file(throughProxy, "slow.yaml")]);
     await ticks(slow, 3);
     await agents.down("east-a");
     await stopInstance(seeded, "east-a");
@@ -333,15 +332,8 @@ t.test(
 t.test(
   "failover converges through throttling, 500s, latency and dropped connections, with bounded calls",
   async (t) => {
-    const proxy = await FaultProxy.start(moto.endpoint);
-    t.teardown(() => proxy.close());
     const { seeded, agents, file } = await world(t, { policy: { ...FAST, intervalMs: 500 } });
-    const ctl = await startController(t, [
-      "--config",
-      await file((tree) => {
-        tree.endpoint = proxy.endpoint;
-      }),
-    ]);
+    const ctl = await startController(t, ["--config", await file(throughProxy)]);
     await ticks(ctl, 3);
     proxy.reset();
     // Each action its own bucket of 6, refilled at 4/s: 12 routes cannot go out at once.
@@ -543,12 +535,8 @@ t.test(
 );
 
 t.test("failover --to stops when a newer decision overtakes it", async (t) => {
-  const proxy = await FaultProxy.start(moto.endpoint);
-  t.teardown(() => proxy.close());
   const { seeded, file } = await world(t);
-  const path = await file((tree) => {
-    tree.endpoint = proxy.endpoint;
-  });
+  const path = await file(throughProxy);
   proxy.inject(
     "ReplaceRoute",
     ...Array.from({ length: 12 }, () => ({ kind: "latency" as const, ms: 1000 })),

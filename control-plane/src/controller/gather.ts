@@ -6,11 +6,11 @@
 
 import type { AgentStatus } from "../../../agent/src/status.ts";
 import { agentClient } from "../agents.ts";
+import { sidesOf } from "../decide/sides.ts";
 import type { Ec2State } from "../decide/types.ts";
 import type { Ec2 } from "../ec2/client.ts";
 import { impairedInstances } from "../ec2/instance-health.ts";
 import { describeInstances, describeManagedTables } from "../ec2/routes.ts";
-import { managedRoutes } from "../fleet/routes.ts";
 import type { Fleet } from "../fleet/types.ts";
 import { ec2StateOf, type Gathered } from "./observation.ts";
 
@@ -51,7 +51,8 @@ export async function gather(
   opts: { agentTimeoutMs: number; now: () => number },
 ): Promise<{ gathered: Gathered; errors: GatherErrors }> {
   const errors: GatherErrors = { agents: {} };
-  const routes = managedRoutes(fleet);
+  // The sides are derived once per fleet; their routes are managedRoutes(fleet), in order.
+  const routes = sidesOf(fleet).flatMap((s) => s.routes);
   const [tables, instances, statuses] = await Promise.all([
     describeManagedTables(ec2, fleet, routes).catch((e: unknown) => {
       errors.routeTables = message(e);

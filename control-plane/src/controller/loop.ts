@@ -12,8 +12,8 @@ import type { EngineEvent, EngineState, Observation } from "../decide/types.ts";
 import type { Ec2 } from "../ec2/client.ts";
 import { prepareSwapTables } from "../ec2/swap.ts";
 import type { Fleet } from "../fleet/types.ts";
-import { type ExecuteResult, executeAll } from "./execute.ts";
-import { type GatherErrors, gather, gatherProblems } from "./gather.ts";
+import { executeAll } from "./execute.ts";
+import { gather, gatherProblems } from "./gather.ts";
 import { type ControllerMetrics, createControllerMetrics } from "./metrics.ts";
 import { toObservation } from "./observation.ts";
 import { type FailoverView, type SideView, sideViews } from "./view.ts";
@@ -47,13 +47,6 @@ export interface ControllerStatus {
   sides: SideView[];
 }
 
-export interface TickReport {
-  observation: Observation;
-  events: EngineEvent[];
-  writes: ExecuteResult[];
-  errors: GatherErrors;
-}
-
 export class Controller {
   readonly metrics: ControllerMetrics = createControllerMetrics();
   readonly #fleet: Fleet;
@@ -66,7 +59,8 @@ export class Controller {
   #ticks = 0;
   #lastTickAt: number | null = null;
   #lastErrors: string[] = [];
-  #views: SideView[] = [];
+  /** The last finished tick's observation and state: status and metrics are built from them when asked for. */
+  #last: { observation: Observation; state: EngineState } | undefined;
   #timer: NodeJS.Timeout | undefined;
   #prepareTimer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
@@ -91,7 +85,7 @@ export class Controller {
     this.#opts.ec2.destroy();
   }
 
-  async tick(): Promise<TickReport> {
+  async tick(): Promise<void> {
     const { ec2, logger, self } = this.#opts;
     const { gathered, errors } = await gather(ec2, this.#fleet, {
       // An agent slower than a tick is as good as unreachable for this tick.
@@ -132,9 +126,8 @@ export class Controller {
     this.#lastErrors = failed;
     this.#ticks++;
     this.#lastTickAt = observation.now;
-    this.#views = sideViews(this.#sides, observation, this.#state, this.#failovers);
+    this.#last = { observation, state: this.#state };
     this.metrics.ticks.inc({ result: failed.length === 0 ? "ok" : "partial" });
-    return { observation, events: result.events, writes, errors };
   }
 
   #record(e: EngineEvent): void {
@@ -232,12 +225,17 @@ export class Controller {
       ticks: this.#ticks,
       lastTickAt: this.#lastTickAt === null ? null : new Date(this.#lastTickAt).toISOString(),
       lastErrors: this.#lastErrors,
-      sides: this.#views,
+      sides: this.#views(),
     };
   }
 
+  #views(): SideView[] {
+    const last = this.#last;
+    return last ? sideViews(this.#sides, last.observation, last.state, this.#failovers) : [];
+  }
+
   async metricsText(): Promise<string> {
-    this.metrics.update(this.#views, this.#opts.ec2.calls);
+    this.metrics.update(this.#views(), this.#opts.ec2.calls);
     return this.metrics.registry.metrics();
   }
 }

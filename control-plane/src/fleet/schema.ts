@@ -77,7 +77,7 @@ const agentUrl = z.string().superRefine((v, ctx) => {
 });
 
 const DEFAULT_TAG = { key: "swanpair:fleet", value: "default" } as const;
-const DEFAULT_FAILOVER = {
+export const DEFAULT_FAILOVER = {
   intervalMs: 500,
   fall: 3,
   rise: 3,
