@@ -1,4 +1,5 @@
 import type { ResolvedConfig } from "../config/types.ts";
+import { pluginsFor } from "./plugins.ts";
 
 /**
  * strongswan.conf for the agent's own charon-systemd, plus the settings-file syntax that
@@ -51,22 +52,6 @@ export function formatSettings(section: SettingsSection, depth = 0): string {
   return text;
 }
 
-/**
- * PSK-only IKEv2. OpenSSL brings ciphers, hashes, DH groups and the RNG for the modern and
- * AWS presets; nonce and kdf (prf+) are still needed beside it: charon fails without them.
- */
-const CRYPTO_PLUGINS = ["nonce", "openssl", "kdf"];
-const SERVICE_PLUGINS = ["socket-default", "vici"];
-
-/**
- * Order matters: the first plugin that offers an IPsec backend wins, so kernel-libipsec must
- * come before kernel-netlink, which still provides routes and addresses.
- */
-const KERNEL_PLUGINS: Record<ResolvedConfig["datapath"], string[]> = {
-  libipsec: ["kernel-libipsec", "kernel-netlink"],
-  kernel: ["kernel-netlink"],
-};
-
 /** Agent log level → charon log level (1 is charon's normal; 4 would log keys, never used). */
 const CHARON_LEVEL: Record<ResolvedConfig["log"]["level"], string> = {
   fatal: "0",
@@ -77,10 +62,15 @@ const CHARON_LEVEL: Record<ResolvedConfig["log"]["level"], string> = {
   trace: "3",
 };
 
+/** charon's own log file: the agent reads it to say why charon exited. */
+export function charonLogPath(config: ResolvedConfig): string {
+  return `${config.stateDir}/charon.log`;
+}
+
 export function renderStrongswanConf(config: ResolvedConfig): string {
   const vici = `unix://${config.charon.vici}`;
   const daemon: SettingsSection = {
-    load: [...CRYPTO_PLUGINS, ...KERNEL_PLUGINS[config.datapath], ...SERVICE_PLUGINS].join(" "),
+    load: pluginsFor(config.datapath).join(" "),
     // kernel-libipsec routes each CHILD_SA into its TUN device (table 220) whatever
     // install_routes says; the option only drives kernel-netlink's routes for XFRM policies.
     // With XFRM interfaces the routes point at the interfaces, which charon must not touch.
@@ -89,7 +79,7 @@ export function renderStrongswanConf(config: ResolvedConfig): string {
     journal: { default: "-1" },
     filelog: {
       swanpair: {
-        path: `${config.stateDir}/charon.log`,
+        path: charonLogPath(config),
         default: CHARON_LEVEL[config.log.level],
         time_format: "%Y-%m-%dT%H:%M:%S",
         time_add_ms: "yes",
