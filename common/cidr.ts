@@ -1,4 +1,5 @@
 import { isIPv4, isIPv6 } from "node:net";
+import { quote } from "./text.ts";
 
 export type Family = 4 | 6;
 
@@ -13,11 +14,45 @@ export interface Cidr {
 
 const BITS: Record<Family, number> = { 4: 32, 6: 128 };
 
+/**
+ * 4 or 6 for an address, undefined for anything else. An IPv6 zone index ("fe80::1%eth0") is
+ * not part of an address in a config: Node accepts it, nothing downstream does.
+ */
 export function ipFamily(text: string): Family | undefined {
   if (isIPv4(text)) return 4;
-  if (isIPv6(text)) return 6;
+  if (isIPv6(text) && !text.includes("%")) return 6;
   return undefined;
 }
+
+/** Why `text` is not an address, quoting it, e.g. `"10.1.0.300" is not an IPv4 address`. */
+export function ipProblem(text: string): string | undefined {
+  if (ipFamily(text) !== undefined) return undefined;
+  const kind = text.includes(":") ? "IPv6" : /^[\d.]+$/.test(text) ? "IPv4" : "IPv4 or IPv6";
+  return `${quote(text)} is not an ${kind} address`;
+}
+
+// JSON Schema patterns (ECMA-262) that accept exactly what ipFamily and parseCidr accept,
+// short of a CIDR's host bits, so that an editor refuses what the loaders refuse.
+const OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
+const V4 = `${OCTET}(?:\\.${OCTET}){3}`;
+const SEG = "[0-9a-fA-F]{1,4}";
+/** The grammar of Node's isIPv6, without the zone index. */
+const V6 = `(?:${[
+  `(?:${SEG}:){7}(?:${SEG}|:)`,
+  `(?:${SEG}:){6}(?:${V4}|:${SEG}|:)`,
+  `(?:${SEG}:){5}(?::${V4}|(?::${SEG}){1,2}|:)`,
+  `(?:${SEG}:){4}(?:(?::${SEG}){0,1}:${V4}|(?::${SEG}){1,3}|:)`,
+  `(?:${SEG}:){3}(?:(?::${SEG}){0,2}:${V4}|(?::${SEG}){1,4}|:)`,
+  `(?:${SEG}:){2}(?:(?::${SEG}){0,3}:${V4}|(?::${SEG}){1,5}|:)`,
+  `(?:${SEG}:){1}(?:(?::${SEG}){0,4}:${V4}|(?::${SEG}){1,6}|:)`,
+  `(?::(?:(?::${SEG}){0,5}:${V4}|(?::${SEG}){1,7}|:))`,
+].join("|")})`;
+/** parseCidr reads a prefix of one to three digits: 0-32 for IPv4 ("08" too), 0-128 for IPv6. */
+const V4_PREFIX = "(?:0?0?[0-9]|0?[12][0-9]|0?3[0-2])";
+const V6_PREFIX = "(?:0?[0-9]?[0-9]|1[01][0-9]|12[0-8])";
+
+export const IP_PATTERN = `^(?:${V4}|${V6})$`;
+export const CIDR_PATTERN = `^(?:${V4}/${V4_PREFIX}|${V6}/${V6_PREFIX})$`;
 
 export function ipToBigInt(text: string): bigint {
   if (isIPv4(text)) {
@@ -73,7 +108,7 @@ export function parseCidr(text: string): CidrResult {
   const addr = text.slice(0, slash);
   const prefixText = text.slice(slash + 1);
   const family = ipFamily(addr);
-  if (!family) return { ok: false, reason: `"${addr}" is not an IPv4 or IPv6 address` };
+  if (!family) return { ok: false, reason: ipProblem(addr) ?? "not an address" };
   if (!/^\d{1,3}$/.test(prefixText) || Number(prefixText) > BITS[family]) {
     return { ok: false, reason: `prefix length must be 0-${BITS[family]}` };
   }

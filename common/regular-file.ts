@@ -1,6 +1,10 @@
 import { constants, type Stats } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
-import { errnoText } from "./yaml-config.ts";
+
+/** "EACCES: permission denied" without the path Node appends; callers name the file. */
+export function errnoText(err: unknown): string {
+  return err instanceof Error ? err.message.replace(/, \w+ '.*'$/, "") : String(err);
+}
 
 export type RegularFile =
   | { ok: true; handle: FileHandle; stats: Stats }

@@ -1,12 +1,15 @@
 import { inspect } from "node:util";
 
-/** Wraps a secret so that logging, JSON and util.inspect never show it. */
-export class Secret {
-  readonly #value: string;
-  constructor(value: string) {
+/**
+ * Wraps a secret so that logging, JSON and util.inspect never show it. A secret is text, or
+ * bytes where it need not be text (a PSK decoded from strongSwan's 0x/0s notation).
+ */
+export class Secret<T extends string | Uint8Array = string> {
+  readonly #value: T;
+  constructor(value: T) {
     this.#value = value;
   }
-  reveal(): string {
+  reveal(): T {
     return this.#value;
   }
   toJSON(): string {

@@ -1,7 +1,8 @@
-import { readFile } from "node:fs/promises";
 import { isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
 import { z } from "zod";
 import { SwpError } from "./errors.ts";
+import { errnoText, openRegularFile } from "./regular-file.ts";
+import { clip, count, quote } from "./text.ts";
 
 /**
  * The generic half of every swanpair config loader (agent and fleet): YAML text to data with
@@ -19,24 +20,45 @@ export interface ConfigIssue {
   message: string;
 }
 
+/** A load that failed: its errors, and the warnings found on the way, which still count. */
+export type Refused = { ok: false; issues: ConfigIssue[]; warnings: ConfigIssue[] };
+
 /** What every loader returns, minus the resolved config itself. */
-export type IssueResult =
-  | { ok: true; warnings: ConfigIssue[] }
-  | { ok: false; issues: ConfigIssue[] };
+export type IssueResult = { ok: true; warnings: ConfigIssue[] } | Refused;
 
-export type Shaped<T> = { ok: true; data: T } | { ok: false; issues: ConfigIssue[] };
+export type Shaped<T> = { ok: true; data: T } | Refused;
 
-/** Throws SwpError SWP_ERR_CONFIG_READ when the config file itself cannot be read. */
-export async function readConfigFile(path: string): Promise<string> {
-  try {
-    return await readFile(path, "utf8");
-  } catch (err) {
+/** A config file is a few kilobytes; one this large is the wrong file, refused unread. */
+export const CONFIG_FILE_MAX_BYTES = 1024 * 1024;
+
+/**
+ * The text of a config file. Throws SwpError SWP_ERR_CONFIG_READ when the file cannot be read
+ * at all (missing, unreadable, not a regular file: a FIFO named by mistake cannot hang the
+ * reader). A file over CONFIG_FILE_MAX_BYTES is refused by its size, before it is read, as one
+ * issue (rule `size`).
+ */
+export async function readConfigFile(path: string): Promise<{ ok: true; text: string } | Refused> {
+  const fail = (reason: string, cause?: unknown): never => {
     throw new SwpError(
       "SWP_ERR_CONFIG_READ",
-      `cannot read ${path}: ${errnoText(err)}`,
+      `cannot read ${path}: ${reason}`,
       { path },
-      { cause: err },
+      { cause },
     );
+  };
+  const file = await openRegularFile(path);
+  if (!file.ok) return fail(file.reason);
+  try {
+    const { size } = file.stats;
+    if (size > CONFIG_FILE_MAX_BYTES) {
+      const message = `the file is ${size} bytes, over the ${CONFIG_FILE_MAX_BYTES}-byte (1 MiB) limit of a config file; is it the right file?`;
+      return { ok: false, issues: [{ path: "", rule: "size", message }], warnings: [] };
+    }
+    return { ok: true, text: (await file.handle.readFile()).toString("utf8") };
+  } catch (err) {
+    return fail(errnoText(err), err);
+  } finally {
+    await file.handle.close();
   }
 }
 
@@ -53,7 +75,8 @@ export function parseConfig<S extends z.ZodType>(
   if (!yaml.ok) return yaml;
   const parsed = schema.safeParse(yaml.data, { reportInput: true });
   if (parsed.success) return { ok: true, data: parsed.data };
-  return { ok: false, issues: parsed.error.issues.flatMap((i) => fromZod(i, schema, what)) };
+  const issues = parsed.error.issues.flatMap((i) => fromZod(i, schema, what));
+  return { ok: false, issues, warnings: [] };
 }
 
 function parseYaml(text: string): Shaped<unknown> {
@@ -64,13 +87,14 @@ function parseYaml(text: string): Shaped<unknown> {
     const { line, col } = lines.linePos(offset);
     return `line ${line}, column ${col}`;
   };
+  // The parser's messages quote the text around the error, which in a binary file can be long.
   const issues: ConfigIssue[] = [...doc.errors, ...doc.warnings].map((e) => ({
     path: "",
     rule: "yaml",
-    message: `${at(e.pos[0])}: ${e.message}`,
+    message: `${at(e.pos[0])}: ${clip(e.message, 200)}`,
   }));
   if (issues.length === 0) duplicateKeys(doc.contents, [], at, issues);
-  if (issues.length > 0) return { ok: false, issues };
+  if (issues.length > 0) return { ok: false, issues, warnings: [] };
   return { ok: true, data: doc.toJS() };
 }
 
@@ -93,7 +117,7 @@ function duplicateKeys(
       out.push({
         path: formatPath(keyPath),
         rule: "duplicate-key",
-        message: `${at(offset)}: key "${key}" appears more than once in this mapping`,
+        message: `${at(offset)}: key ${quote(key)} appears more than once in this mapping`,
       });
     }
     seen.add(key);
@@ -121,7 +145,7 @@ function fromZod(issue: z.core.$ZodIssue, schema: z.ZodType, what: string): Conf
       return issue.keys.map((key) => ({
         path: formatPath([...issue.path, key]),
         rule: "unknown-key",
-        message: `unknown key "${key}"${suggest(key, keysAt(schema, issue.path))}`,
+        message: `unknown key ${quote(key)}${suggest(key, keysAt(schema, issue.path))}`,
       }));
     case "invalid_type":
       if (issue.input === undefined) return one("required", "is required");
@@ -161,7 +185,7 @@ const TYPE_NAMES: Record<string, string> = {
 function describe(value: unknown): string {
   if (Array.isArray(value)) return "a list";
   if (typeof value === "object") return "a mapping";
-  if (typeof value === "string") return `the string ${JSON.stringify(value)}`;
+  if (typeof value === "string") return `the string ${quote(value)}`;
   return String(value);
 }
 
@@ -214,11 +238,6 @@ function editDistance(a: string, b: string): number {
   return prev[b.length] ?? 0;
 }
 
-/** "EACCES: permission denied" without the path Node appends; callers name the file. */
-export function errnoText(err: unknown): string {
-  return err instanceof Error ? err.message.replace(/, \w+ '.*'$/, "") : String(err);
-}
-
 // Rendering: one line per issue for people (grep-friendly, like a compiler), JSON for machines.
 
 export type Severity = "error" | "warning";
@@ -238,10 +257,9 @@ export function formatIssue(
   return `${from}${where}${tag}${issue.message} [${issue.rule}]`;
 }
 
-/** The issues of a failed load, or the warnings of a successful one, one line each. */
+/** The errors of a load, then its warnings, one line each, at most MAX_ISSUES_SHOWN. */
 export function formatLoadResult(file: string, result: IssueResult): string[] {
-  if (!result.ok) return result.issues.map((i) => formatIssue(file, i));
-  return result.warnings.map((i) => formatIssue(file, i, "warning"));
+  return reportLines(issueReport(file, result));
 }
 
 export interface IssueReport {
@@ -249,11 +267,54 @@ export interface IssueReport {
   ok: boolean;
   errors: ConfigIssue[];
   warnings: ConfigIssue[];
+  /** How many issues capReport left out, when it left any out. */
+  omitted?: { errors: number; warnings: number };
 }
 
 /** The JSON form; it never carries the resolved config, so no secret can ride along. */
 export function issueReport(file: string, result: IssueResult): IssueReport {
   return result.ok
     ? { file, ok: true, errors: [], warnings: result.warnings }
-    : { file, ok: false, errors: result.issues, warnings: [] };
+    : { file, ok: false, errors: result.issues, warnings: result.warnings };
+}
+
+/**
+ * How many issues are shown, in lines or in JSON. A garbage file can hold thousands of YAML
+ * errors; the first ones are what a person fixes first, and what a program needs to say why.
+ */
+export const MAX_ISSUES_SHOWN = 50;
+
+/**
+ * The report as shown: at most MAX_ISSUES_SHOWN issues, errors first, then warnings; what is
+ * left out is counted in `omitted`. Each message is cut to a few hundred characters.
+ */
+export function capReport(report: IssueReport, max = MAX_ISSUES_SHOWN): IssueReport {
+  const cut = (issues: ConfigIssue[], room: number) =>
+    issues.slice(0, Math.max(room, 0)).map((i) => ({ ...i, message: clip(i.message) }));
+  const errors = cut(report.errors, max);
+  const warnings = cut(report.warnings, max - errors.length);
+  const omitted = {
+    errors: report.errors.length - errors.length,
+    warnings: report.warnings.length - warnings.length,
+  };
+  const { omitted: _, ...rest } = report;
+  const some = omitted.errors + omitted.warnings > 0;
+  return { ...rest, errors, warnings, ...(some && { omitted }) };
+}
+
+/** The report for people: one line per issue shown, then one line for those left out. */
+export function reportLines(report: IssueReport): string[] {
+  const { file, errors, warnings, omitted } = capReport(report);
+  const lines = [
+    ...errors.map((i) => formatIssue(file, i)),
+    ...warnings.map((i) => formatIssue(file, i, "warning")),
+  ];
+  if (omitted) {
+    const parts = [
+      ...(omitted.errors > 0 ? [count(omitted.errors, "more error")] : []),
+      ...(omitted.warnings > 0 ? [count(omitted.warnings, "more warning")] : []),
+    ];
+    lines.push(`${file}: … and ${parts.join(" and ")}`);
+  }
+  return lines;
 }

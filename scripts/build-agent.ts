@@ -17,7 +17,7 @@ export async function buildAgent(outfile = AGENT_BUNDLE): Promise<string> {
     bundle: true,
     minify: true,
     platform: "node",
-    target: "node22",
+    target: "node24",
     format: "esm",
     legalComments: "eof",
     // Bundled CommonJS dependencies call require() for Node's built-ins.

@@ -17,7 +17,7 @@ case "${1:-}" in
   *) echo "usage: $0 [--keep | --down]" >&2; exit 2 ;;
 esac
 
-bash scripts/bootstrap.sh
+bash scripts/bootstrap.sh --runtime
 export PATH="$PWD/.tools/node_modules/.bin:$PATH"
 AGENT="$PWD/agent/bin/swanpair-agent.ts"
 LAB=/run/swanpair-demo
@@ -84,10 +84,26 @@ for pair in "a1 $NS_A" "b1 $NS_B"; do
 done
 
 say "waiting for the tunnel to come up on both sides"
+# Gives up at once when an agent exits (its preflight names what is missing) or reports charon
+# in a crash loop (with charon's own reason), instead of waiting out the 30 s.
+fail_fast() { # name
+  if ! kill -0 "$(cat "$LAB/$1.pid")" 2>/dev/null; then
+    say "the agent for $1 exited; its log follows" >&2
+    tail -n 20 "$LAB/$1.log" >&2
+    exit 1
+  fi
+  if grep -q '"state": "crash-loop"' <<<"$2"; then
+    say "charon keeps exiting on $1; its status follows" >&2
+    node "$AGENT" status --socket "$LAB/$1/agent.sock" >&2 || true
+    exit 1
+  fi
+}
 for i in $(seq 1 150); do
   up=0
   for name in a1 b1; do
-    node "$AGENT" status --socket "$LAB/$name/agent.sock" --json 2>/dev/null | grep -q '"state": "up"' && up=$((up + 1))
+    status=$(node "$AGENT" status --socket "$LAB/$name/agent.sock" --json 2>/dev/null || true)
+    fail_fast "$name" "$status"
+    grep -q '"state": "up"' <<<"$status" && up=$((up + 1))
   done
   [ "$up" -eq 2 ] && break
   if [ "$i" -eq 150 ]; then

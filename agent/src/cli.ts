@@ -1,30 +1,40 @@
 import { resolve } from "node:path";
 import { Command } from "commander";
-import { EXIT, ExitError, print, runCli } from "../../common/cli.ts";
+import {
+  EXIT,
+  ExitError,
+  emit,
+  mustLoad,
+  print,
+  printReport,
+  runCli,
+  useColor,
+} from "../../common/cli.ts";
 import { createLogger } from "../../common/logger.ts";
 import { ApiClient } from "./api/client.ts";
 import { formatStatus } from "./api/format-status.ts";
-import { formatIssue, formatLoadResult, issueReport } from "./config/format-issues.ts";
+import { formatIssue, issueReport } from "./config/format-issues.ts";
 import { loadConfigFile } from "./config/load.ts";
 import { AgentDaemon } from "./daemon.ts";
+import { failures, preflight } from "./preflight/checks.ts";
+import { formatChecks, formatPreflightFailure } from "./preflight/format.ts";
 import { renderAll, writeRendered } from "./render/index.ts";
 
 const DEFAULT_SOCKET = "/run/swanpair/agent.sock";
 
-async function loadOrExit(file: string, json: boolean) {
+/**
+ * The config, or exit 2 with its issues; runCli prints them, as JSON under --json, so the
+ * second argument is no longer needed (kept for existing callers).
+ */
+async function loadOrExit(file: string, _json = false) {
   const result = await loadConfigFile(file);
-  if (!result.ok) {
-    if (json) print(JSON.stringify(issueReport(file, result), null, 2));
-    else for (const line of formatLoadResult(file, result)) process.stderr.write(`${line}\n`);
-    throw new ExitError(EXIT.usage);
-  }
-  for (const line of formatLoadResult(file, result)) process.stderr.write(`${line}\n`);
+  mustLoad(file, result);
   return result.config;
 }
 
 async function socketFrom(opts: { socket?: string; config?: string }): Promise<string> {
   if (opts.socket) return opts.socket;
-  if (opts.config) return (await loadOrExit(opts.config, false)).api.socket;
+  if (opts.config) return (await loadOrExit(opts.config)).api.socket;
   return process.env.SWANPAIR_AGENT_SOCKET ?? DEFAULT_SOCKET;
 }
 
@@ -54,6 +64,11 @@ export function buildProgram(): Command {
     .action(async (opts: { config: string }) => {
       const configPath = resolve(opts.config);
       const config = await loadOrExit(configPath, false);
+      const failed = failures(await preflight(config));
+      if (failed.length > 0) {
+        const lines = formatPreflightFailure(failed, configPath);
+        throw new ExitError(EXIT.failed, lines.join("\n"), "SWP_ERR_PREFLIGHT");
+      }
       const logger = createLogger({ name: "swanpair-agent", level: config.log.level });
       const daemon = new AgentDaemon({ configPath, logger });
       await daemon.start(config);
@@ -75,25 +90,34 @@ export function buildProgram(): Command {
     });
 
   program
+    .command("doctor")
+    .description(
+      "check that this machine can run the config: charon, its plugins, /dev/net/tun or the kernel's IPsec, the state directory",
+    )
+    .requiredOption("--config <file>", "agent config (YAML)")
+    .option("--json", "print every check with its result as JSON")
+    .action(async (opts: { config: string; json?: boolean }) => {
+      const checks = await preflight(await loadOrExit(opts.config));
+      const ok = failures(checks).length === 0;
+      emit(opts.json, { ok, checks }, () => formatChecks(checks));
+      if (!ok) throw new ExitError(EXIT.failed);
+    });
+
+  program
     .command("validate")
     .description("check a config and report every problem with its field path")
     .requiredOption("--config <file>", "agent config (YAML)")
     .option("--json", "print the report as JSON")
     .action(async (opts: { config: string; json?: boolean }) => {
       const result = await loadConfigFile(opts.config);
-      if (opts.json) print(JSON.stringify(issueReport(opts.config, result), null, 2));
-      else {
-        for (const line of formatLoadResult(opts.config, result)) process.stderr.write(`${line}\n`);
-        if (result.ok) {
-          const { tunnels, paths } = result.config;
-          const counts = [
-            `${tunnels.length} tunnels`,
-            ...(paths.length ? [`${paths.length} paths`] : []),
-          ];
-          print(`${opts.config}: valid (${counts.join(", ")})`);
-        }
-      }
-      if (!result.ok) throw new ExitError(EXIT.usage);
+      printReport(issueReport(opts.config, result), opts.json, () => {
+        const { tunnels, paths } = result.ok ? result.config : { tunnels: [], paths: [] };
+        const counts = [
+          `${tunnels.length} tunnels`,
+          ...(paths.length ? [`${paths.length} paths`] : []),
+        ];
+        return `${opts.config}: valid (${counts.join(", ")})`;
+      });
     });
 
   program
@@ -104,16 +128,22 @@ export function buildProgram(): Command {
       "--out <dir>",
       "write the files (swanctl.conf with its keys, mode 0600) instead of printing them",
     )
-    .action(async (opts: { config: string; out?: string }) => {
-      const config = await loadOrExit(opts.config, false);
+    .action(async (opts: { config: string; out?: string; json?: boolean }) => {
+      const config = await loadOrExit(opts.config);
       if (opts.out) {
         await writeRendered(opts.out, renderAll(config, { redactSecrets: false }));
-        print(`wrote ${opts.out}/swanctl.conf and ${opts.out}/strongswan.conf`);
+        const wrote = ["swanctl.conf", "strongswan.conf"].map((f) => `${opts.out}/${f}`);
+        emit(opts.json, { wrote }, () => `wrote ${wrote.join(" and ")}`);
         return;
       }
-      const rendered = renderAll(config, { redactSecrets: true });
-      print(`# swanctl.conf (keys redacted; --out writes them)\n${rendered.swanctlConf}`);
-      print(`# strongswan.conf\n${rendered.strongswanConf}`);
+      // JSON carries the same redacted text, never the keys.
+      const { swanctlConf, strongswanConf } = renderAll(config, { redactSecrets: true });
+      emit(
+        opts.json,
+        { swanctlConf, strongswanConf },
+        () =>
+          `# swanctl.conf (keys redacted; --out writes them)\n${swanctlConf}\n# strongswan.conf\n${strongswanConf}`,
+      );
     });
 
   clientCommand(program, "status", "show the agent's tunnels and charon")
@@ -123,7 +153,7 @@ export function buildProgram(): Command {
       print(
         opts.json
           ? JSON.stringify(status, null, 2)
-          : formatStatus(status, { now: new Date(), color: process.stdout.isTTY }),
+          : formatStatus(status, { now: new Date(), color: useColor() }),
       );
     });
 
@@ -148,14 +178,44 @@ export function buildProgram(): Command {
   for (const verb of ["initiate", "terminate"] as const) {
     clientCommand(program, verb, `${verb} a tunnel's IKE and CHILD SAs`)
       .argument("<tunnel>", "tunnel name")
-      .action(async (tunnel: string, opts: { socket?: string; config?: string }) => {
-        await new ApiClient({ socketPath: await socketFrom(opts) })[verb](tunnel);
-        print(`${verb}: ${tunnel}`);
-      });
+      .action(
+        async (tunnel: string, opts: { socket?: string; config?: string; json?: boolean }) => {
+          await new ApiClient({ socketPath: await socketFrom(opts) })[verb](tunnel);
+          emit(opts.json, { ok: true, [verb]: tunnel }, () => `${verb}: ${tunnel}`);
+        },
+      );
   }
   return program;
 }
 
+/** Shown by --help; runCli attaches them to their commands (and adds --json and --version). */
+const EXAMPLES: Record<string, string[]> = {
+  "": [
+    "swanpair-agent validate --config /etc/swanpair/agent.yaml",
+    "swanpair-agent status --socket /run/swanpair/a1/agent.sock",
+  ],
+  run: ["swanpair-agent run --config /etc/swanpair/agent.yaml"],
+  doctor: [
+    "swanpair-agent doctor --config /etc/swanpair/agent.yaml",
+    "swanpair-agent doctor --config /etc/swanpair/agent.yaml --json | jq '.checks[] | select(.status == \"fail\")'",
+  ],
+  validate: [
+    "swanpair-agent validate --config /etc/swanpair/agent.yaml",
+    "swanpair-agent validate --config /etc/swanpair/agent.yaml --json | jq '.errors[].path'",
+  ],
+  render: [
+    "swanpair-agent render --config /etc/swanpair/agent.yaml",
+    "swanpair-agent render --config /etc/swanpair/agent.yaml --out /tmp/rendered",
+  ],
+  status: [
+    "swanpair-agent status --socket /run/swanpair/a1/agent.sock",
+    "swanpair-agent status --config /etc/swanpair/agent.yaml --json",
+  ],
+  reload: ["swanpair-agent reload --config /etc/swanpair/agent.yaml"],
+  initiate: ["swanpair-agent initiate to-b1 --socket /run/swanpair/a1/agent.sock"],
+  terminate: ["swanpair-agent terminate to-b1 --socket /run/swanpair/a1/agent.sock"],
+};
+
 export function main(argv: string[]): Promise<number> {
-  return runCli(buildProgram(), argv);
+  return runCli(buildProgram(), argv, { examples: EXAMPLES });
 }

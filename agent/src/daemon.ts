@@ -14,6 +14,7 @@ import type { SaObservation } from "./health/sa-state.ts";
 import { CHILD_CARRYING, deriveTunnelState, IKE_ALIVE } from "./health/tunnel-state.ts";
 import { createMetrics, reloadOutcome } from "./metrics.ts";
 import { type Rendered, renderAll } from "./render/index.ts";
+import { charonLogPath } from "./render/strongswan-conf.ts";
 import type {
   AgentControl,
   AgentStatus,
@@ -100,6 +101,7 @@ export class AgentDaemon implements AgentControl {
         binary: config.charon.binary,
         strongswanConf,
         pidFile: join(config.stateDir, "charon.pid"),
+        logFile: charonLogPath(config),
         logger: this.#log.child({ component: "charon" }),
       });
       this.#supervisor.onStart(() => this.#link.connect());
@@ -140,10 +142,11 @@ export class AgentDaemon implements AgentControl {
       datapath: c.datapath,
       charon: {
         mode: c.charon.mode,
-        state: this.#link.ready ? "running" : this.#link.connecting ? "starting" : "stopped",
+        state: this.#charonState(),
         pid: this.#supervisor?.pid ?? null,
         restarts: this.#supervisor?.restarts ?? 0,
         version: this.#link.version,
+        lastExit: this.#supervisor?.lastExit ?? null,
       },
       config: {
         path: this.#opts.configPath,
@@ -318,6 +321,13 @@ export class AgentDaemon implements AgentControl {
     const { state, rttMs, loss, sent, received } = this.#probes.pathSnapshot(path.name);
     const since = this.#pathSince.get(path.name)?.at as string;
     return { name: path.name, target: path.target, state, rttMs, loss, sent, received, since };
+  }
+
+  /** The supervisor knows about exits; the VICI link knows whether charon answers. */
+  #charonState(): AgentStatus["charon"]["state"] {
+    const supervised = this.#supervisor?.state;
+    if (supervised === "crash-loop" || supervised === "restarting") return supervised;
+    return this.#link.ready ? "running" : this.#link.connecting ? "starting" : "stopped";
   }
 
   #requireTunnel(name: string) {

@@ -49,10 +49,23 @@ export interface AgentStatus {
   datapath: "libipsec" | "kernel";
   charon: {
     mode: "child" | "external";
-    state: "starting" | "running" | "stopped";
+    /**
+     * "restarting": it exited and a restart is due; "crash-loop": it exited quickly several
+     * times in a row (the agent keeps retrying with backoff).
+     */
+    state: "starting" | "running" | "restarting" | "crash-loop" | "stopped";
     pid: number | null;
     restarts: number;
     version: string | null;
+    /** The last exit of a charon the agent runs (child mode); null when none exited yet. */
+    lastExit: {
+      code: number | null;
+      signal: string | null;
+      at: string;
+      ranMs: number;
+      /** charon's own words from its log or stderr, e.g. a plugin that failed to load. */
+      reason: string | null;
+    } | null;
   };
   config: {
     path: string;

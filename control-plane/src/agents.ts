@@ -2,8 +2,8 @@ import { readFileSync } from "node:fs";
 import { ApiClient, type ApiClientOptions } from "../../agent/src/api/client.ts";
 import type { TlsMaterial } from "../../agent/src/api/tls.ts";
 import { SwpError } from "../../common/errors.ts";
+import { errnoText } from "../../common/regular-file.ts";
 import { Secret } from "../../common/secret.ts";
-import { errnoText } from "../../common/yaml-config.ts";
 import type { Appliance, Fleet } from "./fleet/types.ts";
 
 /**

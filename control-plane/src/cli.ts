@@ -1,13 +1,19 @@
 import { Command } from "commander";
-import { EXIT, ExitError, print, printErr, runCli } from "../../common/cli.ts";
+import {
+  EXIT,
+  ExitAnswer,
+  ExitError,
+  emit,
+  mustLoad,
+  printErr,
+  printJson,
+  printReport,
+  runCli,
+} from "../../common/cli.ts";
 import { SwpError } from "../../common/errors.ts";
 import { createLogger } from "../../common/logger.ts";
-import {
-  formatIssue,
-  formatLoadResult,
-  type IssueReport,
-  issueReport,
-} from "../../common/yaml-config.ts";
+import { count } from "../../common/text.ts";
+import { type IssueReport, issueReport } from "../../common/yaml-config.ts";
 import { checkFleetAgainstEc2 } from "./checks/fleet-vs-ec2.ts";
 import type { CheckRow, VerifyCheck } from "./checks/verify-plan.ts";
 import { formatPlan, formatStatus, table } from "./controller/format.ts";
@@ -15,7 +21,7 @@ import { gatherProblems } from "./controller/gather.ts";
 import { manualFailover } from "./controller/manual-failover.ts";
 import { runController, selfProblem } from "./controller/run.ts";
 import { parseListen } from "./controller/server.ts";
-import { snapshot } from "./controller/snapshot.ts";
+import { type Snapshot, snapshot } from "./controller/snapshot.ts";
 import { plannedWrite } from "./controller/view.ts";
 import { Ec2, Ec2Error } from "./ec2/client.ts";
 import {
@@ -31,12 +37,10 @@ import type { Fleet } from "./fleet/types.ts";
 import { controllerPolicy } from "./iam/policy.ts";
 import { runVerify } from "./verify.ts";
 
-/** Loads the fleet or ends with exit 2 and its issues; warnings go to stderr either way. */
-async function loadOrExit(file: string, json: boolean): Promise<Fleet> {
+/** Loads the fleet or ends with exit 2 and its issues (runCli prints them, as JSON too). */
+async function loadOrExit(file: string): Promise<Fleet> {
   const result = await loadFleetFile(file);
-  if (!result.ok && json) print(JSON.stringify(issueReport(file, result), null, 2));
-  else for (const line of formatLoadResult(file, result)) printErr(line);
-  if (!result.ok) throw new ExitError(EXIT.usage);
+  mustLoad(file, result);
   return result.fleet;
 }
 
@@ -67,14 +71,13 @@ function checkAgainstEc2(fleet: Fleet) {
 function summary(fleet: Fleet): string {
   const routes = managedRoutes(fleet);
   const swapped = routes.filter((r) => r.kind === "association").length;
-  const n = (count: number, what: string) => `${count} ${what}${count === 1 ? "" : "s"}`;
   return [
-    n(fleet.vpcs.length, "VPC"),
-    n(fleet.appliances.length, "appliance"),
-    n(fleet.pairs.length, "pair"),
-    n(fleet.connections.length, "connection"),
-    n(routes.filter((r) => r.kind !== "association").length, "managed route"),
-    ...(swapped > 0 ? [n(swapped, "swap subnet association")] : []),
+    count(fleet.vpcs.length, "VPC"),
+    count(fleet.appliances.length, "appliance"),
+    count(fleet.pairs.length, "pair"),
+    count(fleet.connections.length, "connection"),
+    count(routes.filter((r) => r.kind !== "association").length, "managed route"),
+    ...(swapped > 0 ? [count(swapped, "swap subnet association")] : []),
   ].join(", ");
 }
 
@@ -127,16 +130,11 @@ export function buildProgram(): Command {
           warnings: [...loaded.warnings, ...found.warnings],
         };
       }
-      if (opts.json) print(JSON.stringify(report, null, 2));
-      else {
-        for (const i of report.errors) printErr(formatIssue(file, i));
-        for (const i of report.warnings) printErr(formatIssue(file, i, "warning"));
-        if (report.ok && loaded.ok) {
-          const region = opts.ec2 ? `; matches EC2 in ${loaded.fleet.region}` : "";
-          print(`${file}: valid (${summary(loaded.fleet)})${region}`);
-        }
-      }
-      if (!report.ok) throw new ExitError(EXIT.usage);
+      printReport(report, opts.json, () => {
+        const fleet = loaded.ok ? loaded.fleet : undefined;
+        const region = opts.ec2 ? `; matches EC2 in ${fleet?.region}` : "";
+        return `${file}: valid (${fleet ? summary(fleet) : ""})${region}`;
+      });
     });
 
   program
@@ -147,10 +145,10 @@ export function buildProgram(): Command {
     .requiredOption("--config <file>", "fleet config (YAML)")
     .option("--json", "print the checks as JSON")
     .action(async (opts: { config: string; json?: boolean }) => {
-      const fleet = await loadOrExit(opts.config, Boolean(opts.json));
+      const fleet = await loadOrExit(opts.config);
       const rows = await withEc2(fleet, (ec2) => runVerify(ec2, fleet));
       const ok = rows.every((r) => r.status !== "FAIL");
-      print(opts.json ? JSON.stringify({ ok, checks: rows }, null, 2) : formatChecks(rows));
+      emit(opts.json, { ok, checks: rows }, () => formatChecks(rows));
       if (!ok) throw new ExitError(EXIT.failed);
     });
 
@@ -162,7 +160,7 @@ export function buildProgram(): Command {
     .requiredOption("--config <file>", "fleet config (YAML)")
     .option("--json", "print the outcome as JSON")
     .action(async (opts: { config: string; json?: boolean }) => {
-      const fleet = await loadOrExit(opts.config, Boolean(opts.json));
+      const fleet = await loadOrExit(opts.config);
       let outcomes: WriteOutcome[];
       let failures: RouteWriteError["failures"] = [];
       try {
@@ -172,21 +170,18 @@ export function buildProgram(): Command {
         outcomes = err.outcomes;
         failures = err.failures;
       }
-      const count = (a: WriteOutcome["action"]) => outcomes.filter((o) => o.action === a).length;
-      const counts = {
-        created: count("created"),
-        replaced: count("replaced"),
-        skipped: count("skipped"),
-      };
+      const n = (a: WriteOutcome["action"]) => outcomes.filter((o) => o.action === a).length;
+      const counts = { created: n("created"), replaced: n("replaced"), skipped: n("skipped") };
       const failed = failures.map((f) => ({ route: f.route, error: f.error.message }));
-      if (opts.json) print(JSON.stringify({ ok: failed.length === 0, ...counts, failed }, null, 2));
-      else {
-        print(
+      emit(
+        opts.json,
+        { ok: failed.length === 0, ...counts, failed },
+        () =>
           `prepare: ${counts.created} created, ${counts.replaced} replaced, ${counts.skipped} already right, ${failed.length} failed`,
-        );
+      );
+      if (!opts.json)
         for (const f of failed)
           printErr(`  ${f.route.routeTable} ${f.route.destination}: ${f.error} (SWP_ERR_EC2_CALL)`);
-      }
       if (failed.length > 0) throw new ExitError(EXIT.failed);
     });
 
@@ -195,26 +190,33 @@ export function buildProgram(): Command {
     .description("print the least-privilege IAM policy (JSON) for the fleet's controller")
     .requiredOption("--config <file>", "fleet config (YAML)")
     .action(async (opts: { config: string }) => {
-      const fleet = await loadOrExit(opts.config, false);
-      print(JSON.stringify(controllerPolicy(fleet), null, 2));
+      const fleet = await loadOrExit(opts.config);
+      // JSON either way; --json (added by runCli) makes errors JSON too.
+      printJson(controllerPolicy(fleet));
     });
 
   program
     .command("status")
     .description(
-      "show each connection side: active member, member health and why, drifting routes, last failover (read-only)",
+      "show each connection side: active member, member health and why, drifting routes, last failover (read-only); exits 1 while a side is in alarm, an agent is unreachable or EC2 cannot be read",
     )
     .requiredOption("--config <file>", "fleet config (YAML)")
     .option("--json", "print as JSON")
     .action(async (opts: { config: string; json?: boolean }) => {
-      const fleet = await loadOrExit(opts.config, Boolean(opts.json));
+      const fleet = await loadOrExit(opts.config);
       const snap = await withEc2(fleet, (ec2) =>
         snapshot(ec2, fleet, { agentTimeoutMs: AGENT_TIMEOUT_MS }),
       );
       const problems = gatherProblems(snap.errors);
-      if (opts.json) print(JSON.stringify({ sides: snap.sides, problems }, null, 2));
-      else print(formatStatus(snap.sides, problems));
-      if (snap.errors.routeTables) throw new ExitError(EXIT.failed);
+      const trouble = statusTrouble(snap);
+      const ok = trouble.length === 0;
+      emit(opts.json, { ok, sides: snap.sides, problems }, () =>
+        formatStatus(snap.sides, problems),
+      );
+      if (!ok) {
+        if (!opts.json) printErr(`status: not ok: ${trouble.join("; ")}`);
+        throw new ExitError(EXIT.failed);
+      }
     });
 
   program
@@ -225,8 +227,12 @@ export function buildProgram(): Command {
     .requiredOption("--config <file>", "fleet config (YAML)")
     .option("--self <appliance>", "plan as a controller co-located on this appliance would")
     .option("--json", "print as JSON")
-    .action(async (opts: { config: string; json?: boolean; self?: string }) => {
-      const fleet = await loadOrExit(opts.config, Boolean(opts.json));
+    .option(
+      "--detailed-exitcode",
+      "exit 0 when there is nothing to write, 2 when writes are pending, 1 on any error (as terraform plan)",
+    )
+    .action(async (opts: PlanOptions) => {
+      const fleet = await loadOrExit(opts.config);
       if (opts.self !== undefined) memberOrExit(fleet, opts.self);
       const snap = await withEc2(fleet, (ec2) =>
         snapshot(ec2, fleet, { agentTimeoutMs: AGENT_TIMEOUT_MS, self: opts.self }),
@@ -237,15 +243,10 @@ export function buildProgram(): Command {
           `cannot read the route tables: ${snap.errors.routeTables}`,
         );
       const writes = snap.result.actions.map(plannedWrite);
-      if (opts.json)
-        print(
-          JSON.stringify(
-            { writes, events: snap.result.events, problems: gatherProblems(snap.errors) },
-            null,
-            2,
-          ),
-        );
-      else print(formatPlan(writes, snap.result.events));
+      const { events } = snap.result;
+      const problems = gatherProblems(snap.errors);
+      emit(opts.json, { writes, events, problems }, () => formatPlan(writes, events));
+      if (opts.detailedExitcode && writes.length > 0) throw new ExitAnswer(2);
     });
 
   program
@@ -261,9 +262,9 @@ export function buildProgram(): Command {
     .action(
       async (
         connection: string,
-        opts: { config: string; to: string; force?: boolean; timeout: string },
+        opts: { config: string; to: string; force?: boolean; timeout: string; json?: boolean },
       ) => {
-        const fleet = await loadOrExit(opts.config, false);
+        const fleet = await loadOrExit(opts.config);
         const timeout = Number(opts.timeout);
         if (!Number.isFinite(timeout) || timeout <= 0)
           throw new ExitError(EXIT.usage, `--timeout ${opts.timeout}: expected seconds > 0`);
@@ -277,7 +278,7 @@ export function buildProgram(): Command {
             progress: printErr,
           }),
         );
-        print(
+        emit(opts.json, result, () =>
           result.unchanged
             ? `${result.connection}/${result.pair}: already on ${result.to}`
             : `${result.connection}/${result.pair}: ${result.from ?? "nobody"} → ${result.to} (epoch ${result.epoch}, ${result.written} route(s) written)`,
@@ -298,7 +299,7 @@ export function buildProgram(): Command {
     )
     .option("--listen <host:port>", "status and metrics endpoint", "127.0.0.1:9470")
     .action(async (opts: { config: string; self?: string; listen: string }) => {
-      const fleet = await loadOrExit(opts.config, false);
+      const fleet = await loadOrExit(opts.config);
       if (opts.self !== undefined) memberOrExit(fleet, opts.self);
       let listen: ReturnType<typeof parseListen>;
       try {
@@ -321,13 +322,61 @@ export function buildProgram(): Command {
 /** An agent slower than this is reported unreachable by the one-shot commands. */
 const AGENT_TIMEOUT_MS = 3000;
 
+interface PlanOptions {
+  config: string;
+  json?: boolean;
+  self?: string;
+  detailedExitcode?: boolean;
+}
+
+/** Why `status` exits 1: sides in alarm, agents that did not answer, EC2 that could not be read. */
+function statusTrouble(snap: Snapshot): string[] {
+  const alarms = snap.sides.filter((s) => s.alarm).map((s) => `${s.connection}/${s.pair}`);
+  const agents = Object.keys(snap.errors.agents);
+  return [
+    ...(alarms.length > 0
+      ? [`${count(alarms.length, "side")} in alarm (${alarms.join(", ")})`]
+      : []),
+    ...(agents.length > 0 ? [`unreachable agent(s): ${agents.join(", ")}`] : []),
+    ...(snap.errors.routeTables ? ["route tables unreadable"] : []),
+    ...(snap.errors.instances ? ["instances unreadable"] : []),
+  ];
+}
+
+/** Shown by --help; runCli attaches them to their commands. */
+const EXAMPLES: Record<string, string[]> = {
+  "": ["swanpair validate --config fleet.yaml", "swanpair status --config fleet.yaml --json"],
+  validate: [
+    "swanpair validate --config fleet.yaml",
+    "swanpair validate --config fleet.yaml --ec2 --json",
+  ],
+  verify: ["swanpair verify --config fleet.yaml"],
+  prepare: ["swanpair prepare --config fleet.yaml"],
+  "iam-policy": ["swanpair iam-policy --config fleet.yaml > policy.json"],
+  status: [
+    "swanpair status --config fleet.yaml",
+    "swanpair status --config fleet.yaml --json | jq '.sides[] | {connection, active}'",
+  ],
+  plan: [
+    "swanpair plan --config fleet.yaml",
+    "swanpair plan --config fleet.yaml --self a1 --detailed-exitcode   # 0 none, 2 pending, 1 error",
+  ],
+  failover: ["swanpair failover a-b --to a2 --config fleet.yaml --timeout 60"],
+  "controller run": [
+    "swanpair controller run --config /etc/swanpair/fleet.yaml",
+    "swanpair controller run --config /etc/swanpair/fleet.yaml --self a1 --listen 127.0.0.1:9470",
+  ],
+};
+
 function memberOrExit(fleet: Fleet, appliance: string): void {
   const problem = selfProblem(fleet, appliance);
   if (problem) throw new ExitError(EXIT.usage, problem);
 }
 
 export function main(argv: string[]): Promise<number> {
-  return runCli(buildProgram(), argv, (error) =>
-    error instanceof Ec2Error ? `${error.message} (SWP_ERR_EC2_CALL)` : undefined,
-  );
+  return runCli(buildProgram(), argv, {
+    examples: EXAMPLES,
+    explain: (error) =>
+      error instanceof Ec2Error ? new SwpError("SWP_ERR_EC2_CALL", error.message) : undefined,
+  });
 }

@@ -1,11 +1,12 @@
 import type { ChildProcess } from "node:child_process";
 import { execFileSync } from "node:child_process";
 import { createWriteStream } from "node:fs";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { stringify } from "yaml";
 import { ApiClient } from "../../agent/src/api/client.ts";
 import type { AgentStatus } from "../../agent/src/status.ts";
+import { type Charon, startCharon } from "./charon.ts";
 import { createNetns, createPeerPair, deleteNetns, nsExec, nsSpawn, stopChild } from "./netns.ts";
 
 /**
@@ -15,6 +16,8 @@ import { createNetns, createPeerPair, deleteNetns, nsExec, nsSpawn, stopChild } 
  */
 export const AGENT_BIN = resolve(import.meta.dirname, "../../agent/bin/swanpair-agent.ts");
 export const PSK = "swanpair-lab-psk-0123456789";
+/** The hand-written config of a charon that swanpair did not configure. */
+const INTEROP_FIXTURES = resolve(import.meta.dirname, "../fixtures/interop");
 
 export type Side = "a" | "b";
 const SIDES = {
@@ -55,6 +58,7 @@ export class AgentLab {
   readonly #agents = new Map<Host, ChildProcess>();
   readonly #cleanupNs: () => void;
   readonly #standbys = new Set<Host>();
+  readonly #plain: Charon[] = [];
 
   /** The agent program each side runs: the TypeScript entry, or a built bundle. */
   readonly bin: string;
@@ -69,10 +73,15 @@ export class AgentLab {
   /**
    * @param prefix namespace prefix, e.g. "swp-tun"; must be unique per test file
    * subnets: how many inside subnet pairs (10.X.N.0/24) get an address on each side
+   * psk: the content of the PSK file both sides' tunnels use
    */
   static async create(
     prefix: string,
-    { subnets = 3, bin = AGENT_BIN }: { subnets?: number; bin?: string } = {},
+    {
+      subnets = 3,
+      bin = AGENT_BIN,
+      psk = `${PSK}\n`,
+    }: { subnets?: number; bin?: string; psk?: string } = {},
   ): Promise<AgentLab> {
     const dir = await mkdtemp("/tmp/swp-lab-");
     const inside = (side: Side) =>
@@ -85,7 +94,7 @@ export class AgentLab {
       right: { ns: `${prefix}-b`, outside: SIDES.b.outside, inside: inside("b") },
       outsidePrefix: 24,
     });
-    await writeFile(join(dir, "psk"), `${PSK}\n`, { mode: 0o600 });
+    await writeFile(join(dir, "psk"), psk, { mode: 0o600 });
     return new AgentLab(dir, prefix, bin, pair.cleanup);
   }
 
@@ -270,13 +279,31 @@ export class AgentLab {
 
   /** swanctl in the side's namespace, against that side's charon. */
   swanctl(side: Host, ...args: string[]): string {
-    return execFileSync(
-      "ip",
-      ["netns", "exec", this.ns(side), "swanctl", ...args, "--uri", `unix://${this.vici(side)}`],
-      {
-        encoding: "utf8",
-      },
-    );
+    return swanctlAt(this.ns(side), this.vici(side), args);
+  }
+
+  /**
+   * Runs, in `side`'s namespace instead of an agent, a plain charon-systemd that swanpair did
+   * not configure: the hand-written strongswan.conf and swanctl.conf of test/fixtures/interop,
+   * loaded by swanctl as an operator of another strongSwan box would. `secret` is the
+   * swanctl.conf value of its PSK (default: the lab's PSK), so it may use 0x/0s notation.
+   * cleanup() stops it. Returns swanctl against that charon.
+   */
+  async startPlainCharon(side: Side, { secret = PSK }: { secret?: string } = {}) {
+    const dir = join(this.dir, `plain-${side}`);
+    await mkdir(dir, { recursive: true });
+    const fill = async (name: string, from: string, to: string) => {
+      const text = await readFile(join(INTEROP_FIXTURES, name), "utf8");
+      await writeFile(join(dir, name), text.replaceAll(from, to), { mode: 0o600 });
+      return join(dir, name);
+    };
+    const confPath = await fill("strongswan.conf", "@DIR@", dir);
+    const swanctlConf = await fill("swanctl.conf", "@SECRET@", `"${secret}"`);
+    const viciSocket = join(dir, "charon.vici");
+    this.#plain.push(await startCharon({ ns: this.ns(side), confPath, viciSocket }));
+    const swanctl = (...args: string[]) => swanctlAt(this.ns(side), viciSocket, args);
+    swanctl("--load-all", "--file", swanctlConf);
+    return { swanctl };
   }
 
   async stopAgent(side: Host) {
@@ -286,6 +313,7 @@ export class AgentLab {
 
   async cleanup() {
     for (const side of [...this.#agents.keys()]) await this.stopAgent(side);
+    for (const charon of this.#plain) await charon.stop();
     // A charon orphaned by a test that killed its agent still holds the namespace.
     for (const side of ["a", "b", ...this.#standbys] as const) {
       const pid = Number(
@@ -303,6 +331,13 @@ export class AgentLab {
     this.#cleanupNs();
     await rm(this.dir, { recursive: true, force: true });
   }
+}
+
+/** swanctl in a namespace, against the charon at that VICI socket. */
+function swanctlAt(ns: string, vici: string, args: string[]): string {
+  return execFileSync("ip", ["netns", "exec", ns, "swanctl", ...args, "--uri", `unix://${vici}`], {
+    encoding: "utf8",
+  });
 }
 
 /** What waitFor resolves to: check()'s value, never a falsy one. */

@@ -31,17 +31,45 @@ export interface CliResult {
   stderr: string;
 }
 
-export function swanpair(...args: string[]): Promise<CliResult> {
+/** Runs a CLI (a .ts bin, or an executable) as a process; `env` replaces the environment. */
+export function spawnCli(
+  bin: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<CliResult> {
+  const [file, argv] = bin.endsWith(".ts") ? [process.execPath, [bin, ...args]] : [bin, args];
   return new Promise((done) => {
     execFile(
-      process.execPath,
-      [SWANPAIR_BIN, ...args],
-      { env: childEnv(), timeout: 120_000 },
+      file,
+      argv,
+      { env, timeout: 120_000, maxBuffer: 64 * 1024 * 1024 },
       (error, stdout, stderr) => {
         done({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
       },
     );
   });
+}
+
+/**
+ * The same on a pseudo-terminal (util-linux `script`), for what a CLI does only on a terminal,
+ * such as colour. stdout and stderr arrive together, with \r\n line ends; the code is the CLI's.
+ */
+export function spawnCliOnTty(
+  bin: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<CliResult> {
+  const sh = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
+  const command = [process.execPath, bin, ...args].map(sh).join(" ");
+  return spawnCli(
+    "/usr/bin/script",
+    ["--quiet", "--return", "--command", command, "/dev/null"],
+    env,
+  );
+}
+
+export function swanpair(...args: string[]): Promise<CliResult> {
+  return spawnCli(SWANPAIR_BIN, args, childEnv());
 }
 
 /** A running `swanpair controller run`, its status endpoint found from its log. */

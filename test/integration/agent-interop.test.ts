@@ -1,49 +1,13 @@
-import { execFileSync } from "node:child_process";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
 import t from "tap";
 import { AgentLab, waitFor } from "../helpers/agent-lab.ts";
-import { nsSpawn, stopChild } from "../helpers/netns.ts";
 
 /**
  * The agent against a charon it did not configure: side b runs plain charon-systemd with a
  * strongswan.conf and swanctl.conf written by hand (test/fixtures/interop), loaded by swanctl.
  */
-const FIXTURES = resolve(import.meta.dirname, "../fixtures/interop");
-
 const lab = await AgentLab.create("swp-iop");
-const plainDir = join(lab.dir, "plain");
-await mkdir(plainDir, { recursive: true });
-const conf = (await readFile(join(FIXTURES, "strongswan.conf"), "utf8")).replaceAll(
-  "@DIR@",
-  plainDir,
-);
-await writeFile(join(plainDir, "strongswan.conf"), conf);
-const vici = `unix://${join(plainDir, "charon.vici")}`;
-const charon = nsSpawn(lab.ns("b"), "/usr/sbin/charon-systemd", [], {
-  env: { PATH: process.env.PATH, STRONGSWAN_CONF: join(plainDir, "strongswan.conf") },
-  stdio: "ignore",
-});
-t.teardown(async () => {
-  await stopChild(charon);
-  await lab.cleanup();
-});
-
-function swanctlB(...args: string[]) {
-  return execFileSync("ip", ["netns", "exec", lab.ns("b"), "swanctl", ...args, "--uri", vici], {
-    encoding: "utf8",
-  });
-}
-
-await waitFor("plain charon's VICI socket", () => {
-  try {
-    swanctlB("--version");
-    return true;
-  } catch {
-    return false;
-  }
-});
-swanctlB("--load-all", "--file", join(FIXTURES, "swanctl.conf"));
+t.teardown(() => lab.cleanup());
+const { swanctl: swanctlB } = await lab.startPlainCharon("b");
 
 await lab.writeConfig("a", [{ name: "one", subnet: 0, probe: false }]);
 lab.startAgent("a");

@@ -71,6 +71,7 @@ function appliance(
       mode: "child",
       vici: join(stateDir, "charon.vici"),
       binary: CHARON,
+      pluginDir: "/usr/lib/ipsec/plugins",
       startTimeoutMs: 10000,
     },
     stateDir,

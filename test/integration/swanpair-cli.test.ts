@@ -1,3 +1,5 @@
+import { chmod, copyFile, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import {
   CreateRouteTableCommand,
   DeleteTagsCommand,
@@ -7,6 +9,7 @@ import {
 import t, { type Test } from "tap";
 import { Ec2 } from "../../control-plane/src/ec2/client.ts";
 import { writeFenceTags } from "../../control-plane/src/ec2/routes.ts";
+import { makeTestPki } from "../helpers/certs.ts";
 import { type Tree, writeFleetFile } from "../helpers/fleet-file.ts";
 import {
   type Seeded,
@@ -16,6 +19,7 @@ import {
   startMoto,
   UNMANAGED_APPLIANCE_DESTINATION,
 } from "../helpers/moto.ts";
+import { ScriptedAgents } from "../helpers/scripted-agents.ts";
 import { swanpair } from "../helpers/swanpair-bin.ts";
 import { tempDir } from "../helpers/temp-dir.ts";
 
@@ -272,4 +276,214 @@ t.test("usage errors exit 2, --help exits 0", async (t) => {
     t.equal(help.code, 0, `${command} --help`);
     t.match(help.stdout, /--config <file>/);
   }
+});
+
+// The UX review: version, examples, --json everywhere, status and plan exit codes, TLS checks,
+// quoted values, bounded and complete error output.
+
+const PACKAGE = JSON.parse(await readFile(new URL("../../package.json", import.meta.url), "utf8"));
+const COMMANDS = [
+  ["validate"],
+  ["verify"],
+  ["prepare"],
+  ["iam-policy"],
+  ["status"],
+  ["plan"],
+  ["failover"],
+  ["controller", "run"],
+];
+
+t.test("--version, and examples and --json in every command's help", async (t) => {
+  const version = await cli("--version");
+  t.equal(version.code, 0);
+  t.equal(version.stdout, `${PACKAGE.version}\n`);
+  for (const command of COMMANDS) {
+    const help = await cli(...command, "--help");
+    t.equal(help.code, 0, command.join(" "));
+    t.match(help.stdout, /--json/, `${command.join(" ")} has --json`);
+    t.match(
+      help.stdout,
+      new RegExp(`Examples:\\n  \\$ swanpair ${command.join(" ")} `),
+      `${command.join(" ")} has examples`,
+    );
+  }
+});
+
+/** The seeded fleet with every agent answering, healthy, on a scripted socket. */
+async function answering(t: Test, spec: Partial<SeedSpec> = {}) {
+  const seeded = await seed(spec);
+  const agents = await ScriptedAgents.start(t, seededFleet(seeded, moto.endpoint));
+  const fleet = agents.wire(seededFleet(seeded, moto.endpoint));
+  const file = await writeFleetFile(await tempDir(t, "swp-cli-"), fleet);
+  return { seeded, agents, file };
+}
+
+t.test(
+  "status exits 0 when all is well, 1 (still printing) for an unreachable agent",
+  async (t) => {
+    const { agents, file } = await answering(t, { missing: [] });
+    const good = await cli("status", "--config", file);
+    t.equal(good.code, 0, good.stderr);
+    t.match(good.stdout, /CONNECTION\s+PAIR\s+ACTIVE/);
+    t.match(JSON.parse((await cli("status", "--config", file, "--json")).stdout), { ok: true });
+
+    await agents.down("east-b");
+    const human = await cli("status", "--config", file);
+    t.equal(human.code, 1);
+    t.match(human.stdout, /east-b\s+\S+\s+unreachable/, "the table is still printed");
+    t.match(human.stderr, /status: not ok: unreachable agent\(s\): east-b/);
+    const json = await cli("status", "--config", file, "--json");
+    t.equal(json.code, 1);
+    t.match(JSON.parse(json.stdout), { ok: false, problems: [/^agent east-b: /] });
+  },
+);
+
+t.test("status exits 1 while a side is in alarm", async (t) => {
+  const { agents, file } = await answering(t, { missing: [] });
+  // Both east members report their tunnels down: the side has no healthy target.
+  for (const member of ["east-a", "east-b"]) {
+    agents.setTunnels(member, { "west-a": "down", "west-b": "down" });
+  }
+  const r = await cli("status", "--config", file, "--json");
+  t.equal(r.code, 1, r.stderr);
+  const status = JSON.parse(r.stdout);
+  t.equal(status.ok, false);
+  t.ok(
+    status.sides.some((s: { alarm: unknown }) => s.alarm),
+    "a side in alarm",
+  );
+  const human = await cli("status", "--config", file);
+  t.equal(human.code, 1);
+  t.match(human.stderr, /side(s)? in alarm \(east-west\/east-pair/);
+});
+
+t.test("plan --detailed-exitcode: 0 nothing to do, 2 writes pending, 1 any error", async (t) => {
+  const clean = await answering(t, { missing: [] });
+  const none = await cli("plan", "--config", clean.file, "--detailed-exitcode");
+  t.equal(none.code, 0, none.stdout + none.stderr);
+  t.match(none.stdout, /no changes/);
+
+  const pending = await answering(t);
+  const two = await cli("plan", "--config", pending.file, "--detailed-exitcode");
+  t.equal(two.code, 2, two.stderr);
+  t.match(two.stdout, /west-east\/west-pair|route\(s\) to/);
+  const json = await cli("plan", "--config", pending.file, "--detailed-exitcode", "--json");
+  t.equal(json.code, 2);
+  t.ok(JSON.parse(json.stdout).writes.length > 0);
+  t.equal((await cli("plan", "--config", pending.file)).code, 0, "without the flag: 0");
+
+  const self = await cli(
+    "plan",
+    "--config",
+    pending.file,
+    "--self",
+    "nobody",
+    "--detailed-exitcode",
+  );
+  t.equal(self.code, 1, "bad usage is an error, not 2");
+  const invalid = join(await tempDir(t, "swp-cli-"), "bad.yaml");
+  await writeFile(invalid, "region: nowhere\n");
+  t.equal((await cli("plan", "--config", invalid, "--detailed-exitcode")).code, 1, "invalid file");
+  t.equal((await cli("plan", "--config", invalid)).code, 2, "without the flag: 2");
+  t.equal((await cli("plan", "--bogus", "--detailed-exitcode")).code, 1, "unknown option");
+});
+
+t.test("under --json, errors are one JSON document on stdout", async (t) => {
+  const usage = await cli("verify", "--json");
+  t.equal(usage.code, 2);
+  t.same(JSON.parse(usage.stdout), {
+    error: { code: "SWP_ERR_USAGE", message: "required option '--config <file>' not specified" },
+  });
+  t.equal(usage.stderr, "");
+
+  const seeded = await seed();
+  // An error (unknown appliance) and a warning (west-a, now in no pair).
+  const file = await fleetFile(t, seeded, (f) => {
+    f.pairs[1].members[0] = "nobody";
+  });
+  for (const command of ["status", "plan", "verify", "iam-policy", "prepare"]) {
+    const r = await cli(command, "--config", file, "--json");
+    t.equal(r.code, 2, command);
+    t.match(
+      JSON.parse(r.stdout),
+      {
+        error: {
+          code: "SWP_ERR_CONFIG_INVALID",
+          file,
+          issues: [{ path: "pairs[1].members[0]", rule: "unknown-ref" }],
+          warnings: [{ path: "appliances[2]", rule: "unused" }],
+        },
+      },
+      command,
+    );
+  }
+  const failover = await cli("failover", "east-west", "--to", "east-b", "--config", file, "--json");
+  t.equal(failover.code, 2);
+  t.match(JSON.parse(failover.stdout), { error: { code: "SWP_ERR_CONFIG_INVALID" } });
+});
+
+t.test("a refused fleet prints its warnings with its errors, and quotes bad values", async (t) => {
+  const seeded = await seed();
+  const file = await fleetFile(t, seeded, (f) => {
+    f.pairs[1].members[0] = "nobody";
+  });
+  const r = await cli("validate", "--config", file);
+  t.equal(r.code, 2);
+  t.match(r.stderr, /pairs\[1\]\.members\[0\]: unknown appliance "nobody".*\[unknown-ref\]/);
+  t.match(r.stderr, /appliances\[2\]: warning: west-a is in no pair.*\[unused\]/);
+
+  const quoted = await fleetFile(t, seeded, (f) => {
+    f.vpcs[0].cidrs = ["10.1.0.300/16"];
+    f.appliances[0].instanceId = "i-0ABC";
+    f.appliances[1].agent = "http://10.1.1.10:7443";
+  });
+  const q = await cli("validate", "--config", quoted);
+  t.equal(q.code, 2);
+  t.match(q.stderr, 'invalid CIDR "10.1.0.300/16": "10.1.0.300" is not an IPv4 address [format]');
+  t.match(q.stderr, '"i-0ABC" is not an EC2 id: it must be "i-" followed by');
+  t.match(q.stderr, 'invalid agent URL "http://10.1.1.10:7443"');
+});
+
+t.test("a fleet file over 1 MiB is refused in one line, unread", async (t) => {
+  const big = join(await tempDir(t, "swp-cli-"), "big.yaml");
+  await writeFile(big, Buffer.alloc(5 * 1024 * 1024, "x"));
+  const r = await cli("status", "--config", big);
+  t.equal(r.code, 2);
+  t.equal(r.stdout, "");
+  t.equal(r.stderr.trimEnd().split("\n").length, 1, r.stderr.slice(0, 200));
+  t.match(r.stderr, /the file is 5242880 bytes, over the 1048576-byte \(1 MiB\) limit.*\[size\]/);
+});
+
+t.test("validate checks the controller's TLS files as the agent checks its own", async (t) => {
+  const seeded = await seed();
+  const dir = await tempDir(t, "swp-cli-tls-");
+  const pki = await makeTestPki(dir);
+  const withTls = (tls: Record<string, string>) =>
+    fleetFile(t, seeded, (f) => {
+      f.tls = { ...pki.client, ...tls };
+    });
+  const good = await cli("validate", "--config", await withTls({}));
+  t.equal(good.code, 0, good.stderr);
+
+  const open = join(dir, "open.key");
+  await copyFile(pki.client.key, open);
+  await chmod(open, 0o644);
+  const mode = await cli("validate", "--config", await withTls({ key: open }));
+  t.equal(mode.code, 2);
+  t.match(
+    mode.stderr,
+    /tls\.key: .*open\.key has mode 0644; it must be 0600 or stricter.*\[tls-mode\]/,
+  );
+
+  const notPem = join(dir, "ca.txt");
+  await writeFile(notPem, "not a certificate\n");
+  const pem = await cli("validate", "--config", await withTls({ ca: notPem }), "--json");
+  t.equal(pem.code, 2);
+  t.match(JSON.parse(pem.stdout), {
+    ok: false,
+    errors: [{ path: "tls.ca", rule: "tls-pem", message: /holds no usable PEM certificate/ }],
+  });
+  const mismatch = await cli("validate", "--config", await withTls({ key: pki.server.key }));
+  t.equal(mismatch.code, 2);
+  t.match(mismatch.stderr, /tls\.key: .* is not the key of the certificate in .*\[tls-pem\]/);
 });

@@ -81,6 +81,7 @@ t.test("the documented example loads from disk with its defaults resolved", asyn
     mode: "child",
     vici: "/run/swanpair/a1/charon.vici",
     binary: "/usr/sbin/charon-systemd",
+    pluginDir: "/usr/lib/ipsec/plugins",
     startTimeoutMs: 15000,
   });
   t.equal(config.datapath, "libipsec");
@@ -419,13 +420,18 @@ t.test("issue formatting", async (t) => {
     formatIssue("a1.yaml", issue, "warning"),
     "a1.yaml: tunnels[0].name: warning: must start with a letter [format]",
   );
-  const failed: LoadResult = { ok: false, issues: [issue] };
-  t.same(formatLoadResult("a1.yaml", failed), [formatIssue("a1.yaml", issue)]);
+  const warning = { path: "tunnels[1].remoteSubnets[0]", rule: "remote-overlap", message: "w" };
+  const failed: LoadResult = { ok: false, issues: [issue], warnings: [warning] };
+  t.same(
+    formatLoadResult("a1.yaml", failed),
+    [formatIssue("a1.yaml", issue), formatIssue("a1.yaml", warning, "warning")],
+    "a refused config's warnings are shown with its errors",
+  );
   t.same(issueReport("a1.yaml", failed), {
     file: "a1.yaml",
     ok: false,
     errors: [issue],
-    warnings: [],
+    warnings: [warning],
   });
   const loaded = mustLoad(await loadConfigText(minimal(), fakePsk()));
   t.notMatch(JSON.stringify(issueReport("a1.yaml", loaded)), GOOD_PSK);

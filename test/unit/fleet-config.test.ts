@@ -1,16 +1,17 @@
-import { mkdir, readFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
 import { stringify } from "yaml";
 import { cidrsOverlap, parseCidr } from "../../common/cidr.ts";
 import { formatLoadResult } from "../../common/yaml-config.ts";
-import { checkTlsFile, loadFleetFile, loadFleetText } from "../../control-plane/src/fleet/load.ts";
+import { loadFleetFile, loadFleetText } from "../../control-plane/src/fleet/load.ts";
 import { managedRoutes, routesByTable } from "../../control-plane/src/fleet/routes.ts";
 import { parseAgentUrl } from "../../control-plane/src/fleet/schema.ts";
 import type { Fleet } from "../../control-plane/src/fleet/types.ts";
 import type { FleetLoadResult } from "../../control-plane/src/fleet/verify.ts";
 import { renderFleetSchema } from "../../scripts/gen-schema.ts";
 import {
+  fleetTlsReader,
   fleetTree,
   INVALID_FLEETS,
   materializeFleet,
@@ -21,8 +22,8 @@ import { tempDir } from "../helpers/temp-dir.ts";
 
 const scratch = () => tempDir(t, "swp-fleet-");
 
-/** Every TLS file is fine; load.ts's own check is tested against the disk below. */
-const tlsOk = async () => ({ ok: true as const });
+/** Every TLS file is good PEM, mode 0600; load.ts's own reading is tested on disk below. */
+const tlsOk = fleetTlsReader;
 
 function mustLoad(r: FleetLoadResult) {
   if (!r.ok) throw new Error(`expected ok, got ${JSON.stringify(r.issues)}`);
@@ -283,18 +284,92 @@ t.test("agent URLs", async (t) => {
   }
 });
 
-t.test("TLS files are checked on disk", async (t) => {
-  const dir = await scratch();
-  await materializeFleet({ yaml: "" }, dir);
-  t.same(await checkTlsFile(join(dir, "tls", "ca.pem")), { ok: true });
-  t.same(await checkTlsFile(join(dir, "tls", "nope.pem")), { ok: false, reason: "does not exist" });
-  await mkdir(join(dir, "tls", "dir.pem"));
-  t.same(await checkTlsFile(join(dir, "tls", "dir.pem")), {
+t.test(
+  "TLS files are checked on disk as the agent's are: there, private, PEM, matching",
+  async (t) => {
+    const dir = await scratch();
+    const tls = join(dir, "tls");
+    const fleet = await materializeFleet({ yaml: VALID_FLEET }, dir);
+    mustLoad(await loadFleetFile(fleet));
+    /** The fleet with one TLS file replaced, loaded from disk. */
+    const withFile = async (field: "ca" | "cert" | "key", path: string) => {
+      const tree = fleetTree();
+      tree.tls = {
+        ca: join(tls, "ca.pem"),
+        cert: join(tls, "cert.pem"),
+        key: join(tls, "key.pem"),
+      };
+      tree.tls[field] = path;
+      const file = join(dir, `${field}-${path.split("/").pop()}.yaml`);
+      await writeFile(file, stringify(tree));
+      return loadFleetFile(file);
+    };
+    await mkdir(join(tls, "dir.pem"));
+    await writeFile(join(tls, "garbage.pem"), "not PEM\n");
+    await copyFile(join(tls, "key.pem"), join(tls, "open.key"));
+    await chmod(join(tls, "open.key"), 0o644);
+    const cases: [string, "ca" | "cert" | "key", string, string, RegExp][] = [
+      ["missing", "key", join(tls, "nope.pem"), "tls-file", /nope\.pem does not exist/],
+      ["a directory", "ca", join(tls, "dir.pem"), "tls-file", /not a regular file/],
+      ["a key others can read", "key", join(tls, "open.key"), "tls-mode", /mode 0644.*chmod 600/],
+      ["no PEM", "cert", join(tls, "garbage.pem"), "tls-pem", /holds no usable PEM certificate/],
+      [
+        "a certificate for a key",
+        "key",
+        join(tls, "cert.pem"),
+        "tls-pem",
+        /no usable PEM private key/,
+      ],
+    ];
+    for (const [name, field, path, rule, message] of cases) {
+      t.match(
+        await withFile(field, path),
+        { ok: false, issues: [{ path: `tls.${field}`, rule, message }] },
+        name,
+      );
+    }
+    const r = await load((f) => (f.tls.key = "/nonexistent/key.pem"));
+    t.equal(r.ok, true, "the injected reader replaces the disk");
+  },
+);
+
+t.test("a fleet file over 1 MiB is refused by its size, unread, in one issue", async (t) => {
+  const file = join(await scratch(), "big.yaml");
+  await writeFile(file, Buffer.alloc(1024 * 1024 + 1, "#"));
+  const r = await loadFleetFile(file);
+  t.same(r, {
     ok: false,
-    reason: "is not a regular file",
+    issues: [
+      {
+        path: "",
+        rule: "size",
+        message:
+          "the file is 1048577 bytes, over the 1048576-byte (1 MiB) limit of a config file; is it the right file?",
+      },
+    ],
+    warnings: [],
   });
-  const r = await load((f) => (f.tls.key = join(dir, "tls", "dir.pem")));
-  t.equal(r.ok, true, "the injected checker replaces the disk");
+});
+
+t.test("a refused fleet still reports its warnings, after its errors", async (t) => {
+  const r = await load((f) => {
+    f.pairs[0].preferred = "b1";
+    f.connections = [];
+  });
+  t.match(r, {
+    ok: false,
+    issues: [{ path: "pairs[0].preferred", rule: "preferred" }],
+    warnings: [
+      { path: "pairs[0]", rule: "unused" },
+      { path: "pairs[1]", rule: "unused" },
+    ],
+  });
+  t.same(formatLoadResult("fleet.yaml", r).length, 3);
+  t.match(formatLoadResult("fleet.yaml", r), [
+    /pairs\[0\]\.preferred: "b1" is not a member.*\[preferred\]/,
+    /pairs\[0\]: warning: pair-a is in no connection.*\[unused\]/,
+    /pairs\[1\]: warning: pair-b is in no connection.*\[unused\]/,
+  ]);
 });
 
 t.test("a missing fleet file is a read error, not an issue list", async (t) => {
@@ -305,6 +380,7 @@ t.test("issues render as the agent's do", async (t) => {
   const r = await load((f) => (f.pairs[0].members = ["a1"]));
   t.same(formatLoadResult("fleet.yaml", r), [
     "fleet.yaml: pairs[0].members: has 1 member; a pair is exactly two appliances [pair-size]",
+    "fleet.yaml: appliances[1]: warning: a2 is in no pair; no route will use it [unused]",
   ]);
 });
 

@@ -59,7 +59,14 @@ t.test("every row starts its columns at the header's offsets", async (t) => {
 t.test("empty tunnel list, stopped charon and a config error", async (t) => {
   const out = formatStatus(
     status([], {
-      charon: { mode: "external", state: "stopped", pid: null, restarts: 4, version: null },
+      charon: {
+        mode: "external",
+        state: "stopped",
+        pid: null,
+        restarts: 4,
+        version: null,
+        lastExit: null,
+      },
       config: { path: "/x", generation: 0, loadedAt: null, lastError: "tunnels.0.psk: missing" },
     }),
     { now: NOW },

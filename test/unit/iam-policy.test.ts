@@ -11,6 +11,7 @@ import {
   partitionOf,
   SWAP_READ_ACTIONS,
 } from "../../control-plane/src/iam/policy.ts";
+import { pageExamples } from "../helpers/doc-examples.ts";
 
 /**
  * The controller's policy: least privilege by construction (every write scoped to tagged
@@ -135,11 +136,9 @@ t.test("the policy allows exactly the calls the EC2 adapter makes", async (t) =>
 });
 
 t.test("docs/iam-policy.md shows what iam-policy prints for the documented fleet", async (t) => {
-  const example = await readFile(join(ROOT, "docs/fleet-config.md"), "utf8");
-  const yaml = /```yaml\n([\s\S]*?)```/.exec(example)?.[1];
-  if (!yaml) throw new Error("docs/fleet-config.md has no yaml example");
-  // The example's TLS files live on a real appliance, not here.
-  const loaded = await loadFleetText(yaml, async () => ({ ok: true }));
+  const [example] = await pageExamples("fleet-config.md");
+  if (!example) throw new Error("docs/fleet-config.md has no yaml example");
+  const loaded = await loadFleetText(example.yaml);
   if (!loaded.ok)
     throw new Error(`the documented fleet does not load: ${loaded.issues[0]?.message}`);
   const doc = await readFile(join(ROOT, "docs/iam-policy.md"), "utf8");

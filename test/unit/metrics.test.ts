@@ -12,7 +12,7 @@ const tunnel = (name: string, overrides: Partial<TunnelStatus> = {}): TunnelStat
 
 const status = (tunnels: TunnelStatus[], restarts = 0): AgentStatus =>
   agentStatus(tunnels, {
-    charon: { mode: "child", state: "running", pid: 4242, restarts, version: null },
+    charon: { mode: "child", state: "running", pid: 4242, restarts, version: null, lastExit: null },
     config: { path: "/etc/swanpair/agent.yaml", generation: 7, loadedAt: null, lastError: null },
   });
 

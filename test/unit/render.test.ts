@@ -47,6 +47,7 @@ function config(
       mode: "child",
       vici: "/run/swanpair/charon.vici",
       binary: "/usr/sbin/charon-systemd",
+      pluginDir: "/usr/lib/ipsec/plugins",
       startTimeoutMs: 15000,
     },
     stateDir: "/var/lib/swanpair",

@@ -23,6 +23,7 @@ import {
 } from "../../control-plane/src/fleet/routes.ts";
 import type { Fleet } from "../../control-plane/src/fleet/types.ts";
 import { controllerPolicy } from "../../control-plane/src/iam/policy.ts";
+import { pageExamples } from "../helpers/doc-examples.ts";
 
 /**
  * Swap mode without EC2: the documented example resolves to association units the decision
@@ -32,11 +33,15 @@ import { controllerPolicy } from "../../control-plane/src/iam/policy.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 
+/** The example under "Swap mode" in docs/fleet-config.md. */
+async function swapYaml(): Promise<string> {
+  const found = (await pageExamples("fleet-config.md")).find((e) => e.heading === "Swap mode");
+  if (!found) throw new Error("docs/fleet-config.md has no example under Swap mode");
+  return found.yaml;
+}
+
 async function swapExample(): Promise<Fleet> {
-  const page = await readFile(new URL("docs/fleet-config.md", ROOT), "utf8");
-  const yaml = [...page.matchAll(/```yaml\n([\s\S]*?)```/g)][1]?.[1];
-  if (!yaml) throw new Error("docs/fleet-config.md has no second yaml block");
-  const r = await loadFleetText(yaml, async () => ({ ok: true }));
+  const r = await loadFleetText(await swapYaml());
   if (!r.ok) throw new Error(`the swap example does not load: ${JSON.stringify(r.issues)}`);
   if (r.warnings.length > 0) throw new Error(`warnings: ${JSON.stringify(r.warnings)}`);
   return r.fleet;
@@ -52,15 +57,12 @@ t.test("the documented swap example resolves, tables in member order", async (t)
 
   // Keys in the file's order do not matter; nor does routeTables, when swap is given.
   const r = await loadFleetText(
-    (await readFile(new URL("docs/fleet-config.md", ROOT), "utf8"))
-      .split("```yaml\n")[2]
-      ?.split("```")[0]
-      ?.replace("tables: { a1: rtb-0a3, a2: rtb-0a4 }", "tables: { a2: rtb-0a4, a1: rtb-0a3 }")
+    (await swapYaml())
+      .replace("tables: { a1: rtb-0a3, a2: rtb-0a4 }", "tables: { a2: rtb-0a4, a1: rtb-0a3 }")
       .replace(
         "    routeTables: [rtb-0a1]                     # in place, as before (may be left out)\n",
         "",
-      ) ?? "",
-    async () => ({ ok: true }),
+      ),
   );
   if (!r.ok) throw new Error(JSON.stringify(r.issues));
   t.same(Object.entries(r.fleet.vpcs[0]?.swap?.[0]?.tables ?? {}), [

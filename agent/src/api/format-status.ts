@@ -68,6 +68,12 @@ export function formatStatus(status: AgentStatus, options: FormatOptions): strin
       `datapath ${status.datapath}`,
     ].join(", "),
   ];
+  const exit = charon.lastExit;
+  if (exit && charon.state !== "running" && charon.state !== "starting") {
+    const how = exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`;
+    const after = `${(exit.ranMs / 1000).toFixed(1)} s`;
+    lines.push(`charon exited (${how}) after ${after}: ${exit.reason ?? "it wrote nothing"}`);
+  }
   if (config.lastError) lines.push(`last config error: ${config.lastError}`);
   if (status.tunnels.length === 0) lines.push("No tunnels configured.");
   else lines.push(...table(COLUMNS, status.tunnels, options.now, paint));

@@ -11,7 +11,13 @@ export interface CharonPort {
   /** Several connections in one load-conn; charon stops at the first it refuses. */
   loadConns(sections: Record<string, ViciMessage>): Promise<void>;
   unloadConn(name: string): Promise<void>;
-  loadShared(secret: { id: string; type: string; owners: string[]; data: string }): Promise<void>;
+  /** data: text stands for its UTF-8 bytes; bytes are sent as they are. */
+  loadShared(secret: {
+    id: string;
+    type: string;
+    owners: string[];
+    data: string | Uint8Array;
+  }): Promise<void>;
   unloadShared(id: string): Promise<void>;
 }
 

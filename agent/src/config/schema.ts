@@ -1,36 +1,26 @@
-import { isAbsolute } from "node:path";
 import { z } from "zod";
-import { ipFamily, parseCidr } from "../../../common/cidr.ts";
+import { absPath, cidr, ip, NAME_PATTERN, name } from "../../../common/schema-fields.ts";
+import { quote } from "../../../common/text.ts";
 
 /**
  * The agent's configuration file, as the user writes it. Shape rules live here;
  * rules that need more than one field or the file system live in verify.ts.
  */
 
-const ip = z
-  .string()
-  .refine((v) => ipFamily(v) !== undefined, { message: "must be an IPv4 or IPv6 address" });
+export { NAME_PATTERN };
 
-const cidr = z.string().superRefine((v, ctx) => {
-  const r = parseCidr(v);
-  if (!r.ok) ctx.addIssue({ code: "custom", message: `invalid CIDR "${v}": ${r.reason}` });
-});
-
-const absPath = z.string().refine(isAbsolute, { message: "must be an absolute path" });
-
-/** swanctl section names: no dots (they separate sections), no spaces or quotes. */
-export const NAME_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,62}$/;
-const name = z.string().regex(NAME_PATTERN, {
-  message: "must start with a letter and hold only letters, digits, '-' and '_' (1-63 chars)",
-});
-
-/** IKE identities are sent on the wire and rendered in swanctl text; keep them printable. */
+/**
+ * IKE identities are sent on the wire and rendered in swanctl text; keep them printable: ASCII
+ * 0x21-0x7e without " (0x22) or \ (0x5c). One pattern, so the JSON Schema refuses the same.
+ */
 const identity = z
   .string()
   .min(1)
   .max(255)
-  .regex(/^[\x21-\x7e]+$/, { message: "must be printable ASCII without spaces" })
-  .refine((v) => !/["\\]/.test(v), { message: "must not contain quotes or backslashes" });
+  .regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, {
+    error: (iss) =>
+      `${quote(String(iss.input))} must be printable ASCII without spaces, quotes or backslashes`,
+  });
 
 const proposal = z.string().regex(/^[a-z0-9_]+(-[a-z0-9_]+)*$/, {
   message: "must be a strongSwan proposal such as aes256gcm16-prfsha384-x25519",
@@ -133,9 +123,17 @@ export const configSchema = z.strictObject({
       mode: z.enum(["child", "external"]).default("child"),
       vici: absPath.optional().describe("VICI socket; default <stateDir>/charon.vici"),
       binary: absPath.default("/usr/sbin/charon-systemd"),
+      pluginDir: absPath
+        .default("/usr/lib/ipsec/plugins")
+        .describe("where this machine's charon finds its plugins; read by the preflight only"),
       startTimeoutMs: z.number().int().min(100).max(120000).default(15000),
     })
-    .default({ mode: "child", binary: "/usr/sbin/charon-systemd", startTimeoutMs: 15000 }),
+    .default({
+      mode: "child",
+      binary: "/usr/sbin/charon-systemd",
+      pluginDir: "/usr/lib/ipsec/plugins",
+      startTimeoutMs: 15000,
+    }),
   stateDir: absPath,
   api: z.strictObject({
     socket: absPath.describe("the local API's Unix socket, mode 0600"),

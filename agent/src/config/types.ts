@@ -28,7 +28,11 @@ export interface ResolvedTunnel {
   remoteAddress: string;
   localId: string;
   remoteId: string;
-  psk: Secret;
+  /**
+   * The key charon gets: text stands for its UTF-8 bytes; bytes are a key decoded from
+   * strongSwan's 0x (hex) or 0s (base64) notation, and may be binary.
+   */
+  psk: Secret<string | Uint8Array>;
   /** Canonical CIDR text. */
   localSubnets: string[];
   remoteSubnets: string[];
@@ -55,6 +59,7 @@ export interface ResolvedConfig {
     mode: "child" | "external";
     vici: string;
     binary: string;
+    pluginDir: string;
     startTimeoutMs: number;
   };
   stateDir: string;
@@ -68,4 +73,4 @@ export type { ConfigIssue } from "../../../common/yaml-config.ts";
 
 export type LoadResult =
   | { ok: true; config: ResolvedConfig; warnings: ConfigIssue[] }
-  | { ok: false; issues: ConfigIssue[] };
+  | { ok: false; issues: ConfigIssue[]; warnings: ConfigIssue[] };

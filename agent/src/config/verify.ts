@@ -1,4 +1,3 @@
-import { createPrivateKey, X509Certificate } from "node:crypto";
 import { join } from "node:path";
 import {
   type Cidr,
@@ -9,6 +8,12 @@ import {
   ipToBigInt,
   parseCidr,
 } from "../../../common/cidr.ts";
+import {
+  checkPrivateMode,
+  checkTlsFiles,
+  type FileFacts,
+  readable,
+} from "../../../common/config-files.ts";
 import { Secret } from "../../../common/secret.ts";
 import { resolveProposals } from "./proposals.ts";
 import type { ParsedConfig, ParsedPath, ParsedTunnel } from "./schema.ts";
@@ -27,11 +32,7 @@ import type {
  * of the zod output. Pure: the file system facts come in as FileFacts, read by load.ts.
  */
 
-/** What load.ts learned about one file. The content is wrapped so it cannot leak. */
-export type FileFacts =
-  | { exists: false }
-  | { exists: true; mode: number; content: Secret }
-  | { exists: true; readError: string };
+export type { FileFacts } from "../../../common/config-files.ts";
 
 export const PSK_MIN_LENGTH = 16;
 /** Unix socket paths longer than this do not fit sockaddr_un.sun_path on Linux. */
@@ -66,7 +67,9 @@ export function verifyConfig(parsed: ParsedConfig, files: Files): LoadResult {
   const listen = parsed.api.listen && resolveListen(parsed.api.listen, files, sink);
 
   const complete = tunnels.filter((t): t is ResolvedTunnel => t !== undefined);
-  if (issues.length > 0 || complete.length !== tunnels.length) return { ok: false, issues };
+  if (issues.length > 0 || complete.length !== tunnels.length) {
+    return { ok: false, issues, warnings };
+  }
   const config: ResolvedConfig = {
     appliance: parsed.appliance,
     datapath: parsed.datapath,
@@ -248,30 +251,35 @@ function resolvePath(parsed: ParsedConfig, p: ParsedPath, index: number, sink: S
   return { ...rest, ...(source !== undefined && { source }), timeoutMs: probeTimeout(at, p, sink) };
 }
 
-/** A file's content and mode when it exists and could be read; otherwise reports why not. */
-function readable(at: string, file: string, files: Files, rule: string, sink: Sink) {
-  const facts = files.get(file);
-  if (facts === undefined) throw new Error(`verifyConfig: no facts for ${file}`);
-  if (!facts.exists) sink.error(at, rule, `${file} does not exist`);
-  else if ("readError" in facts) sink.error(at, rule, `${file} cannot be read: ${facts.readError}`);
-  else return facts;
-  return undefined;
-}
-
-/** Like an ssh private key: a file holding a secret must not be accessible by group or others. */
-function checkPrivateMode(at: string, file: string, mode: number, rule: string, sink: Sink) {
-  if ((mode & 0o077) === 0) return true;
-  const octal = (mode & 0o777).toString(8).padStart(4, "0");
-  sink.error(at, rule, `${file} has mode ${octal}; it must be 0600 or stricter (chmod 600)`);
-  return false;
-}
-
-/** One trailing "\n" or "\r\n" is stripped from a PSK, since editors add one. */
-function checkPsk(at: string, file: string, files: Files, sink: Sink): Secret | undefined {
+/**
+ * One trailing "\n" or "\r\n" is stripped from a PSK, since editors add one. A key in
+ * strongSwan's 0x/0s notation is decoded, as the peer's charon decodes it, and may be binary.
+ */
+function checkPsk(
+  at: string,
+  file: string,
+  files: Files,
+  sink: Sink,
+): Secret<string | Uint8Array> | undefined {
   const facts = readable(at, file, files, "psk-file", sink);
   if (!facts) return undefined;
   let ok = checkPrivateMode(at, file, facts.mode, "psk-mode", sink);
   const value = facts.content.reveal().replace(/\r?\n$/, "");
+  const decoded = decodePskNotation(value);
+  if (decoded && "problem" in decoded) {
+    sink.error(at, decoded.rule, `the PSK in ${file} ${decoded.problem}`);
+    return undefined;
+  }
+  if (decoded) {
+    const n = decoded.bytes.length;
+    if (n >= PSK_MIN_LENGTH) return ok ? new Secret<Uint8Array>(decoded.bytes) : undefined;
+    sink.error(
+      at,
+      "psk-length",
+      `the PSK in ${file} is ${n} bytes once decoded; at least ${PSK_MIN_LENGTH} are needed`,
+    );
+    return undefined;
+  }
   if (value.length < PSK_MIN_LENGTH) {
     sink.error(at, "psk-length", `the PSK in ${file} is shorter than ${PSK_MIN_LENGTH} characters`);
     ok = false;
@@ -288,55 +296,71 @@ function checkPsk(at: string, file: string, files: Files, sink: Sink): Secret | 
   return ok ? new Secret(value) : undefined;
 }
 
+type Decoded = { bytes: Buffer } | { rule: "psk-hex" | "psk-base64"; problem: string };
+
 /**
- * The listener's TLS files must exist, the key must be private, and the PEM must parse, with
- * the key matching the certificate: otherwise the agent would fail only when it starts.
+ * strongSwan's notation for binary secrets (swanctl.conf, ipsec.secrets): "0x" then hex, or
+ * "0s" then base64, the prefix in any case; undefined for a plain key. Stricter than
+ * strongSwan, which reads an odd digit count, a stray character or a cut-off base64 value
+ * as some other key without a word. Problems give a position and a kind, never a character.
  */
+function decodePskNotation(value: string): Decoded | undefined {
+  const prefix = value.slice(0, 2).toLowerCase();
+  if (prefix !== "0x" && prefix !== "0s") return undefined;
+  const body = value.slice(2);
+  const rule = prefix === "0x" ? "psk-hex" : "psk-base64";
+  const fail = (problem: string): Decoded => ({
+    rule,
+    problem: `starts with ${prefix}, so it is read as ${rule.slice(4)}, but ${problem}`,
+  });
+  const at = (i: number) => `at position ${i + 3}`;
+  if (body === "") return fail(`nothing follows ${prefix}`);
+  if (rule === "psk-hex") {
+    const bad = /[^0-9a-f]/i.exec(body);
+    if (bad?.[0] === ":")
+      return fail(`it has a colon ${at(bad.index)}; write the digits without separators`);
+    if (bad)
+      return fail(
+        `it has ${strayChar(bad[0], "a character that is not a hex digit")} ${at(bad.index)}`,
+      );
+    if (body.length % 2 === 1)
+      return fail(`it has an odd number of hex digits (${body.length}); each byte takes two`);
+    return { bytes: Buffer.from(body, "hex") };
+  }
+  const bad = /[^A-Za-z0-9+/=]/.exec(body);
+  if (bad)
+    return fail(
+      `it has ${strayChar(bad[0], "a character outside the base64 alphabet (A-Z a-z 0-9 + /)")} ${at(bad.index)}`,
+    );
+  const pad = body.indexOf("=");
+  if (pad >= 0 && !/^={1,2}$/.test(body.slice(pad)))
+    return fail(`it has "=" ${at(pad)}; padding may only end the value, at most twice`);
+  if (body.length % 4 !== 0)
+    return fail(
+      `it has ${body.length} characters after 0s, not a multiple of 4: "=" padding is missing or the value is cut short`,
+    );
+  const bytes = Buffer.from(body, "base64");
+  // Only a last character with bits that no byte uses can still differ here.
+  if (bytes.toString("base64") !== body)
+    return fail(
+      `its last character before the padding is not canonical base64 (it sets bits no byte uses)`,
+    );
+  return { bytes };
+}
+
+/** describeChar for any character; `printable` names a printable ASCII one by its role. */
+function strayChar(c: string, printable: string): string {
+  return /[\x21-\x7e]/.test(c) && !/["\\]/.test(c) ? printable : describeChar(c);
+}
+
+/** The listener, once its TLS files pass the checks the controller's own TLS files pass too. */
 function resolveListen(
   listen: NonNullable<ParsedConfig["api"]["listen"]>,
   files: Files,
   sink: Sink,
 ): ResolvedListen | undefined {
-  const at = "api.listen.tls";
-  const { tls } = listen;
-  const read = (field: keyof typeof tls) =>
-    readable(`${at}.${field}`, tls[field], files, "tls-file", sink);
-  // OpenSSL's reason names the problem (no PEM, wrong type, encrypted) without echoing content.
-  const parse = <T>(
-    field: keyof typeof tls,
-    what: string,
-    pem: Secret,
-    parser: (pem: string) => T,
-  ) => {
-    try {
-      return parser(pem.reveal());
-    } catch (err) {
-      const reason = (err as Error).message;
-      sink.error(
-        `${at}.${field}`,
-        "tls-pem",
-        `${tls[field]} holds no usable PEM ${what}: ${reason}`,
-      );
-      return undefined;
-    }
-  };
-  const toCert = (pem: string) => new X509Certificate(pem);
-
-  const ca = read("ca");
-  const cert = read("cert");
-  const key = read("key");
-  if (key) checkPrivateMode(`${at}.key`, tls.key, key.mode, "tls-mode", sink);
-  // Of a bundle, only the first certificate is parsed here; the TLS stack reads them all.
-  if (ca) parse("ca", "certificate", ca.content, toCert);
-  const certificate = cert && parse("cert", "certificate", cert.content, toCert);
-  const privateKey = key && parse("key", "private key", key.content, createPrivateKey);
-  if (certificate && privateKey && !certificate.checkPrivateKey(privateKey)) {
-    const message = `${tls.key} is not the key of the certificate in ${tls.cert}`;
-    sink.error(`${at}.key`, "tls-pem", message);
-  }
-  if (!ca || !cert || !key) return undefined;
-  const material = { ca: ca.content.reveal(), cert: cert.content.reveal(), key: key.content };
-  return { address: listen.address, port: listen.port, tls: material };
+  const tls = checkTlsFiles("api.listen.tls", listen.tls, files, sink);
+  return tls && { address: listen.address, port: listen.port, tls };
 }
 
 /** Names the offending character without echoing any part of the secret that is allowed. */

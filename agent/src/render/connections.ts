@@ -10,7 +10,14 @@ export interface SharedSecret {
   id: string;
   type: "IKE";
   owners: string[];
-  data: Secret;
+  /** Text stands for its UTF-8 bytes; see ResolvedTunnel.psk. */
+  data: Secret<string | Uint8Array>;
+}
+
+/** The bytes charon gets for a key: text as UTF-8, bytes as they are. */
+export function keyBytes(key: Secret<string | Uint8Array>): Buffer {
+  const value = key.reveal();
+  return typeof value === "string" ? Buffer.from(value, "utf8") : Buffer.from(value);
 }
 
 type StartAction = ResolvedTunnel["startAction"];
@@ -76,7 +83,8 @@ export function renderConnections(config: ResolvedConfig): Record<string, ViciMe
 export function renderSecrets(config: ResolvedConfig): SharedSecret[] {
   const byKey = new Map<string, SharedSecret>();
   for (const tunnel of config.tunnels) {
-    const key = tunnel.psk.reveal();
+    // By bytes: a text key and the same key in 0x/0s notation are one key to charon.
+    const key = keyBytes(tunnel.psk).toString("hex");
     const secret = byKey.get(key);
     if (!secret) {
       byKey.set(key, {

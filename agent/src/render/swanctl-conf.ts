@@ -1,5 +1,5 @@
 import type { ViciMessage, ViciValue } from "../vici/message.ts";
-import type { SharedSecret } from "./connections.ts";
+import { keyBytes, type SharedSecret } from "./connections.ts";
 import { formatSettings, type SettingsSection } from "./strongswan-conf.ts";
 
 /**
@@ -34,18 +34,17 @@ function toSettings(message: ViciMessage): SettingsSection {
 }
 
 /**
- * The type prefix is how swanctl tells secret kinds apart. The key is written as hex:
- * swanctl reads a value starting with 0x/0s (any case) as hex/base64, so a raw PSK such as
- * "0sesame" would otherwise be decoded into different bytes.
+ * The type prefix is how swanctl tells secret kinds apart. The key's bytes are written as
+ * hex: swanctl reads a value starting with 0x/0s (any case) as hex/base64, so a text key
+ * such as "0sesame" would otherwise be decoded into different bytes, and a key decoded from
+ * that notation may hold bytes no settings value can.
  */
 function secretSection(secret: SharedSecret, redact: boolean): [string, SettingsSection] {
   const section: SettingsSection = {};
   secret.owners.forEach((owner, i) => {
     section[`id-${i + 1}`] = owner;
   });
-  section.secret = redact
-    ? "<redacted>"
-    : `0x${Buffer.from(secret.data.reveal(), "utf8").toString("hex")}`;
+  section.secret = redact ? "<redacted>" : `0x${keyBytes(secret.data).toString("hex")}`;
   return [`${secret.type.toLowerCase()}-${secret.id}`, section];
 }
 

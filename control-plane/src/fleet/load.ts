@@ -1,47 +1,41 @@
-import { openRegularFile } from "../../../common/regular-file.ts";
+import {
+  type FileReader,
+  readFileFacts,
+  TLS_FILE_MAX_BYTES,
+} from "../../../common/config-files.ts";
 import { parseConfig, readConfigFile } from "../../../common/yaml-config.ts";
 import { fleetSchema } from "./schema.ts";
-import { type FleetLoadResult, type TlsFileFacts, verifyFleet } from "./verify.ts";
+import { type FleetLoadResult, verifyFleet } from "./verify.ts";
 
 /**
- * The imperative shell around verify.ts: YAML text to zod output to TLS file facts to a
+ * The imperative shell around verify.ts: YAML text to zod output to the TLS files' facts to a
  * resolved Fleet. Any issue at any stage yields ok:false and no fleet.
  */
 
-export type TlsFileChecker = (path: string) => Promise<TlsFileFacts>;
-
-/** Throws SwpError SWP_ERR_CONFIG_READ when the fleet file itself cannot be read. */
+/**
+ * Throws SwpError SWP_ERR_CONFIG_READ when the fleet file itself cannot be read; a file too
+ * large to be a config is refused unread, as an issue.
+ */
 export async function loadFleetFile(path: string): Promise<FleetLoadResult> {
-  return loadFleetText(await readConfigFile(path));
+  const read = await readConfigFile(path);
+  return read.ok ? loadFleetText(read.text) : read;
 }
 
-/** Loads fleet text; checkTls is injectable so tests need not touch the disk. */
+/**
+ * Loads fleet text; readFile is injectable so tests need not touch the disk. The TLS files are
+ * read and checked as the agent's are (mode, PEM, key of the certificate); the controller
+ * reads them again when it connects.
+ */
 export async function loadFleetText(
   text: string,
-  checkTls: TlsFileChecker = checkTlsFile,
+  readFile: FileReader = readFileFacts,
 ): Promise<FleetLoadResult> {
   const parsed = parseConfig(text, fleetSchema, "fleet configuration");
   if (!parsed.ok) return parsed;
   const { tls } = parsed.data;
   const files = tls ? [...new Set([tls.ca, tls.cert, tls.key])] : [];
-  const facts = await Promise.all(files.map(async (f) => [f, await checkTls(f)] as const));
+  const facts = await Promise.all(
+    files.map(async (f) => [f, await readFile(f, TLS_FILE_MAX_BYTES)] as const),
+  );
   return verifyFleet(parsed.data, new Map(facts));
-}
-
-/**
- * Opens the file, as the controller will, without reading it: the TLS stack parses the
- * PEM when it connects, and reports its own errors with more detail than we could.
- */
-export async function checkTlsFile(path: string): Promise<TlsFileFacts> {
-  const file = await openRegularFile(path);
-  if (file.ok) {
-    await file.handle.close();
-    return { ok: true };
-  }
-  const reasons = {
-    missing: "does not exist",
-    "not-regular": "is not a regular file",
-    unreadable: `cannot be read: ${file.reason}`,
-  };
-  return { ok: false, reason: reasons[file.kind] };
 }

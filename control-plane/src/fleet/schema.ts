@@ -1,7 +1,6 @@
-import { isAbsolute } from "node:path";
 import { z } from "zod";
-import { NAME_PATTERN } from "../../../agent/src/config/schema.ts";
-import { parseCidr } from "../../../common/cidr.ts";
+import { absPath, cidr, name } from "../../../common/schema-fields.ts";
+import { quote } from "../../../common/text.ts";
 import { FENCE_TAGS } from "./fence-tags.ts";
 
 const FENCE_TAG_KEYS: ReadonlySet<string> = new Set(Object.values(FENCE_TAGS));
@@ -11,23 +10,14 @@ const FENCE_TAG_KEYS: ReadonlySet<string> = new Set(Object.values(FENCE_TAGS));
  * lists or files live in verify.ts.
  */
 
-/** Appliance names are the agents' own appliance names, so they follow the agent's rule. */
-const name = z.string().regex(NAME_PATTERN, {
-  message: "must start with a letter and hold only letters, digits, '-' and '_' (1-63 chars)",
-});
+// Appliance names are the agents' own appliance names, so `name` is the agent's rule.
 
 /** EC2 ids: a fixed prefix, then lowercase hex (17 digits today, 8 on older resources). */
 const ec2Id = (prefix: string) =>
   z.string().regex(new RegExp(`^${prefix}-[0-9a-f]{1,17}$`), {
-    message: `must be an EC2 id: "${prefix}-" followed by lowercase hex digits`,
+    error: (iss) =>
+      `${quote(String(iss.input))} is not an EC2 id: it must be "${prefix}-" followed by 1-17 lowercase hex digits`,
   });
-
-const cidr = z.string().superRefine((v, ctx) => {
-  const r = parseCidr(v);
-  if (!r.ok) ctx.addIssue({ code: "custom", message: `invalid CIDR "${v}": ${r.reason}` });
-});
-
-const absPath = z.string().refine(isAbsolute, { message: "must be an absolute path" });
 
 /** AWS tag text: letters, digits, spaces and _ . : / = + - @. */
 const tagText = (max: number) =>
@@ -71,10 +61,18 @@ export function parseAgentUrl(text: string): AgentUrlResult {
   return { ok: true, agent: { kind: "https", url: `https://${url.hostname}:${url.port || 443}` } };
 }
 
-const agentUrl = z.string().superRefine((v, ctx) => {
-  const r = parseAgentUrl(v);
-  if (!r.ok) ctx.addIssue({ code: "custom", message: `invalid agent URL "${v}": ${r.reason}` });
-});
+/** The TCP ports 1-65535, as decimal text without a leading zero. */
+const PORT =
+  "(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])";
+
+const agentUrl = z
+  .string()
+  .superRefine((v, ctx) => {
+    const r = parseAgentUrl(v);
+    if (!r.ok)
+      ctx.addIssue({ code: "custom", message: `invalid agent URL ${quote(v)}: ${r.reason}` });
+  })
+  .meta({ pattern: `^(?:unix:///|https://[^/?#@]+:${PORT}/?$)` });
 
 const DEFAULT_TAG = { key: "swanpair:fleet", value: "default" } as const;
 export const DEFAULT_FAILOVER = {

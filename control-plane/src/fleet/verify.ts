@@ -1,32 +1,24 @@
 import { SOCKET_PATH_MAX } from "../../../agent/src/config/verify.ts";
 import { type Cidr, cidrsOverlap, parseCidr } from "../../../common/cidr.ts";
+import { checkTlsFiles, type Files, type IssueSink } from "../../../common/config-files.ts";
 import { type ConfigIssue, formatPath } from "../../../common/yaml-config.ts";
 import { type ParsedFleet, parseAgentUrl } from "./schema.ts";
 import type { AgentEndpoint, Fleet } from "./types.ts";
 
 /**
  * Rules across fields and lists of the fleet file, on top of the zod output. Pure: what
- * load.ts learned about the TLS files comes in as TlsFileFacts. Route tables and swap subnets
+ * load.ts read of the TLS files comes in as FileFacts. Route tables and swap subnets
  * that belong to another VPC than the one they are listed under cannot be seen from the file;
  * the EC2-backed validate checks that.
  */
 
 export type FleetLoadResult =
   | { ok: true; fleet: Fleet; warnings: ConfigIssue[] }
-  | { ok: false; issues: ConfigIssue[] };
+  | { ok: false; issues: ConfigIssue[]; warnings: ConfigIssue[] };
 
-/** Whether load.ts could read a TLS file, and why not. */
-export type TlsFileFacts = { ok: true } | { ok: false; reason: string };
+type Sink = IssueSink;
 
-interface Sink {
-  error(path: string, rule: string, message: string): void;
-  warn(path: string, rule: string, message: string): void;
-}
-
-export function verifyFleet(
-  parsed: ParsedFleet,
-  tlsFiles: ReadonlyMap<string, TlsFileFacts>,
-): FleetLoadResult {
+export function verifyFleet(parsed: ParsedFleet, tlsFiles: Files): FleetLoadResult {
   const issues: ConfigIssue[] = [];
   const warnings: ConfigIssue[] = [];
   const sink: Sink = {
@@ -36,12 +28,13 @@ export function verifyFleet(
   checkDuplicates(parsed, sink);
   checkOverlaps(parsed, sink);
   checkAppliances(parsed, sink);
-  checkTlsFiles(parsed, tlsFiles, sink);
+  // The controller's client end passes the checks the agent's server end passes.
+  if (parsed.tls) checkTlsFiles("tls", parsed.tls, tlsFiles, sink);
   const pairVpc = checkPairs(parsed, sink);
   checkConnections(parsed, pairVpc, sink);
   checkRouteTables(parsed, pairVpc, sink);
   checkUnused(parsed, sink);
-  if (issues.length > 0) return { ok: false, issues };
+  if (issues.length > 0) return { ok: false, issues, warnings };
   return { ok: true, fleet: resolve(parsed), warnings };
 }
 
@@ -134,20 +127,6 @@ function checkAppliances(parsed: ParsedFleet, sink: Sink): void {
 function inRegion(az: string, region: string): boolean {
   const rest = az.slice(region.length);
   return az.startsWith(region) && /^([a-z]|-[a-z0-9-]+)$/.test(rest);
-}
-
-function checkTlsFiles(
-  parsed: ParsedFleet,
-  tlsFiles: ReadonlyMap<string, TlsFileFacts>,
-  sink: Sink,
-): void {
-  const { tls } = parsed;
-  if (!tls) return;
-  for (const field of ["ca", "cert", "key"] as const) {
-    const facts = tlsFiles.get(tls[field]);
-    if (facts === undefined) throw new Error(`verifyFleet: no facts for TLS file ${tls[field]}`);
-    if (!facts.ok) sink.error(`tls.${field}`, "tls-file", `${tls[field]} ${facts.reason}`);
-  }
 }
 
 /** Returns each pair's VPC, when its first member's is known, for the connection rules. */
