@@ -5,6 +5,7 @@
 #   ./scripts/demo.sh          run, show, tear down
 #   ./scripts/demo.sh --keep   leave the lab running and print how to use it
 #   ./scripts/demo.sh --down   remove a lab left by --keep
+# SWANPAIR_DEMO_CHARON=PATH runs another charon-systemd build (default /usr/sbin/charon-systemd).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KEEP=0
@@ -13,13 +14,14 @@ case "${1:-}" in
   --keep) KEEP=1 ;;
   --down) DOWN=1 ;;
   "") ;;
-  -h | --help) sed -n '2,7p' "$0"; exit 0 ;;
+  -h | --help) sed -n '2,8p' "$0"; exit 0 ;;
   *) echo "usage: $0 [--keep | --down]" >&2; exit 2 ;;
 esac
 
 bash scripts/bootstrap.sh --runtime
 export PATH="$PWD/.tools/node_modules/.bin:$PATH"
 AGENT="$PWD/agent/bin/swanpair-agent.ts"
+CHARON=${SWANPAIR_DEMO_CHARON:-/usr/sbin/charon-systemd}
 LAB=/run/swanpair-demo
 NS_A=swp-demo-a1
 NS_B=swp-demo-b1
@@ -60,7 +62,7 @@ write_config() { # name local remote localSubnet remoteSubnet probeSource probeT
   cat >"$LAB/$1.yaml" <<EOF
 appliance: { name: $1, localAddress: $2 }
 datapath: libipsec
-charon: { mode: child }
+charon: { mode: child, binary: $CHARON }
 stateDir: $LAB/$1
 api: { socket: $LAB/$1/agent.sock }
 tunnels:
@@ -98,7 +100,8 @@ fail_fast() { # name
     exit 1
   fi
 }
-for i in $(seq 1 150); do
+deadline=$((SECONDS + 30))
+while :; do
   up=0
   for name in a1 b1; do
     status=$(node "$AGENT" status --socket "$LAB/$name/agent.sock" --json 2>/dev/null || true)
@@ -106,7 +109,7 @@ for i in $(seq 1 150); do
     grep -q '"state": "up"' <<<"$status" && up=$((up + 1))
   done
   [ "$up" -eq 2 ] && break
-  if [ "$i" -eq 150 ]; then
+  if [ "$SECONDS" -ge "$deadline" ]; then
     say "the tunnel did not come up in 30 s; agent logs follow" >&2
     tail -n 20 "$LAB"/a1.log "$LAB"/b1.log >&2
     exit 1

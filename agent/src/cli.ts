@@ -22,11 +22,8 @@ import { renderAll, writeRendered } from "./render/index.ts";
 
 const DEFAULT_SOCKET = "/run/swanpair/agent.sock";
 
-/**
- * The config, or exit 2 with its issues; runCli prints them, as JSON under --json, so the
- * second argument is no longer needed (kept for existing callers).
- */
-async function loadOrExit(file: string, _json = false) {
+/** The config, or exit 2 with its issues (runCli prints them, as JSON under --json). */
+async function loadOrExit(file: string) {
   const result = await loadConfigFile(file);
   mustLoad(file, result);
   return result.config;
@@ -63,7 +60,7 @@ export function buildProgram(): Command {
     .requiredOption("--config <file>", "agent config (YAML)")
     .action(async (opts: { config: string }) => {
       const configPath = resolve(opts.config);
-      const config = await loadOrExit(configPath, false);
+      const config = await loadOrExit(configPath);
       const failed = failures(await preflight(config));
       if (failed.length > 0) {
         const lines = formatPreflightFailure(failed, configPath);
