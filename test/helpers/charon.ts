@@ -1,4 +1,6 @@
 import type { ChildProcess } from "node:child_process";
+import { chmod, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { CharonLink } from "../../agent/src/charon/link.ts";
 import { ViciClient } from "../../agent/src/vici/client.ts";
 import { SwpError } from "../../common/errors.ts";
@@ -114,4 +116,23 @@ export async function readyLink(viciPath: string, logger: Logger): Promise<Charo
     await new Promise((r) => setTimeout(r, 20));
   }
   return link;
+}
+
+/**
+ * A "charon" for crash-loop tests: a script in `dir` that starts the real charon-systemd on a
+ * broken strongswan.conf (it exits at once, code 66) while that file exists, and on the
+ * agent's own file once it is removed.
+ */
+export async function writeBrokenCharon(
+  dir: string,
+): Promise<{ binary: string; brokenConf: string }> {
+  const brokenConf = join(dir, "broken.conf");
+  await writeFile(brokenConf, "charon-systemd {\n  load = nonce\n  plugins {\n");
+  const binary = join(dir, "charon");
+  await writeFile(
+    binary,
+    `#!/bin/sh\n[ -e ${brokenConf} ] && export STRONGSWAN_CONF=${brokenConf}\nexec /usr/sbin/charon-systemd\n`,
+  );
+  await chmod(binary, 0o755);
+  return { binary, brokenConf };
 }

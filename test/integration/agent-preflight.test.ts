@@ -1,10 +1,11 @@
-import { access, chmod, mkdir, readdir, rm, symlink, writeFile } from "node:fs/promises";
+import { access, mkdir, readdir, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
 import { stringify } from "yaml";
 import type { CheckResult } from "../../agent/src/preflight/checks.ts";
 import { pluginsFor } from "../../agent/src/render/plugins.ts";
 import { AGENT_BIN, AgentLab, waitFor } from "../helpers/agent-lab.ts";
+import { writeBrokenCharon } from "../helpers/charon.ts";
 import { spawnCli } from "../helpers/swanpair-bin.ts";
 import { tempDir } from "../helpers/temp-dir.ts";
 
@@ -129,16 +130,8 @@ t.test("an unwritable state directory and a missing charon binary fail doctor", 
 
 t.test("charon that exits at once: crash-loop with charon's reason within 5 s", async (t) => {
   const dir = await tempDir(t, "swp-pfl-");
-  // A "charon" that starts the real one on a broken strongswan.conf while the file exists.
-  const broken = join(dir, "broken.conf");
-  await writeFile(broken, "charon-systemd {\n  load = nonce\n  plugins {\n");
-  const wrapper = join(dir, "charon");
-  await writeFile(
-    wrapper,
-    `#!/bin/sh\n[ -e ${broken} ] && export STRONGSWAN_CONF=${broken}\nexec /usr/sbin/charon-systemd\n`,
-  );
-  await chmod(wrapper, 0o755);
-  await writeConfig({ mode: "child", binary: wrapper });
+  const { binary, brokenConf } = await writeBrokenCharon(dir);
+  await writeConfig({ mode: "child", binary });
 
   const started = Date.now();
   lab.startAgent("a");
@@ -163,7 +156,7 @@ t.test("charon that exits at once: crash-loop with charon's reason within 5 s", 
   t.match(await lab.log("a"), /charon is in a crash loop: .*syntax error/, "the agent's log");
 
   // Fixed (the broken file gone): the next retry runs charon and the loop ends.
-  await rm(broken);
+  await rm(brokenConf);
   await waitFor(
     "charon running again",
     async () => (await lab.status("a"))?.charon.state === "running",

@@ -1,6 +1,6 @@
-import { chmod, writeFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import t from "tap";
+import { writeBrokenCharon } from "../helpers/charon.ts";
 import { spawnCli } from "../helpers/swanpair-bin.ts";
 import { tempDir } from "../helpers/temp-dir.ts";
 
@@ -24,13 +24,9 @@ t.test(
   "a charon that exits at once: the demo stops within 15 s with charon's reason",
   async (t) => {
     const dir = await tempDir(t, "swp-demo-");
-    const broken = join(dir, "broken.conf");
-    await writeFile(broken, "charon-systemd {\n  load = nonce\n");
-    const charon = join(dir, "charon");
-    await writeFile(charon, `#!/bin/sh\nSTRONGSWAN_CONF=${broken} exec /usr/sbin/charon-systemd\n`);
-    await chmod(charon, 0o755);
+    const { binary } = await writeBrokenCharon(dir);
     const started = Date.now();
-    const result = await demo({ SWANPAIR_DEMO_CHARON: charon });
+    const result = await demo({ SWANPAIR_DEMO_CHARON: binary });
     const tookMs = Date.now() - started;
     t.equal(result.code, 1);
     t.ok(tookMs < 15_000, `gave up after ${tookMs} ms`);

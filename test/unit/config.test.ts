@@ -9,12 +9,7 @@ import {
   formatLoadResult,
   issueReport,
 } from "../../agent/src/config/format-issues.ts";
-import {
-  type FileReader,
-  loadConfigFile,
-  loadConfigText,
-  readFileFacts,
-} from "../../agent/src/config/load.ts";
+import { type FileReader, loadConfigFile, loadConfigText } from "../../agent/src/config/load.ts";
 import {
   checkProposal,
   PRESETS,
@@ -22,6 +17,7 @@ import {
   resolveProposals,
 } from "../../agent/src/config/proposals.ts";
 import type { LoadResult } from "../../agent/src/config/types.ts";
+import { readFileFacts } from "../../common/config-files.ts";
 import { Secret } from "../../common/secret.ts";
 import { renderSchema } from "../../scripts/gen-schema.ts";
 import {

@@ -15,11 +15,7 @@ import { verifyConfig } from "./verify.ts";
  * common/yaml-config.ts; reading and checking the named files, in common/config-files.ts.
  */
 
-export {
-  type FileReader,
-  readFileFacts,
-  TLS_FILE_MAX_BYTES,
-} from "../../../common/config-files.ts";
+export type { FileReader } from "../../../common/config-files.ts";
 export { formatPath } from "../../../common/yaml-config.ts";
 
 /** A PSK is a line of text; anything larger is the wrong file. */

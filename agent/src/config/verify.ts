@@ -11,7 +11,7 @@ import {
 import {
   checkPrivateMode,
   checkTlsFiles,
-  type FileFacts,
+  type Files,
   readable,
 } from "../../../common/config-files.ts";
 import { Secret } from "../../../common/secret.ts";
@@ -32,8 +32,6 @@ import type {
  * of the zod output. Pure: the file system facts come in as FileFacts, read by load.ts.
  */
 
-export type { FileFacts } from "../../../common/config-files.ts";
-
 export const PSK_MIN_LENGTH = 16;
 /** Unix socket paths longer than this do not fit sockaddr_un.sun_path on Linux. */
 export const SOCKET_PATH_MAX = 107;
@@ -44,8 +42,6 @@ interface Sink {
   error(path: string, rule: string, message: string): void;
   warn(path: string, rule: string, message: string): void;
 }
-
-type Files = ReadonlyMap<string, FileFacts>;
 
 export function verifyConfig(parsed: ParsedConfig, files: Files): LoadResult {
   const issues: ConfigIssue[] = [];
