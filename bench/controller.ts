@@ -21,6 +21,7 @@ import { seededFleet, seedFleet, startMoto } from "../test/helpers/moto.ts";
 import { ScriptedAgents } from "../test/helpers/scripted-agents.ts";
 import { startController } from "../test/helpers/swanpair-bin.ts";
 import { tempDir } from "../test/helpers/temp-dir.ts";
+import { type LeaseCost, leaseCost, type Takeover, takeover } from "./leases.ts";
 import { writeBenchmarksDoc } from "./report.ts";
 
 const OUT = resolve(import.meta.dirname, "results/controller.json");
@@ -193,6 +194,7 @@ export interface ControllerResults {
   at: string;
   engine: ReturnType<typeof engineTick>[];
   endToEnd: EndToEnd[];
+  leases: { cost: LeaseCost[]; takeover: Takeover[] };
 }
 
 export async function benchController(): Promise<ControllerResults> {
@@ -202,7 +204,12 @@ export async function benchController(): Promise<ControllerResults> {
     await endToEnd(defaults, 5),
     await endToEnd({ ...defaults, intervalMs: 200, fall: 2 }, 5),
   ];
-  const result = { at: new Date().toISOString(), engine, endToEnd: e2e };
+  const fast: FailoverPolicy = { ...defaults, intervalMs: 200, fall: 2 };
+  const leases = {
+    cost: [await leaseCost(15_000, 30), await leaseCost(3_000, 30)],
+    takeover: [await takeover(fast, undefined, 5), await takeover(fast, 3_000, 5)],
+  };
+  const result = { at: new Date().toISOString(), engine, endToEnd: e2e, leases };
   await mkdir(resolve(OUT, ".."), { recursive: true });
   await writeFile(OUT, `${JSON.stringify(result, null, 2)}\n`);
   return result;

@@ -25,8 +25,9 @@ import { resolve } from "node:path";
 import { executeWrite } from "../control-plane/src/controller/execute.ts";
 import { drifted, observedEnis, type Side, sidesOf } from "../control-plane/src/decide/sides.ts";
 import type { WriteRoutes } from "../control-plane/src/decide/types.ts";
-import { DEFAULT_EC2_OPTIONS, Ec2 } from "../control-plane/src/ec2/client.ts";
-import { describeManagedTables, RouteWriteError } from "../control-plane/src/ec2/routes.ts";
+import { DEFAULT_EC2_OPTIONS, Ec2, type Ec2CallCounter } from "../control-plane/src/ec2/client.ts";
+import { describeManagedTables } from "../control-plane/src/ec2/managed-tables.ts";
+import { RouteWriteError } from "../control-plane/src/ec2/route-writes.ts";
 import { prepareSwapTables } from "../control-plane/src/ec2/swap.ts";
 import type { Fleet } from "../control-plane/src/fleet/types.ts";
 import { type Bucket, FaultProxy } from "../test/helpers/fault-proxy.ts";
@@ -81,13 +82,13 @@ export interface FailoverResult {
   converged: boolean;
   /** Write rounds: the first, plus one per tick that found units still drifting. */
   rounds: number;
-  /** Every HTTP attempt by operation and outcome, from the client's CallCounter. */
-  calls: Record<string, Partial<Record<string, number>>>;
+  /** Every HTTP attempt by operation and outcome, from the client's call counter. */
+  calls: ReturnType<Ec2CallCounter["snapshot"]>;
   totalCalls: number;
   okCalls: number;
   throttledCalls: number;
   /** Swap mode: one prepare pass over already-prepared tables, the controller's slow timer. */
-  prepareCheck?: { seconds: number; calls: Record<string, Partial<Record<string, number>>> };
+  prepareCheck?: { seconds: number; calls: ReturnType<Ec2CallCounter["snapshot"]> };
 }
 
 const round2 = (x: number) => Math.round(x * 100) / 100;

@@ -78,7 +78,7 @@ export interface FailoverResults {
 const callList = (calls: FailoverResult["calls"]) =>
   Object.entries(calls)
     .map(([op, by]) => {
-      const parts = Object.entries(by).map(([o, n]) => (o === "ok" ? `${n}` : `${n} ${o}`));
+      const parts = Object.entries(by ?? {}).map(([o, n]) => (o === "ok" ? `${n}` : `${n} ${o}`));
       return `${op} ${parts.join(" + ")}`;
     })
     .join(", ");
@@ -167,8 +167,30 @@ export function controllerReport(r: ControllerResults): string {
       (e) =>
         `| ${e.policy.intervalMs} / ${e.policy.fall} | ${e.routes} | ${e.median.detectMs} ms | ${e.median.convergeMs} ms | ${e.median.totalMs} ms | ${e.runs.length} |`,
     ),
+    ...(r.leases ? leaseLines(r.leases) : []),
   ];
   return `${lines.join("\n")}\n`;
+}
+
+function leaseLines(l: ControllerResults["leases"]): string[] {
+  return [
+    "",
+    "Leases (decision 0013), against moto's DynamoDB. Cost: one central controller holding both",
+    "sides of a connection, DynamoDB requests from its `/metrics`. Takeover: a co-located pair;",
+    "at T0 the owner's controller is SIGKILLed, its agent stops answering and the far agents see",
+    "their tunnels to it down; until the partner's first route write (DescribeRouteTables, 20 ms).",
+    "",
+    "| lease ttl | DynamoDB requests per minute per side |",
+    "|---|---|",
+    ...l.cost.map((c) => `| ${c.ttlMs} ms | ${c.requestsPerMinutePerSide} |`),
+    "",
+    "| intervalMs / fall | lease ttl | owner's death → partner's first route write (median) | runs |",
+    "|---|---|---|---|",
+    ...l.takeover.map(
+      (x) =>
+        `| ${x.policy.intervalMs} / ${x.policy.fall} | ${x.ttlMs === null ? "no leases" : `${x.ttlMs} ms`} | ${x.medianMs} ms | ${x.runs.length} |`,
+    ),
+  ];
 }
 
 /** docs/benchmarks.md from whichever results exist: each bench rewrites it after its run. */

@@ -27,6 +27,9 @@ export function ipFamily(text: string): Family | undefined {
 /** Why `text` is not an address, quoting it, e.g. `"10.1.0.300" is not an IPv4 address`. */
 export function ipProblem(text: string): string | undefined {
   if (ipFamily(text) !== undefined) return undefined;
+  const zone = text.indexOf("%");
+  if (zone >= 0 && isIPv6(text))
+    return `${quote(text)} has a zone id (${quote(text.slice(zone))}): write the IPv6 address without it`;
   const kind = text.includes(":") ? "IPv6" : /^[\d.]+$/.test(text) ? "IPv4" : "IPv4 or IPv6";
   return `${quote(text)} is not an ${kind} address`;
 }
@@ -54,11 +57,13 @@ const V6_PREFIX = "(?:0?[0-9]?[0-9]|1[01][0-9]|12[0-8])";
 export const IP_PATTERN = `^(?:${V4}|${V6})$`;
 export const CIDR_PATTERN = `^(?:${V4}/${V4_PREFIX}|${V6}/${V6_PREFIX})$`;
 
+/** Throws for anything ipFamily refuses: a zone id would otherwise end in BigInt(NaN). */
 export function ipToBigInt(text: string): bigint {
-  if (isIPv4(text)) {
+  const family = ipFamily(text);
+  if (family === undefined) throw new Error(`not an IP address: ${text}`);
+  if (family === 4) {
     return text.split(".").reduce((acc, octet) => (acc << 8n) | BigInt(Number(octet)), 0n);
   }
-  if (!isIPv6(text)) throw new Error(`not an IP address: ${text}`);
   let value = text;
   const v4tail = /(\d+\.\d+\.\d+\.\d+)$/.exec(value);
   if (v4tail?.[1]) {

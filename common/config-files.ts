@@ -1,4 +1,5 @@
 import { createPrivateKey, X509Certificate } from "node:crypto";
+import type { TlsMaterial } from "./agent-api/tls.ts";
 import { errnoText, openRegularFile } from "./regular-file.ts";
 import { Secret } from "./secret.ts";
 
@@ -79,13 +80,6 @@ export interface TlsPaths {
   key: string;
 }
 
-/** The PEM text of one end of a mutual-TLS connection (agent/src/api/tls.ts TlsMaterial). */
-export interface TlsPem {
-  ca: string;
-  cert: string;
-  key: Secret;
-}
-
 /**
  * The TLS files of one end (`at` is their section, e.g. "api.listen.tls" or "tls"): each must
  * exist and be readable (`tls-file`), the key must be private (`tls-mode`), and the PEM must
@@ -97,7 +91,7 @@ export function checkTlsFiles(
   tls: TlsPaths,
   files: Files,
   sink: IssueSink,
-): TlsPem | undefined {
+): TlsMaterial | undefined {
   const read = (field: keyof TlsPaths) =>
     readable(`${at}.${field}`, tls[field], files, "tls-file", sink);
   // OpenSSL's reason names the problem (no PEM, wrong type, encrypted) without echoing content.

@@ -9,15 +9,20 @@ export const ErrorCodes = {
   SWP_ERR_VICI_PROTOCOL: "a VICI frame or message was malformed",
   SWP_ERR_VICI_CLOSED: "the VICI connection closed (charon is gone)",
   SWP_ERR_VICI_TIMEOUT: "a VICI command did not complete in time",
-  SWP_ERR_CHARON_START: "charon did not start or did not open its VICI socket in time",
   SWP_ERR_PREFLIGHT:
     "this machine lacks something the config needs (charon, a plugin, /dev/net/tun, kernel IPsec)",
   SWP_ERR_API_UNREACHABLE:
     "the agent API (Unix socket or HTTPS with mutual TLS) could not be reached",
   SWP_ERR_API_REQUEST: "the agent API answered with an error",
   SWP_ERR_TUNNEL_UNKNOWN: "no tunnel of that name is configured",
-  SWP_ERR_EC2_CALL: "an EC2 API call failed for good (a permanent error, or retries used up)",
+  SWP_ERR_EC2_CALL:
+    "an EC2 API call failed for good, neither throttled nor unauthorised (a permanent error, or retries used up)",
+  SWP_ERR_EC2_THROTTLED: "EC2 throttled an API call (RequestLimitExceeded) through every retry",
+  SWP_ERR_EC2_UNAUTHORIZED:
+    "EC2 refused the credentials or the action (AuthFailure, UnauthorizedOperation), or no credentials were found",
   SWP_ERR_FAILOVER_REFUSED: "a manual failover was refused before anything was written",
+  SWP_ERR_FAILOVER_OVERTAKEN:
+    "a manual failover stopped because a newer decision by another writer overtook it",
   SWP_ERR_FAILOVER_TIMEOUT: "a manual failover did not converge in time",
   SWP_ERR_USAGE: "the command line was wrong: unknown command or option, missing or bad argument",
   SWP_ERR_FAILED: "the operation failed, for a reason its message gives and no other code covers",

@@ -1,12 +1,20 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import type {
+  AgentStatus,
+  PathStatus,
+  ReloadResult,
+  TunnelStatus,
+} from "../../common/agent-api/status.ts";
 import { writeFileAtomic } from "../../common/atomic-write.ts";
 import { SwpError } from "../../common/errors.ts";
 import type { Logger } from "../../common/logger.ts";
+import type { AgentControl } from "./api/control.ts";
 import { type ApiServer, startApiServer } from "./api/server.ts";
 import { Reconciler } from "./apply/reconciler.ts";
 import { CharonLink } from "./charon/link.ts";
 import { CharonSupervisor } from "./charon/supervisor.ts";
+import { coalesce } from "./coalesce.ts";
 import { loadConfigFile } from "./config/load.ts";
 import type { ResolvedConfig, ResolvedPath } from "./config/types.ts";
 import { ProbeSet } from "./health/probe-set.ts";
@@ -15,13 +23,6 @@ import { CHILD_CARRYING, deriveTunnelState, IKE_ALIVE } from "./health/tunnel-st
 import { createMetrics, reloadOutcome } from "./metrics.ts";
 import { type Rendered, renderAll } from "./render/index.ts";
 import { charonLogPath } from "./render/strongswan-conf.ts";
-import type {
-  AgentControl,
-  AgentStatus,
-  PathStatus,
-  ReloadResult,
-  TunnelStatus,
-} from "./status.ts";
 
 export interface DaemonOptions {
   configPath: string;
@@ -62,6 +63,12 @@ export class AgentDaemon implements AgentControl {
   #pathSince = new Map<string, { state: string; at: string }>();
   /** Serialises applies: a reload never interleaves with a resync. */
   #queue: Promise<unknown> = Promise.resolve();
+  /** charon sends events in bursts (ike-updown, child-updown, rekeys): one re-read answers many. */
+  readonly #refreshOnEvent = coalesce(() =>
+    this.#enqueue(() => this.#refreshSas()).catch((error: Error) =>
+      this.#log.debug({ err: error }, "re-reading the SAs after an event failed"),
+    ),
+  );
 
   constructor(opts: DaemonOptions) {
     this.#opts = opts;
@@ -70,48 +77,56 @@ export class AgentDaemon implements AgentControl {
     this.#probes = new ProbeSet(opts.logger.child({ component: "probe" }));
   }
 
-  /** @param config the validated config read from opts.configPath */
+  /**
+   * Binds the API before anything else starts (probes, charon, timers), so an agent that
+   * cannot serve has done nothing; if a later step fails, what started is stopped again.
+   * @param config the validated config read from opts.configPath
+   */
   async start(config: ResolvedConfig): Promise<void> {
     this.#link = new CharonLink({
       viciPath: config.charon.vici,
       connectTimeoutMs: config.charon.startTimeoutMs,
       logger: this.#log.child({ component: "vici" }),
       onReady: () => this.#enqueue(() => this.#resync(true)),
-      onEvent: () => this.#enqueue(() => this.#refreshSas()),
+      onEvent: () => void this.#refreshOnEvent(),
       onLost: () => {
         this.#sas.clear();
         this.#reconciler.reset();
       },
     });
+    this.#adopt(config, renderAll(config, { redactSecrets: false }));
     await mkdir(config.stateDir, { recursive: true, mode: 0o700 });
-    await this.#use(config);
     const strongswanConf = join(config.stateDir, "strongswan.conf");
     await writeFileAtomic(strongswanConf, this.#rendered.strongswanConf, 0o644);
-
     this.#api = await startApiServer({
       socketPath: config.api.socket,
       listen: config.api.listen,
       control: this,
       logger: this.#log.child({ component: "api" }),
     });
-    this.#probes.onChange(() => this.#trackStates());
-
-    if (config.charon.mode === "child") {
-      this.#supervisor = new CharonSupervisor({
-        binary: config.charon.binary,
-        strongswanConf,
-        pidFile: join(config.stateDir, "charon.pid"),
-        logFile: charonLogPath(config),
-        logger: this.#log.child({ component: "charon" }),
-      });
-      this.#supervisor.onStart(() => this.#link.connect());
-      this.#supervisor.onExit(() => this.#link.lost());
-      await this.#supervisor.start();
-    } else {
-      this.#link.connect();
+    try {
+      this.#probes.onChange(() => this.#trackStates());
+      await this.#enact();
+      if (config.charon.mode === "child") {
+        this.#supervisor = new CharonSupervisor({
+          binary: config.charon.binary,
+          strongswanConf,
+          pidFile: join(config.stateDir, "charon.pid"),
+          logFile: charonLogPath(config),
+          logger: this.#log.child({ component: "charon" }),
+        });
+        this.#supervisor.onStart(() => this.#link.connect());
+        this.#supervisor.onExit(() => this.#link.lost());
+        await this.#supervisor.start();
+      } else {
+        this.#link.connect();
+      }
+      const resyncMs = this.#opts.resyncMs ?? 5000;
+      this.#timer = setInterval(() => this.#enqueue(() => this.#resync(false)), resyncMs);
+    } catch (error) {
+      await this.stop();
+      throw error;
     }
-    const resyncMs = this.#opts.resyncMs ?? 5000;
-    this.#timer = setInterval(() => this.#enqueue(() => this.#resync(false)), resyncMs);
     this.#log.info(
       {
         appliance: config.appliance.name,
@@ -203,7 +218,8 @@ export class AgentDaemon implements AgentControl {
     }
     const rendered = renderAll(loaded.config, { redactSecrets: false });
     const { plan } = await this.#reconciler.apply(this.#link.port(), rendered, { precheck: false });
-    await this.#use(loaded.config, rendered);
+    this.#adopt(loaded.config, rendered);
+    await this.#enact();
     this.#noteStarted(plan.loadConns);
     this.#loadedAt = new Date().toISOString();
     await this.#refreshSas();
@@ -234,13 +250,18 @@ export class AgentDaemon implements AgentControl {
     }
   }
 
-  /** Makes `config` the running one: a new generation, its rendering, its probes. */
-  async #use(config: ResolvedConfig, rendered = renderAll(config, { redactSecrets: false })) {
+  /** Makes `config` the running one, a new generation, as the API reports it. */
+  #adopt(config: ResolvedConfig, rendered: Rendered) {
     this.#config = config;
     this.#rendered = rendered;
     this.#generation++;
+  }
+
+  /** Puts the running config to work outside charon: its swanctl.conf and its probes. */
+  async #enact() {
+    const config = this.#config;
     // For operators: what is loaded, in swanctl.conf form; 0600 because it holds the keys.
-    await writeFileAtomic(join(config.stateDir, "swanctl.conf"), rendered.swanctlConf, 0o600);
+    await writeFileAtomic(join(config.stateDir, "swanctl.conf"), this.#rendered.swanctlConf, 0o600);
     await this.#probes.update(config.tunnels, config.paths);
     this.#trackStates();
   }

@@ -1,6 +1,11 @@
 import type { Counter, Registry } from "prom-client";
+import type {
+  AgentStatus,
+  PathStatus,
+  ReloadResult,
+  TunnelState,
+} from "../../common/agent-api/status.ts";
 import { metricsRegistry } from "../../common/metrics.ts";
-import type { AgentStatus, PathStatus, ReloadResult, TunnelState } from "./status.ts";
 
 const TUNNEL_STATES: readonly TunnelState[] = ["up", "down", "connecting"];
 const PATH_STATES: readonly PathStatus["state"][] = ["up", "down", "unknown"];

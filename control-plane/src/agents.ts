@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
-import { ApiClient, type ApiClientOptions } from "../../agent/src/api/client.ts";
-import type { TlsMaterial } from "../../agent/src/api/tls.ts";
+import { ApiClient, type ApiClientOptions } from "../../common/agent-api/client.ts";
+import type { TlsMaterial } from "../../common/agent-api/tls.ts";
 import { SwpError } from "../../common/errors.ts";
 import { errnoText } from "../../common/regular-file.ts";
 import { Secret } from "../../common/secret.ts";

@@ -4,8 +4,8 @@ import { createWriteStream } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { stringify } from "yaml";
-import { ApiClient } from "../../agent/src/api/client.ts";
-import type { AgentStatus } from "../../agent/src/status.ts";
+import { ApiClient } from "../../common/agent-api/client.ts";
+import type { AgentStatus } from "../../common/agent-api/status.ts";
 import { type Charon, startCharon } from "./charon.ts";
 import { createNetns, createPeerPair, deleteNetns, nsExec, nsSpawn, stopChild } from "./netns.ts";
 

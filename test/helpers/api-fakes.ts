@@ -1,8 +1,13 @@
+import { join } from "node:path";
 import type { Test } from "tap";
-import type { AgentControl, AgentStatus, ReloadResult } from "../../agent/src/status.ts";
+import type { AgentControl } from "../../agent/src/api/control.ts";
+import { type ApiServer, startApiServer } from "../../agent/src/api/server.ts";
+import type { AgentStatus, ReloadResult } from "../../common/agent-api/status.ts";
 import { SwpError } from "../../common/errors.ts";
 import { createLogger } from "../../common/logger.ts";
 import { agentStatus, tunnelStatus } from "../fixtures/agent-status.ts";
+import { readTls, type TlsPaths } from "./certs.ts";
+import { tempDir } from "./temp-dir.ts";
 
 /** What the API server tests serve: a fake daemon, a log to read, a short temp dir. */
 
@@ -18,6 +23,7 @@ export function control(): AgentControl & { nextReload: ReloadResult; calls: str
     nextReload: { ok: true, generation: 3, loaded: ["to-dc1"], unloaded: [], unchanged: [] },
     status: () => STATUS,
     async reload() {
+      this.calls.push("reload");
       return this.nextReload;
     },
     async initiate(name) {
@@ -46,6 +52,27 @@ export function captureLogger() {
 }
 
 export { tempDir } from "./temp-dir.ts";
+
+export interface TlsApi {
+  server: ApiServer;
+  control: ReturnType<typeof control>;
+  socketPath: string;
+  url: string;
+  lines: Record<string, unknown>[];
+}
+
+/** The real API server on a fresh socket and on 127.0.0.1 with mutual TLS; closed when `t` ends. */
+export async function startTlsApi(t: Test, tls: TlsPaths): Promise<TlsApi> {
+  const socketPath = join(await tempDir(t), "agent.sock");
+  const { logger, lines } = captureLogger();
+  const listen = { address: "127.0.0.1", port: 0, tls: await readTls(tls) };
+  const ctl = control();
+  const server = await startApiServer({ socketPath, listen, control: ctl, logger });
+  t.teardown(() => server.close());
+  if (!server.network) throw new Error("no network listener");
+  const url = `https://127.0.0.1:${server.network.port}`;
+  return { server, control: ctl, socketPath, url, lines };
+}
 
 export async function rejectsCode(t: Test, p: Promise<unknown>, code: string, message: RegExp) {
   const err = await p.then(

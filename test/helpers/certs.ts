@@ -2,13 +2,14 @@ import { execFile } from "node:child_process";
 import { chmod, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import type { TlsMaterial } from "../../agent/src/api/tls.ts";
+import type { TlsMaterial } from "../../common/agent-api/tls.ts";
 import { Secret } from "../../common/secret.ts";
 
 /**
  * A throwaway PKI made with openssl at test time (keys are never committed): a CA, a server
- * certificate for 127.0.0.1, a client certificate from the same CA, and from a second CA a
- * client certificate the server must refuse. Every file is 0600, as the agent requires of keys.
+ * certificate for 127.0.0.1, a read-only and an operator client certificate from the same CA,
+ * and from a second CA client certificates the server must refuse. Every file is 0600, as the
+ * agent requires of keys.
  */
 
 const run = promisify(execFile);
@@ -27,8 +28,12 @@ export interface TestPki {
   expiredServer: TlsPaths;
   /** The controller's: the CA that signed the agent, and a client certificate from it. */
   client: TlsPaths;
+  /** A client certificate from the same CA with OU=swanpair-operator in its subject. */
+  operatorClient: TlsPaths;
   /** A client certificate from another CA: the server must refuse it. */
   foreignClient: TlsPaths;
+  /** From another CA too, though its subject claims the operator OU. */
+  foreignOperator: TlsPaths;
   /** A good client certificate, but trusting only the other CA: it must refuse the server. */
   distrustfulClient: TlsPaths;
 }
@@ -50,6 +55,7 @@ default_md = sha256
 policy = any
 unique_subject = no
 [any]
+organizationalUnitName = optional
 commonName = supplied
 [server]
 basicConstraints = critical,CA:FALSE
@@ -70,11 +76,12 @@ extendedKeyUsage = clientAuth
   return { dir, cert };
 }
 
-async function newKey(dir: string, name: string, cn: string): Promise<string> {
+/** A key and its request; `subject` in openssl's form, e.g. "/OU=swanpair-operator/CN=alice". */
+async function newKey(dir: string, name: string, subject: string): Promise<string> {
   const key = join(dir, `${name}.key`);
   await run("openssl", [
     ...["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"],
-    ...["-keyout", key, "-out", join(dir, `${name}.csr`), "-subj", `/CN=${cn}`],
+    ...["-keyout", key, "-out", join(dir, `${name}.csr`), "-subj", subject],
   ]);
   return key;
 }
@@ -103,15 +110,19 @@ export async function makeTestPki(dir: string): Promise<TestPki> {
   const csr = (name: string) => join(leaves, `${name}.csr`);
   const crt = (name: string) => join(leaves, `${name}.crt`);
 
-  const serverKey = await newKey(leaves, "server", "agent-a1");
-  const clientKey = await newKey(leaves, "client", "controller");
-  const foreignKey = await newKey(leaves, "foreign", "intruder");
+  const serverKey = await newKey(leaves, "server", "/CN=agent-a1");
+  const clientKey = await newKey(leaves, "client", "/CN=controller");
+  const operatorKey = await newKey(leaves, "operator", "/OU=swanpair-operator/CN=alice");
+  const foreignKey = await newKey(leaves, "foreign", "/CN=intruder");
+  const foreignOperatorKey = await newKey(leaves, "foreign-op", "/OU=swanpair-operator/CN=mallory");
   const server = await sign(ca, csr("server"), crt("server"), "server");
   const expired = await sign(ca, csr("server"), crt("expired"), "server", [
     ...["-startdate", "20200101000000Z", "-enddate", "20200201000000Z"],
   ]);
   const client = await sign(ca, csr("client"), crt("client"), "client");
+  const operator = await sign(ca, csr("operator"), crt("operator"), "client");
   const foreign = await sign(other, csr("foreign"), crt("foreign"), "client");
+  const foreignOperator = await sign(other, csr("foreign-op"), crt("foreign-op"), "client");
 
   for (const d of [ca.dir, other.dir, leaves]) {
     for (const f of await readdir(d)) await chmod(join(d, f), 0o600);
@@ -120,7 +131,9 @@ export async function makeTestPki(dir: string): Promise<TestPki> {
     server: { ca: ca.cert, cert: server, key: serverKey },
     expiredServer: { ca: ca.cert, cert: expired, key: serverKey },
     client: { ca: ca.cert, cert: client, key: clientKey },
+    operatorClient: { ca: ca.cert, cert: operator, key: operatorKey },
     foreignClient: { ca: ca.cert, cert: foreign, key: foreignKey },
+    foreignOperator: { ca: ca.cert, cert: foreignOperator, key: foreignOperatorKey },
     distrustfulClient: { ca: other.cert, cert: client, key: clientKey },
   };
 }

@@ -74,7 +74,7 @@ export async function startCharon(opts: {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) {
-      throw new SwpError("SWP_ERR_CHARON_START", `charon exited during startup: ${stderr}`);
+      throw new SwpError("SWP_ERR_FAILED", `charon exited during startup: ${stderr}`);
     }
     try {
       const client = await ViciClient.connect(opts.viciSocket, { timeoutMs: 1000 });
@@ -88,7 +88,7 @@ export async function startCharon(opts: {
       if (Date.now() > deadline) {
         await charon.stop("SIGKILL");
         throw new SwpError(
-          "SWP_ERR_CHARON_START",
+          "SWP_ERR_FAILED",
           `charon's VICI socket did not answer within ${timeoutMs} ms: ${stderr}`,
           undefined,
           { cause: err },
@@ -112,7 +112,7 @@ export async function readyLink(viciPath: string, logger: Logger): Promise<Charo
   link.connect();
   const deadline = Date.now() + 15_000;
   while (!link.ready) {
-    if (Date.now() > deadline) throw new SwpError("SWP_ERR_CHARON_START", `no VICI at ${viciPath}`);
+    if (Date.now() > deadline) throw new SwpError("SWP_ERR_FAILED", `no VICI at ${viciPath}`);
     await new Promise((r) => setTimeout(r, 20));
   }
   return link;

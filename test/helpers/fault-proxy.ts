@@ -11,7 +11,9 @@ import type { AddressInfo } from "node:net";
 /**
  * An HTTP proxy between the SDK and moto that misbehaves on request, the way EC2 and the
  * network can: throttling, 5xx, latency, dropped connections, any EC2 error. Faults are chosen
- * per request by the EC2 action (`Action=` in the form body). Loopback only.
+ * per request by the EC2 action (`Action=` in the form body), or by a rule that looks at the
+ * whole request (e.g. every write naming one route table). Every request's parameters are
+ * recorded, so tests can check what was sent (DryRun, which tables). Loopback only.
  */
 
 export type Fault =
@@ -21,12 +23,35 @@ export type Fault =
   | { kind: "server-error" }
   /** Waits, then forwards: the request still reaches moto, as a slow EC2 would still act on it. */
   | { kind: "latency"; ms: number }
+  /**
+   * Forwards at once, then holds moto's answer for `ms`: the request has acted on EC2 before
+   * the client hears back, so a client paused meanwhile has nothing left unsent at the proxy.
+   */
+  | { kind: "slow-answer"; ms: number }
   /** Destroys the client's socket without an answer and without forwarding. */
   | { kind: "drop" }
   /** Any EC2 error answer, without forwarding. */
   | { kind: "error"; status: number; code: string; message?: string };
 
 export type ProxyOutcome = "forwarded" | Fault["kind"] | "bucket-empty";
+
+/** One request as the proxy saw it: its action and form parameters (`DryRun`, `RouteTableId`, ...). */
+export interface SeenRequest {
+  action: string;
+  params: Record<string, string>;
+  outcome: ProxyOutcome;
+  /** Date.now() when it arrived. */
+  at: number;
+}
+
+/** Picks a fault for a request, or undefined to leave it to the queued faults and the bucket. */
+export type FaultRule = (request: {
+  action: string;
+  params: Record<string, string>;
+}) => Fault | undefined;
+
+/** Requests kept for `requests()`; older ones are dropped. */
+const MAX_RECORDED = 20_000;
 
 export interface Bucket {
   /** Tokens when full. */
@@ -63,6 +88,8 @@ export class FaultProxy {
   readonly #target: URL;
   readonly #queued = new Map<string, Fault[]>();
   readonly #counts = new Map<string, Map<ProxyOutcome, number>>();
+  readonly #rules = new Set<FaultRule>();
+  #seen: SeenRequest[] = [];
   readonly #timers = new Set<NodeJS.Timeout>();
   #bucket: Bucket | ((action: string) => Bucket | undefined) | undefined;
   #inFlight = 0;
@@ -101,6 +128,20 @@ export class FaultProxy {
   }
 
   /**
+   * Adds a rule consulted for every request that has no queued fault: the first rule that
+   * returns a fault decides. Kept until `reset()` or until the returned function is called.
+   */
+  rule(rule: FaultRule): () => void {
+    this.#rules.add(rule);
+    return () => this.#rules.delete(rule);
+  }
+
+  /** Requests seen since the last reset (of `action` only, when given), oldest first. */
+  requests(action?: string): SeenRequest[] {
+    return this.#seen.filter((r) => action === undefined || r.action === action);
+  }
+
+  /**
    * Gives every action its own token bucket, as EC2 does, starting full; requests that find it
    * empty get RequestLimitExceeded. A function gives each action's size and refill (as EC2's
    * categories do; undefined: that action is not throttled). `undefined` turns throttling off.
@@ -125,10 +166,12 @@ export class FaultProxy {
     return this.#peakInFlight;
   }
 
-  /** Forgets queued faults, the bucket, the counts and the peak. */
+  /** Forgets queued faults, rules, the bucket, the counts, the recorded requests and the peak. */
   reset(): void {
     this.#queued.clear();
+    this.#rules.clear();
     this.#counts.clear();
+    this.#seen = [];
     this.#peakInFlight = this.#inFlight;
     this.throttle(undefined);
   }
@@ -139,7 +182,9 @@ export class FaultProxy {
     await new Promise((resolve) => this.#server.close(resolve));
   }
 
-  #record(action: string, outcome: ProxyOutcome) {
+  #record(action: string, outcome: ProxyOutcome, params: Record<string, string>) {
+    this.#seen.push({ action, params, outcome, at: Date.now() });
+    if (this.#seen.length > MAX_RECORDED) this.#seen.splice(0, this.#seen.length - MAX_RECORDED);
     let byOutcome = this.#counts.get(action);
     if (!byOutcome) {
       byOutcome = new Map();
@@ -148,10 +193,14 @@ export class FaultProxy {
     byOutcome.set(outcome, (byOutcome.get(outcome) ?? 0) + 1);
   }
 
-  #nextFault(action: string): Fault | undefined {
+  #nextFault(action: string, params: Record<string, string>): Fault | undefined {
     for (const key of [action, ANY]) {
       const queue = this.#queued.get(key);
       if (queue?.length) return queue.shift();
+    }
+    for (const rule of this.#rules) {
+      const fault = rule({ action, params });
+      if (fault) return fault;
     }
     return undefined;
   }
@@ -179,14 +228,15 @@ export class FaultProxy {
       res.writeHead(413).end();
       return;
     }
-    const action = new URLSearchParams(body.toString("utf8")).get("Action") ?? "unknown";
-    const fault = this.#nextFault(action);
+    const params = Object.fromEntries(new URLSearchParams(body.toString("utf8")));
+    const action = params.Action ?? "unknown";
+    const fault = this.#nextFault(action, params);
     if (!fault && !this.#take(action)) {
-      this.#record(action, "bucket-empty");
+      this.#record(action, "bucket-empty", params);
       ec2Error(res, 503, "RequestLimitExceeded", "Request limit exceeded.");
       return;
     }
-    this.#record(action, fault?.kind ?? "forwarded");
+    this.#record(action, fault?.kind ?? "forwarded", params);
     switch (fault?.kind) {
       case "throttle":
         return ec2Error(res, 503, "RequestLimitExceeded", "Request limit exceeded.");
@@ -198,22 +248,26 @@ export class FaultProxy {
         req.socket.destroy();
         return;
       case "latency":
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(
-            () => {
-              this.#timers.delete(timer);
-              resolve();
-            },
-            Math.min(fault.ms, MAX_LATENCY_MS),
-          );
-          this.#timers.add(timer);
-        });
+        await this.#sleep(fault.ms);
         break;
     }
-    await this.#forward(req, res, body);
+    await this.#forward(req, res, body, fault?.kind === "slow-answer" ? fault.ms : 0);
   }
 
-  async #forward(req: IncomingMessage, res: ServerResponse, body: Buffer) {
+  #sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(
+        () => {
+          this.#timers.delete(timer);
+          resolve();
+        },
+        Math.min(ms, MAX_LATENCY_MS),
+      );
+      this.#timers.add(timer);
+    });
+  }
+
+  async #forward(req: IncomingMessage, res: ServerResponse, body: Buffer, answerAfterMs = 0) {
     const upstream = httpRequest({
       host: this.#target.hostname,
       port: this.#target.port,
@@ -226,6 +280,7 @@ export class FaultProxy {
       upstream.once("error", reject);
       upstream.end(body);
     });
+    if (answerAfterMs > 0) await this.#sleep(answerAfterMs);
     // The client may have given up meanwhile (latency): then the answer goes nowhere.
     if (req.socket.destroyed) {
       answer.resume();

@@ -24,6 +24,7 @@ export function fleetTree(fleet: Fleet): Tree {
     pairs: fleet.pairs.map(({ vpc: _vpc, ...p }) => p),
     connections: fleet.connections,
     failover: fleet.failover,
+    ...(fleet.leases && { leases: fleet.leases }),
   };
 }
 

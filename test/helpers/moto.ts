@@ -114,11 +114,15 @@ export interface SeedSpec {
   tag: { key: string; value: string };
   /**
    * VPCs. The first CIDR is the primary and holds two /24 subnets, one per AZ; each VPC gets
-   * `tables` in-place route tables (default 1; 0 for a swap-only VPC) and a pair of
-   * appliances, `<name>-a` and `<name>-b`.
+   * `tables` in-place route tables (default 1; 0 for a swap-only VPC) and `pairs` pairs of
+   * appliances (default 1): `<name>-pair` of `<name>-a` and `<name>-b`, then `<name>-pair2` of
+   * `<name>-c` and `<name>-d`, and so on. Every pair of a VPC routes through its tables.
    */
-  vpcs: Array<{ name: string; cidrs: string[]; tables?: number; swap?: SwapSeed }>;
-  /** Site-to-site connections by VPC name: each side's tables route the other's CIDRs. */
+  vpcs: Array<{ name: string; cidrs: string[]; tables?: number; swap?: SwapSeed; pairs?: number }>;
+  /**
+   * Site-to-site connections, each end a VPC name (its first pair) or a pair name: each side's
+   * tables route the other's CIDRs. Named `<end>-<end>`.
+   */
   connections: Array<[string, string]>;
   /** Managed destinations left out of every table, so that the first write must create them. */
   missing?: string[];
@@ -146,13 +150,21 @@ export interface SeededAppliance {
   az: string;
 }
 
+export interface SeededPair {
+  name: string;
+  appliances: [SeededAppliance, SeededAppliance];
+}
+
 export interface SeededVpc {
   name: string;
   id: string;
   cidrs: string[];
   subnets: Array<{ id: string; az: string }>;
   routeTables: string[];
+  /** The first pair's members. */
   appliances: [SeededAppliance, SeededAppliance];
+  /** Every pair of the VPC, the first (`<name>-pair`, members `appliances`) first. */
+  pairs: SeededPair[];
   /** Member tables keyed by appliance name; empty without `swap`. */
   swap: SwapGroup[];
 }
@@ -180,7 +192,9 @@ async function inBatches<T>(items: T[], width: number, fn: (item: T) => Promise<
 /** Unmanaged, yet pointing at an appliance: the route a careless writer would clobber. */
 export const UNMANAGED_APPLIANCE_DESTINATION = "192.168.255.0/24";
 
-const pairName = (vpc: string) => `${vpc}-pair`;
+/** The name of pair `n` (0-based) of a VPC. */
+const pairName = (vpc: string, n = 0) => (n === 0 ? `${vpc}-pair` : `${vpc}-pair${n + 1}`);
+const MEMBER_LETTERS = "abcdefghijklmnop";
 const connectionName = ([a, b]: [string, string]) => `${a}-${b}`;
 
 /** The n-th /24 inside `cidr`. */
@@ -218,10 +232,15 @@ async function seedVpc(
     subnets.push({ id: subnet.Subnet?.SubnetId ?? "", az });
   }
 
+  const pairCount = vpcSpec.pairs ?? 1;
+  if (pairCount < 1 || pairCount * 2 > MEMBER_LETTERS.length)
+    throw new Error(`seed: VPC ${vpcSpec.name}: pairs must be 1 to ${MEMBER_LETTERS.length / 2}`);
+  if (pairCount > 1 && vpcSpec.swap)
+    throw new Error(`seed: VPC ${vpcSpec.name}: swap groups need a single pair`);
   const appliances: SeededAppliance[] = [];
-  for (const [n, member] of ["a", "b"].entries()) {
+  for (const [n, member] of [...MEMBER_LETTERS.slice(0, pairCount * 2)].entries()) {
     const name = `${vpcSpec.name}-${member}`;
-    const subnet = subnets[n] as SeededVpc["subnets"][number];
+    const subnet = subnets[n % 2] as SeededVpc["subnets"][number];
     const run = await ec2.send(
       new RunInstancesCommand({
         ImageId: "ami-12345678",
@@ -309,15 +328,30 @@ async function seedVpc(
       }),
     );
   });
+  const pairs: SeededPair[] = Array.from({ length: pairCount }, (_, n) => ({
+    name: pairName(vpcSpec.name, n),
+    appliances: appliances.slice(n * 2, n * 2 + 2) as [SeededAppliance, SeededAppliance],
+  }));
   return {
     name: vpcSpec.name,
     id: vpcId,
     cidrs: vpcSpec.cidrs,
     subnets,
     routeTables,
-    appliances: appliances as [SeededAppliance, SeededAppliance],
+    appliances: pairs[0]?.appliances as [SeededAppliance, SeededAppliance],
+    pairs,
     swap,
   };
+}
+
+/** A connection end (VPC name: its first pair; or a pair name) and the VPC it is in. */
+function resolveEnd(vpcs: SeededVpc[], end: string): { vpc: SeededVpc; pair: SeededPair } {
+  for (const vpc of vpcs) {
+    if (vpc.name === end) return { vpc, pair: vpc.pairs[0] as SeededPair };
+    const pair = vpc.pairs.find((p) => p.name === end);
+    if (pair) return { vpc, pair };
+  }
+  throw new Error(`seed: connection names unknown VPC or pair ${end}`);
 }
 
 /**
@@ -331,25 +365,27 @@ export async function seedFleet(ec2: EC2Client, spec: SeedSpec): Promise<Seeded>
   const byName = new Map(vpcs.map((v) => [v.name, v]));
   const vpc = (name: string) => {
     const found = byName.get(name);
-    if (!found) throw new Error(`seed: connection names unknown VPC ${name}`);
+    if (!found) throw new Error(`seed: unknown VPC ${name}`);
     return found;
   };
 
   const managedRoutes: ManagedRoute[] = [];
   for (const connection of spec.connections) {
     for (const [local, remote] of [connection, [connection[1], connection[0]]] as const) {
-      const here = vpc(local);
-      for (const routeTable of here.routeTables)
-        for (const destination of vpc(remote).cidrs)
+      const here = resolveEnd(vpcs, local);
+      for (const routeTable of here.vpc.routeTables)
+        for (const destination of resolveEnd(vpcs, remote).vpc.cidrs)
           managedRoutes.push({
             connection: connectionName(connection),
-            pair: pairName(here.name),
+            pair: here.pair.name,
             routeTable,
             destination,
           });
     }
   }
-  const eniOfPair = new Map(vpcs.map((v) => [pairName(v.name), v.appliances[0].eni]));
+  const eniOfPair = new Map(
+    vpcs.flatMap((v) => v.pairs.map((p) => [p.name, p.appliances[0].eni] as const)),
+  );
   const create = (RouteTableId: string, DestinationCidrBlock: string, eni: string | undefined) =>
     ec2.send(
       new CreateRouteCommand({ RouteTableId, DestinationCidrBlock, NetworkInterfaceId: eni }),
@@ -402,25 +438,29 @@ export function seededFleet(seed: Seeded, endpoint: string): Fleet {
       ...(v.swap.length > 0 && { swap: v.swap }),
     })),
     appliances: seed.vpcs.flatMap((v) =>
-      v.appliances.map((a) => ({
-        name: a.name,
-        vpc: a.vpc,
-        instanceId: a.instanceId,
-        eni: a.eni,
-        az: a.az,
-        agent: { kind: "unix" as const, path: `/run/swanpair/${a.name}/agent.sock` },
+      v.pairs
+        .flatMap((p) => p.appliances)
+        .map((a) => ({
+          name: a.name,
+          vpc: a.vpc,
+          instanceId: a.instanceId,
+          eni: a.eni,
+          az: a.az,
+          agent: { kind: "unix" as const, path: `/run/swanpair/${a.name}/agent.sock` },
+        })),
+    ),
+    pairs: seed.vpcs.flatMap((v) =>
+      v.pairs.map((p) => ({
+        name: p.name,
+        vpc: v.name,
+        members: [p.appliances[0].name, p.appliances[1].name] as [string, string],
+        preferred: p.appliances[0].name,
       })),
     ),
-    pairs: seed.vpcs.map((v) => ({
-      name: pairName(v.name),
-      vpc: v.name,
-      members: [v.appliances[0].name, v.appliances[1].name],
-      preferred: v.appliances[0].name,
-    })),
-    connections: seed.connections.map((vpcs) => ({
-      name: connectionName(vpcs),
+    connections: seed.connections.map((ends) => ({
+      name: connectionName(ends),
       kind: "site-to-site" as const,
-      between: [pairName(vpcs[0]), pairName(vpcs[1])] as [string, string],
+      between: ends.map((end) => resolveEnd(seed.vpcs, end).pair.name) as [string, string],
     })),
     failover: { intervalMs: 1000, fall: 3, rise: 2, holdDownMs: 10_000, preempt: false },
   };

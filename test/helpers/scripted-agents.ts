@@ -1,6 +1,7 @@
 import { join } from "node:path";
+import type { AgentControl } from "../../agent/src/api/control.ts";
 import { type ApiServer, startApiServer } from "../../agent/src/api/server.ts";
-import type { AgentControl, TunnelState } from "../../agent/src/status.ts";
+import type { TunnelState } from "../../common/agent-api/status.ts";
 import { SwpError } from "../../common/errors.ts";
 import { createLogger } from "../../common/logger.ts";
 import type { Fleet } from "../../control-plane/src/fleet/types.ts";

@@ -2,8 +2,8 @@ import { access, link, lstat, readdir, stat, writeFile } from "node:fs/promises"
 import { createServer } from "node:net";
 import { join } from "node:path";
 import t from "tap";
-import { ApiClient } from "../../agent/src/api/client.ts";
 import { startApiServer } from "../../agent/src/api/server.ts";
+import { ApiClient } from "../../common/agent-api/client.ts";
 import { SwpError } from "../../common/errors.ts";
 import { captureLogger, control, rejectsCode, STATUS, tempDir } from "../helpers/api-fakes.ts";
 
@@ -40,7 +40,7 @@ t.test("ApiClient round-trips every call", async (t) => {
   t.equal(await client.metrics(), "swanpair_charon_up 1\n");
   await client.initiate("to-dc1");
   await client.terminate("to-dc1");
-  t.same(ctl.calls, ["initiate to-dc1", "terminate to-dc1"]);
+  t.same(ctl.calls, ["reload", "initiate to-dc1", "terminate to-dc1"]);
 
   const issues = [{ path: "tunnels.0.remote", rule: "cidr", message: "invalid CIDR" }];
   ctl.nextReload = { ok: false, generation: 2, loaded: [], unloaded: [], unchanged: [], issues };
@@ -116,7 +116,7 @@ t.test("a second agent on a live socket refuses to start and leaves the first al
   t.teardown(() => first.close());
   await t.rejects(
     startApiServer({ socketPath, control: control(), logger: captureLogger().logger }),
-    /already serving .*agent\.sock/,
+    /^cannot serve the API on api\.socket .*agent\.sock: another swanpair-agent is already serving it/,
   );
   t.same(await new ApiClient({ socketPath }).status(), STATUS, "first agent still answers");
   t.same(await readdir(dir), ["agent.sock"]);
@@ -128,7 +128,7 @@ t.test("a non-socket file at the path is never removed", async (t) => {
   await writeFile(socketPath, "not a socket");
   await t.rejects(
     startApiServer({ socketPath, control: control(), logger: captureLogger().logger }),
-    /not a socket/,
+    /^cannot serve the API on api\.socket .*agent\.sock: the path exists and is not a socket/,
   );
   t.ok((await lstat(socketPath)).isFile());
 });

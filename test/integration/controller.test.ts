@@ -5,7 +5,8 @@ import {
 } from "@aws-sdk/client-ec2";
 import t, { type Test } from "tap";
 import { Ec2 } from "../../control-plane/src/ec2/client.ts";
-import { writeFenceTags } from "../../control-plane/src/ec2/routes.ts";
+import { writeFence } from "../../control-plane/src/ec2/fences.ts";
+import { fenceKey, parseFence } from "../../control-plane/src/fleet/fence-tags.ts";
 import type { FailoverPolicy, Fleet } from "../../control-plane/src/fleet/types.ts";
 import { waitFor } from "../helpers/agent-lab.ts";
 import { FaultProxy } from "../helpers/fault-proxy.ts";
@@ -72,7 +73,10 @@ const appliance = (seeded: Seeded, name: string) => {
   return a;
 };
 
-/** Per managed east route, the ENI it points at; and the fence tags of east's tables. */
+/** The side whose routes and fence eastSide reads. */
+const EAST_SIDE = { connection: "east-west", pair: "east-pair" };
+
+/** Per managed east route, the ENI it points at; and east's side's fence on each of its tables. */
 async function eastSide(seeded: Seeded) {
   const east = seeded.vpcs[0];
   if (!east) throw new Error("seed: east expected");
@@ -85,8 +89,9 @@ async function eastSide(seeded: Seeded) {
     for (const r of table.Routes ?? [])
       if (r.DestinationCidrBlock?.startsWith("10.") && r.DestinationCidrBlock !== "10.1.0.0/16")
         enis.push(r.NetworkInterfaceId ?? "none");
-    const tag = (k: string) => table.Tags?.find((x) => x.Key === k)?.Value;
-    fences.push(`${tag("swanpair:active") ?? "-"}@${tag("swanpair:epoch") ?? "-"}`);
+    const key = fenceKey(EAST_SIDE.connection, EAST_SIDE.pair);
+    const fence = parseFence(table.Tags?.find((x) => x.Key === key)?.Value);
+    fences.push(`${fence?.active ?? "-"}@${fence?.epoch ?? "-"}`);
   }
   return { enis, fences };
 }
@@ -546,12 +551,16 @@ t.test("failover --to stops when a newer decision overtakes it", async (t) => {
     (await eastSide(seeded)).fences.includes("east-b@1") ? true : undefined,
   );
   const east = seeded.vpcs[0]?.routeTables ?? [];
-  await writeFenceTags(ec2, east, { active: "east-a", epoch: 5, at: new Date().toISOString() });
+  await writeFence(ec2, east, EAST_SIDE, {
+    active: "east-a",
+    epoch: 5,
+    at: new Date().toISOString(),
+  });
   const result = await running;
   t.equal(result.code, 1);
   t.match(
     result.stderr,
-    /overtaken: a newer decision \(epoch 5\) put east-west\/east-pair on east-a.*SWP_ERR_FAILOVER_REFUSED/,
+    /overtaken: a newer decision \(epoch 5\) put east-west\/east-pair on east-a.*SWP_ERR_FAILOVER_OVERTAKEN/,
   );
 });
 

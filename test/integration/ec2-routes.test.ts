@@ -1,17 +1,16 @@
 import {
+  CreateTagsCommand,
   DescribeRouteTablesCommand,
   ReplaceRouteCommand,
   type RouteTable,
 } from "@aws-sdk/client-ec2";
 import t, { type Test } from "tap";
 import { Ec2, Ec2Error, type Ec2Options } from "../../control-plane/src/ec2/client.ts";
-import {
-  describeInstances,
-  describeManagedTables,
-  RouteWriteError,
-  writeFenceTags,
-  writeRoutes,
-} from "../../control-plane/src/ec2/routes.ts";
+import { removeLegacyFences, sideFence, writeFence } from "../../control-plane/src/ec2/fences.ts";
+import { describeInstances } from "../../control-plane/src/ec2/instances.ts";
+import { describeManagedTables } from "../../control-plane/src/ec2/managed-tables.ts";
+import { RouteWriteError, writeRoutes } from "../../control-plane/src/ec2/route-writes.ts";
+import { fenceKey, LEGACY_FENCE_TAGS } from "../../control-plane/src/fleet/fence-tags.ts";
 import type { ManagedRoute } from "../../control-plane/src/fleet/types.ts";
 import { FaultProxy } from "../helpers/fault-proxy.ts";
 import { type Seeded, type SeedSpec, seededFleet, seedFleet, startMoto } from "../helpers/moto.ts";
@@ -138,7 +137,12 @@ t.test("describeManagedTables reports missing routes and unknown tables", async 
   const view = await describeManagedTables(direct, fleet, seed.managedRoutes);
   t.same(view.missingTables, ["rtb-0000000000000dead"]);
   t.equal(view.tables.length, 4);
-  t.ok(view.tables.every((tb) => tb.fleetTagged && tb.fence === undefined));
+  t.ok(view.tables.every((tb) => tb.fleetTagged));
+  t.same(
+    view.tables.map((tb) => tb.fences),
+    view.tables.map(() => ({ sides: {} })),
+    "no fence of any side, and no legacy fence, before the first write",
+  );
   const missing = view.routes.filter((r) => r.target.kind === "missing");
   t.same(
     missing.map((r) => r.destination),
@@ -176,21 +180,132 @@ t.test("precheck skips routes already on the ENI", async (t) => {
   t.equal(direct.calls.count("ReplaceRoute"), 1, "only the stray route is written");
 });
 
-t.test("fence tags are written on every table and read back", async (t) => {
+t.test("a side's fence is written under its own key on every table and read back", async (t) => {
   const { seed, direct } = await world(t);
   const fleet = seededFleet(seed, moto.endpoint);
   const tables = fleet.vpcs.flatMap((v) => v.routeTables);
+  const east = { connection: "east-west", pair: "east-pair" };
+  const west = { connection: "east-west", pair: "west-pair" };
   const at = new Date(Date.UTC(2025, 0, 2, 3, 4, 5)).toISOString();
-  await writeFenceTags(direct, tables, { active: "east-b", epoch: 7, at });
-  t.equal(direct.calls.count("CreateTags"), 1, "one CreateTags for all tables");
+  await writeFence(direct, tables, east, { active: "east-b", epoch: 7, at });
+  t.same(direct.calls.snapshot(), { CreateTags: { ok: 1 } }, "one CreateTags for all tables");
   let view = await describeManagedTables(direct, fleet, []);
+  const eastKey = fenceKey(east.connection, east.pair);
   for (const table of view.tables) {
-    t.same(table.fence, { active: "east-b", epoch: 7, at });
+    t.same(table.fences, { sides: { [eastKey]: { active: "east-b", epoch: 7, at } } });
     t.ok(table.fleetTagged, "the fleet tag is kept");
   }
-  await writeFenceTags(direct, tables, { active: "east-a", epoch: 8, at });
+  const raw = await rawTables(direct, seed);
+  t.same(
+    raw[0]?.Tags?.find((tag) => tag.Key === eastKey)?.Value,
+    `active=east-b epoch=7 at=${at}`,
+    "one tag per side: owner, epoch and time in one value",
+  );
+
+  // Another side on the same tables (as a hub pair's sides share them) leaves this one alone.
+  await writeFence(direct, tables, west, { active: "west-b", epoch: 2, at });
+  await writeFence(direct, tables, east, { active: "east-a", epoch: 8, at });
   view = await describeManagedTables(direct, fleet, []);
-  t.same(new Set(view.tables.map((tb) => tb.fence?.epoch)), new Set([8]));
+  for (const table of view.tables) {
+    t.same(sideFence(table.fences, east.connection, east.pair), {
+      active: "east-a",
+      epoch: 8,
+      at,
+    });
+    t.same(
+      sideFence(table.fences, west.connection, west.pair),
+      { active: "west-b", epoch: 2, at },
+      `${table.id}: west's fence survives east's newer one`,
+    );
+  }
+});
+
+t.test(
+  "legacy fence tags are read as a side's fence until it has its own, then removed",
+  async (t) => {
+    const { seed, direct } = await world(t);
+    const fleet = seededFleet(seed, moto.endpoint);
+    const tables = fleet.vpcs.flatMap((v) => v.routeTables);
+    const [first, ...others] = tables;
+    const at = new Date(Date.UTC(2024, 5, 6)).toISOString();
+    // What swanpair 0.1 wrote: three shared tags.
+    await direct.sdk.send(
+      new CreateTagsCommand({
+        Resources: tables,
+        Tags: [
+          { Key: LEGACY_FENCE_TAGS.active, Value: "east-a" },
+          { Key: LEGACY_FENCE_TAGS.epoch, Value: "4" },
+          { Key: LEGACY_FENCE_TAGS.at, Value: at },
+        ],
+      }),
+    );
+    const legacy = { active: "east-a", epoch: 4, at };
+    let view = await describeManagedTables(direct, fleet, []);
+    for (const table of view.tables) {
+      t.same(table.fences, { sides: {}, legacy });
+      t.same(sideFence(table.fences, "east-west", "east-pair"), legacy, "read as the side's fence");
+    }
+    const own = { active: "east-b", epoch: 5, at };
+    await writeFence(direct, [first ?? ""], { connection: "east-west", pair: "east-pair" }, own);
+    view = await describeManagedTables(direct, fleet, []);
+    const byId = new Map(view.tables.map((tb) => [tb.id, tb]));
+    t.same(
+      sideFence(byId.get(first ?? "")?.fences, "east-west", "east-pair"),
+      own,
+      "the side's own tag wins over the legacy one",
+    );
+    for (const id of others)
+      t.same(
+        sideFence(byId.get(id)?.fences, "east-west", "east-pair"),
+        legacy,
+        `${id}: still legacy`,
+      );
+
+    direct.calls.reset();
+    await removeLegacyFences(direct, tables);
+    t.same(direct.calls.snapshot(), { DeleteTags: { ok: 1 } }, "one DeleteTags for all tables");
+    const after = await rawTables(direct, seed);
+    for (const table of after) {
+      const keys = (table.Tags ?? []).map((tag) => tag.Key);
+      t.notOk(
+        keys.some((k) => Object.values<string | undefined>(LEGACY_FENCE_TAGS).includes(k)),
+        `${table.RouteTableId}: legacy tags gone`,
+      );
+      t.ok(keys.includes(SPEC.tag.key), `${table.RouteTableId}: the fleet tag stays`);
+    }
+    view = await describeManagedTables(direct, fleet, []);
+    t.same(byIdFences(view, first ?? ""), { sides: { [fenceKey("east-west", "east-pair")]: own } });
+  },
+);
+
+const byIdFences = (view: { tables: Array<{ id: string; fences: unknown }> }, id: string) =>
+  view.tables.find((tb) => tb.id === id)?.fences;
+
+t.test("a DryRun fence write is checked by EC2 and changes nothing", async (t) => {
+  const { seed, direct } = await world(t);
+  const fleet = seededFleet(seed, moto.endpoint);
+  const tables = fleet.vpcs.flatMap((v) => v.routeTables);
+  const before = await rawTables(direct, seed);
+  const error = await writeFence(
+    direct,
+    tables,
+    { connection: "east-west", pair: "east-pair" },
+    { active: "east-b", epoch: 1, at: new Date().toISOString() },
+    { dryRun: true },
+  ).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  t.match(
+    error,
+    { name: "Ec2Error", code: "DryRunOperation", attempts: 1 },
+    "EC2's yes to a DryRun",
+  );
+  t.same(
+    (await rawTables(direct, seed)).map((tb) => tb.Tags),
+    before.map((tb) => tb.Tags),
+    "no tag written",
+  );
 });
 
 t.test("describeInstances reports state, AZ and SourceDestCheck", async (t) => {

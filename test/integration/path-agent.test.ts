@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { performance } from "node:perf_hooks";
 import { promisify } from "node:util";
 import t from "tap";
-import type { PathStatus } from "../../agent/src/status.ts";
+import type { PathStatus } from "../../common/agent-api/status.ts";
 import { AGENT_BIN, AgentLab, type PathSpec, waitFor } from "../helpers/agent-lab.ts";
 import { nsExec } from "../helpers/netns.ts";
 

@@ -12,7 +12,7 @@ import {
 } from "../../agent/src/health/probe-packet.ts";
 import { ProbeResponder } from "../../agent/src/health/probe-responder.ts";
 import { Prober } from "../../agent/src/health/prober.ts";
-import type { ProbeStatus } from "../../agent/src/status.ts";
+import type { ProbeStatus } from "../../common/agent-api/status.ts";
 import { createLogger } from "../../common/logger.ts";
 import {
   createNetns,

@@ -8,8 +8,9 @@ import {
 } from "@aws-sdk/client-ec2";
 import t, { type Test } from "tap";
 import { Ec2 } from "../../control-plane/src/ec2/client.ts";
-import { writeFenceTags } from "../../control-plane/src/ec2/routes.ts";
+import { writeFence } from "../../control-plane/src/ec2/fences.ts";
 import { makeTestPki } from "../helpers/certs.ts";
+import { FaultProxy } from "../helpers/fault-proxy.ts";
 import { type Tree, writeFleetFile } from "../helpers/fleet-file.ts";
 import {
   type Seeded,
@@ -20,18 +21,21 @@ import {
   UNMANAGED_APPLIANCE_DESTINATION,
 } from "../helpers/moto.ts";
 import { ScriptedAgents } from "../helpers/scripted-agents.ts";
-import { swanpair } from "../helpers/swanpair-bin.ts";
+import { childEnv, SWANPAIR_BIN, spawnCli, swanpair } from "../helpers/swanpair-bin.ts";
 import { tempDir } from "../helpers/temp-dir.ts";
 
 /**
  * The real `swanpair` CLI, spawned as an operator would run it, against a real moto server
- * seeded through the EC2 API: exit codes, rule ids and field paths, and that verify leaves
- * every route and tag as it found them.
+ * seeded through the EC2 API: exit codes, rule ids and field paths, and that verify asks EC2
+ * with DryRun only and leaves every route and tag as it found them.
  */
 
 const moto = await startMoto(t);
 const ec2 = new Ec2({ region: "eu-west-1", endpoint: moto.endpoint });
 t.teardown(() => ec2.destroy());
+/** Between the CLI and moto when a test's fleet file says so: records what verify sends. */
+const proxy = await FaultProxy.start(moto.endpoint);
+t.teardown(() => proxy.close());
 const cli = swanpair;
 
 /**
@@ -151,12 +155,14 @@ t.test("verify passes on a good fleet and leaves every route and tag as it was",
   if (!east) throw new Error("seed: east expected");
   const [first, second] = east.routeTables;
   // A fence on the first table only, and the second table's route on the other member: verify
-  // must re-assert both where they are, not where the preferred member would have them.
-  await writeFenceTags(ec2, [first ?? ""], {
-    active: "east-a",
-    epoch: 7,
-    at: "2026-01-01T00:00:00.000Z",
-  });
+  // must change neither, and ask about the route where it is, not where the preferred member
+  // would have it.
+  await writeFence(
+    ec2,
+    [first ?? ""],
+    { connection: "east-west", pair: "east-pair" },
+    { active: "east-a", epoch: 7, at: "2026-01-01T00:00:00.000Z" },
+  );
   await ec2.sdk.send(
     new ReplaceRouteCommand({
       RouteTableId: second,
@@ -169,12 +175,18 @@ t.test("verify passes on a good fleet and leaves every route and tag as it was",
 
   const result = await cli("verify", "--config", file);
   t.equal(result.code, 0, result.stdout + result.stderr);
-  t.match(result.stdout, new RegExp(`${first}\\s+OK\\s+re-asserted active=east-a epoch=7`));
-  t.match(result.stdout, new RegExp(`${second}\\s+SKIP\\s+no fence tags yet`));
+  for (const table of [first, second])
+    t.match(
+      result.stdout,
+      new RegExp(
+        `${table}\\s+OK\\s+CreateTags of east-west/east-pair's fence allowed \\(DryRun\\)`,
+      ),
+      `${table}: fence row, with or without a fence on the table`,
+    );
   t.match(
     result.stdout,
     new RegExp(
-      `${second}\\s+OK\\s+ReplaceRoute 10.2.0.0/16 -> ${east.appliances[1].eni} \\(east-b\\)`,
+      `${second}\\s+OK\\s+ReplaceRoute 10.2.0.0/16 -> ${east.appliances[1].eni} \\(east-b\\) allowed \\(DryRun\\)`,
     ),
   );
   t.match(result.stdout, /verify: \d+ OK, 0 FAIL, \d+ SKIP/);
@@ -187,8 +199,9 @@ t.test("verify passes on a good fleet and leaves every route and tag as it was",
   const westTable = seeded.vpcs[1]?.routeTables[0];
   t.same(rows, [
     `fence-tags ${first} OK`,
-    `fence-tags ${second} SKIP`,
-    `fence-tags ${westTable} SKIP`,
+    `fence-tags ${second} OK`,
+    // No managed route in west's table yet, but west's side routes through it: a fence goes there.
+    `fence-tags ${westTable} OK`,
     `replace-route ${first} OK`,
     `replace-route ${second} OK`,
     `replace-route ${westTable} SKIP`,
@@ -237,10 +250,85 @@ t.test("verify in swap mode re-asserts a prepared route on every member table", 
     );
     t.match(
       rows.find((r) => r.check === "fence-tags" && r.subject === id),
-      { status: "SKIP" },
+      { status: "OK" },
       `${id} fence`,
     );
   }
+});
+
+t.test("verify sends each write with DryRun and changes nothing", async (t) => {
+  const seeded = await seed({ missing: [] });
+  const [east] = seeded.vpcs;
+  if (!east) throw new Error("seed: east expected");
+  await writeFence(
+    ec2,
+    east.routeTables,
+    { connection: "east-west", pair: "east-pair" },
+    { active: "east-a", epoch: 3, at: "2026-01-01T00:00:00.000Z" },
+  );
+  const before = await snapshot(seeded);
+  proxy.reset();
+  const file = await fleetFile(t, seeded, (f) => {
+    f.endpoint = proxy.endpoint;
+  });
+  const result = await cli("verify", "--config", file, "--json");
+  t.equal(result.code, 0, result.stdout + result.stderr);
+  const writes = proxy.requests().filter((r) => !r.action.startsWith("Describe"));
+  t.same(
+    [...new Set(writes.map((w) => w.action))].sort(),
+    ["CreateTags", "ReplaceRoute"],
+    "verify's only mutating calls",
+  );
+  t.equal(proxy.count("CreateTags"), 3, "one CreateTags per managed table");
+  t.equal(proxy.count("ReplaceRoute"), 3, "one ReplaceRoute per table with a member's route");
+  for (const w of writes) {
+    const table = w.params.RouteTableId ?? w.params["ResourceId.1"];
+    t.equal(w.params.DryRun, "true", `${w.action} ${table}: DryRun`);
+  }
+  const tagged = proxy.requests("CreateTags");
+  t.ok(
+    tagged.every(
+      (w) => w.params["Tag.1.Key"]?.startsWith("swanpair:fence:") && !w.params["Tag.2.Key"],
+    ),
+    "each CreateTags names one side's fence key and nothing else",
+  );
+  t.same(await snapshot(seeded), before, "every route and tag (the fences included) as it was");
+});
+
+t.test("verify: an UnauthorizedOperation answer is a FAIL row, and exit 1", async (t) => {
+  const seeded = await seed({ missing: [] });
+  const before = await snapshot(seeded);
+  proxy.reset();
+  const denied = (action: string) => ({
+    kind: "error" as const,
+    status: 403,
+    code: "UnauthorizedOperation",
+    message: `You are not authorized to perform this operation (${action}).`,
+  });
+  proxy.inject("CreateTags", denied("CreateTags"));
+  proxy.inject("ReplaceRoute", denied("ReplaceRoute"));
+  const file = await fleetFile(t, seeded, (f) => {
+    f.endpoint = proxy.endpoint;
+  });
+  const result = await cli("verify", "--config", file, "--json");
+  t.equal(result.code, 1, result.stderr);
+  const checks = JSON.parse(result.stdout).checks as Array<{
+    check: string;
+    status: string;
+    reason: string;
+  }>;
+  const failed = checks.filter((r) => r.status === "FAIL");
+  t.same(
+    failed.map((r) => r.check).sort(),
+    ["fence-tags", "replace-route"],
+    "one FAIL per refused write; the others still run",
+  );
+  for (const r of failed) t.match(r.reason, /UnauthorizedOperation/);
+  t.equal(checks.filter((r) => r.check === "fence-tags" && r.status === "OK").length, 2);
+  t.equal(proxy.count("CreateTags", "error"), 1, "a refusal is not retried");
+  t.same(await snapshot(seeded), before, "nothing changed");
+  const human = await cli("verify", "--config", file);
+  t.match(human.stdout, /verify: \d+ OK, 0 FAIL/, "without the faults it passes");
 });
 
 t.test("verify fails, exit 1, when an appliance keeps SourceDestCheck on", async (t) => {
@@ -486,4 +574,103 @@ t.test("validate checks the controller's TLS files as the agent checks its own",
   const mismatch = await cli("validate", "--config", await withTls({ key: pki.server.key }));
   t.equal(mismatch.code, 2);
   t.match(mismatch.stderr, /tls\.key: .* is not the key of the certificate in .*\[tls-pem\]/);
+});
+
+t.test(
+  "EC2 failures carry their own codes: unauthorised, throttled to the end, any other",
+  async (t) => {
+    const seeded = await seed();
+    proxy.reset();
+    const file = await fleetFile(t, seeded, (f) => {
+      f.endpoint = proxy.endpoint;
+    });
+    const validateEc2 = async () => {
+      const r = await cli("validate", "--config", file, "--ec2", "--json");
+      return { code: r.code, out: JSON.parse(r.stdout) };
+    };
+    const failsWith = (code: string, message: RegExp) => ({
+      code: 1,
+      out: { error: { code, message } },
+    });
+
+    proxy.inject("DescribeRouteTables", {
+      kind: "error",
+      status: 403,
+      code: "UnauthorizedOperation",
+    });
+    t.match(
+      await validateEc2(),
+      failsWith("SWP_ERR_EC2_UNAUTHORIZED", /DescribeRouteTables .*UnauthorizedOperation/),
+    );
+    proxy.inject("DescribeRouteTables", { kind: "error", status: 401, code: "AuthFailure" });
+    t.match(await validateEc2(), failsWith("SWP_ERR_EC2_UNAUTHORIZED", /AuthFailure/));
+    proxy.inject("DescribeRouteTables", {
+      kind: "error",
+      status: 400,
+      code: "InvalidRouteTableID.NotFound",
+    });
+    t.match(await validateEc2(), failsWith("SWP_ERR_EC2_CALL", /InvalidRouteTableID\.NotFound/));
+    // Every action's bucket empty and never refilled: every retry is throttled too.
+    proxy.throttle({ size: 0, refillPerSecond: 0 });
+    t.match(await validateEc2(), failsWith("SWP_ERR_EC2_THROTTLED", /RequestLimitExceeded/));
+    proxy.reset();
+
+    // No credentials anywhere in the SDK's chain: refused before any request.
+    const env = Object.fromEntries(
+      Object.entries(childEnv()).filter(
+        ([k]) => !/^AWS_(ACCESS_KEY_ID|SECRET_ACCESS_KEY|SESSION_TOKEN)$/.test(k),
+      ),
+    );
+    const bare = await spawnCli(SWANPAIR_BIN, ["validate", "--config", file, "--ec2"], env);
+    t.equal(bare.code, 1);
+    t.match(bare.stderr, /CredentialsProviderError.*\(SWP_ERR_EC2_UNAUTHORIZED\)$/m);
+    t.equal(proxy.count(), 0, "nothing was sent");
+  },
+);
+
+t.test("prepare reports each failed route write with its code", async (t) => {
+  const seeded = await seed({
+    vpcs: [
+      { name: "east", cidrs: ["10.1.0.0/16"], tables: 0, swap: { groups: 1, prepared: false } },
+      { name: "west", cidrs: ["10.2.0.0/16"] },
+    ],
+    missing: [],
+  });
+  proxy.reset();
+  const file = await fleetFile(t, seeded, (f) => {
+    f.endpoint = proxy.endpoint;
+  });
+  const memberTables = seeded.vpcs[0]?.swap.flatMap((g) => Object.values(g.tables)) ?? [];
+  t.equal(memberTables.length, 2);
+  const refuse = () =>
+    proxy.inject(
+      "CreateRoute",
+      ...memberTables.map(() => ({
+        kind: "error" as const,
+        status: 403,
+        code: "UnauthorizedOperation",
+      })),
+    );
+
+  refuse();
+  const human = await cli("prepare", "--config", file);
+  t.equal(human.code, 1);
+  for (const table of memberTables)
+    t.match(
+      human.stderr,
+      new RegExp(
+        `^  ${table} 10\\.2\\.0\\.0/16: .*UnauthorizedOperation.* \\(SWP_ERR_EC2_UNAUTHORIZED\\)$`,
+        "m",
+      ),
+    );
+
+  refuse();
+  const json = await cli("prepare", "--config", file, "--json");
+  t.equal(json.code, 1);
+  const out = JSON.parse(json.stdout);
+  t.match(out, { ok: false, created: 0 });
+  t.same(
+    out.failed.map((f: { code: string }) => f.code),
+    ["SWP_ERR_EC2_UNAUTHORIZED", "SWP_ERR_EC2_UNAUTHORIZED"],
+  );
 });

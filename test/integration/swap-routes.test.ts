@@ -9,12 +9,10 @@ import t, { type Test } from "tap";
 import { checkFleetAgainstEc2 } from "../../control-plane/src/checks/fleet-vs-ec2.ts";
 import { sidesOf } from "../../control-plane/src/decide/sides.ts";
 import { Ec2, type Ec2Options } from "../../control-plane/src/ec2/client.ts";
-import {
-  describeInstances,
-  describeManagedTables,
-  writeFenceTags,
-  writeRoutes,
-} from "../../control-plane/src/ec2/routes.ts";
+import { sideFence, writeFence } from "../../control-plane/src/ec2/fences.ts";
+import { describeInstances } from "../../control-plane/src/ec2/instances.ts";
+import { describeManagedTables } from "../../control-plane/src/ec2/managed-tables.ts";
+import { writeRoutes } from "../../control-plane/src/ec2/route-writes.ts";
 import { describeSwapSubnets, prepareSwapTables } from "../../control-plane/src/ec2/swap.ts";
 import { managedRoutes, preparedRoutes } from "../../control-plane/src/fleet/routes.ts";
 import type {
@@ -145,7 +143,7 @@ t.test(
 
     // As the controller executes a WriteRoutes action: fence tags first, then the units.
     via.calls.reset();
-    await writeFenceTags(via, side.routeTables, {
+    await writeFence(via, side.routeTables, side, {
       active: "east-b",
       epoch: 2,
       at: new Date(0).toISOString(),
@@ -180,8 +178,11 @@ t.test(
     const fenced = view.tables.filter((tb) => members.has(tb.id));
     t.equal(fenced.length, side.routeTables.length);
     t.ok(
-      fenced.every((tb) => tb.fence?.active === "east-b" && tb.fence.epoch === 2),
-      "fence tags on every member table",
+      fenced.every((tb) => {
+        const fence = sideFence(tb.fences, side.connection, side.pair);
+        return fence?.active === "east-b" && fence.epoch === 2;
+      }),
+      "the side's fence on every member table",
     );
   },
 );

@@ -1,6 +1,8 @@
 import t from "tap";
+import type { AgentControl } from "../../agent/src/api/control.ts";
+import type { Role } from "../../agent/src/api/roles.ts";
 import { dispatch } from "../../agent/src/api/routes.ts";
-import type { AgentControl, AgentStatus, ReloadResult } from "../../agent/src/status.ts";
+import type { AgentStatus, ReloadResult } from "../../common/agent-api/status.ts";
 import { SwpError } from "../../common/errors.ts";
 import { agentStatus, tunnelStatus } from "../fixtures/agent-status.ts";
 
@@ -36,8 +38,13 @@ class FakeControl implements AgentControl {
   }
 }
 
-async function call(method: string, url: string, control = new FakeControl()) {
-  const res = await dispatch(control, { method, url });
+async function call(
+  method: string,
+  url: string,
+  control = new FakeControl(),
+  role: Role = "operator",
+) {
+  const res = await dispatch(control, { method, url, role });
   return {
     ...res,
     json: res.headers["content-type"]?.startsWith("application/json")
@@ -179,3 +186,33 @@ t.test("wrong method is 405 with Allow", async (t) => {
   }
   t.same(control.calls, []);
 });
+
+t.test(
+  "a reader may GET every reading route; every other method is 403, before it acts",
+  async (t) => {
+    const control = new FakeControl();
+    for (const url of ["/v1/status", "/v1/tunnels", "/metrics"]) {
+      t.equal((await call("GET", url, control, "reader")).status, 200, url);
+    }
+    for (const url of [
+      "/v1/reload",
+      "/v1/tunnels/to-dc1/initiate",
+      "/v1/tunnels/to-dc1/terminate",
+    ]) {
+      const res = await call("POST", url, control, "reader");
+      t.equal(res.status, 403, url);
+      t.equal(res.json.error.code, "SWP_ERR_API_REQUEST", url);
+      t.match(
+        res.json.error.message,
+        `forbidden: POST ${url} acts on the agent, which takes an operator certificate (OU=swanpair-operator in its subject)`,
+        url,
+      );
+    }
+    t.same(control.calls, [], "the daemon was asked nothing");
+    t.equal(
+      (await call("POST", "/v1/status", control, "reader")).status,
+      405,
+      "405 still comes first",
+    );
+  },
+);

@@ -1,5 +1,15 @@
 import t from "tap";
-import { type Cidr, cidrContains, cidrsOverlap, parseCidr } from "../../common/cidr.ts";
+import { stringify } from "yaml";
+import { loadConfigText } from "../../agent/src/config/load.ts";
+import {
+  type Cidr,
+  cidrContains,
+  cidrsOverlap,
+  ipProblem,
+  ipToBigInt,
+  parseCidr,
+} from "../../common/cidr.ts";
+import { baseTree } from "../fixtures/invalid-configs.ts";
 
 function must(text: string): Cidr {
   const r = parseCidr(text);
@@ -37,4 +47,39 @@ t.test("overlap and containment", async (t) => {
   t.ok(cidrContains(must("10.2.0.0/16"), "10.2.0.20"));
   t.notOk(cidrContains(must("10.2.0.0/16"), "10.3.0.20"));
   t.notOk(cidrContains(must("10.2.0.0/16"), "2001:db8::1"));
+});
+
+t.test(
+  "an IPv6 zone id is refused with a reason that names it, never by an exception",
+  async (t) => {
+    const cases: [string, string][] = [
+      ["fe80::%eth0/64", "%eth0"],
+      ["fe80::1%eth0/128", "%eth0"],
+      ["fe80::%1/64", "%1"],
+      ["::ffff:10.0.0.0%eth0/104", "%eth0"],
+    ];
+    for (const [text, zone] of cases) {
+      const r = parseCidr(text);
+      t.match(r, { ok: false, reason: `has a zone id ("${zone}")` }, text);
+    }
+    t.match(ipProblem("fe80::1%eth0"), /^"fe80::1%eth0" has a zone id \("%eth0"\)/);
+    t.match(ipProblem("10.0.0.1%eth0"), /is not an IPv4 or IPv6 address/, "not IPv6 at all");
+    t.throws(() => ipToBigInt("fe80::1%eth0"), { name: "Error", message: /not an IP address/ });
+  },
+);
+
+t.test("the agent config refuses zone ids at their field paths", async (t) => {
+  const tree = baseTree();
+  // Absolute, so that the zone ids are the only issues; refused shapes stop before any read.
+  tree.tunnels[0].psk.file = "/etc/swanpair/psk/to-b1";
+  tree.tunnels[0].remoteAddress = "fe80::1%eth0";
+  tree.tunnels[0].remoteSubnets = ["fe80::%eth0/64"];
+  const r = await loadConfigText(stringify(tree));
+  t.match(r, {
+    ok: false,
+    issues: [
+      { path: "tunnels[0].remoteAddress", rule: "format", message: /zone id \("%eth0"\)/ },
+      { path: "tunnels[0].remoteSubnets[0]", rule: "format", message: /zone id \("%eth0"\)/ },
+    ],
+  });
 });

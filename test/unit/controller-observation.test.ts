@@ -1,21 +1,21 @@
 import t from "tap";
-import type { AgentStatus } from "../../agent/src/status.ts";
+import type { AgentStatus } from "../../common/agent-api/status.ts";
 import { formatPlan, formatStatus } from "../../control-plane/src/controller/format.ts";
 import {
   ec2StateOf,
   type Gathered,
+  sideObservations,
   toObservation,
 } from "../../control-plane/src/controller/observation.ts";
 import { parseListen } from "../../control-plane/src/controller/server.ts";
 import { sideViews } from "../../control-plane/src/controller/view.ts";
 import { decide, initialState } from "../../control-plane/src/decide/engine.ts";
 import { sidesOf } from "../../control-plane/src/decide/sides.ts";
-import type {
-  ManagedRouteState,
-  ManagedTables,
-  TableState,
-} from "../../control-plane/src/ec2/routes.ts";
+import type { TableFences } from "../../control-plane/src/ec2/fences.ts";
+import type { ManagedRouteState, ManagedTables } from "../../control-plane/src/ec2/route-tables.ts";
+import { type FenceValue, fenceKey } from "../../control-plane/src/fleet/fence-tags.ts";
 import { managedRoutes } from "../../control-plane/src/fleet/routes.ts";
+import type { Fleet } from "../../control-plane/src/fleet/types.ts";
 import { agentStatus, pathStatus, tunnelStatus } from "../fixtures/agent-status.ts";
 import { twoPairFleet } from "../fixtures/fleets.ts";
 
@@ -29,10 +29,21 @@ const fleet = twoPairFleet(POLICY);
 const sides = sidesOf(fleet);
 const NOW = Date.parse("2026-11-28T12:00:00Z");
 
-/** Every managed route on `on[pair]`'s ENI; fences per table id. */
+/** A table's fences: `sides` by side key ("ab/pb"), and the legacy shared fence if any. */
+function fencesOf(sides: Record<string, FenceValue>, legacy?: FenceValue): TableFences {
+  const bySide = Object.fromEntries(
+    Object.entries(sides).map(([key, f]) => {
+      const [connection, pair] = key.split("/") as [string, string];
+      return [fenceKey(connection, pair), f];
+    }),
+  );
+  return legacy ? { sides: bySide, legacy } : { sides: bySide };
+}
+
+/** Every managed route on `on[pair]`'s ENI; fences per table id (pb's own fence when a FenceValue). */
 function tables(
   on: Record<string, string | null>,
-  fences: Record<string, TableState["fence"]> = {},
+  fences: Record<string, FenceValue | TableFences> = {},
 ): ManagedTables {
   const routes: ManagedRouteState[] = managedRoutes(fleet).map((r) => {
     const member = on[r.pair];
@@ -45,7 +56,16 @@ function tables(
   });
   const ids = fleet.vpcs.flatMap((v) => v.routeTables);
   return {
-    tables: ids.map((id) => ({ id, vpcId: "vpc-x", fleetTagged: true, fence: fences[id] })),
+    tables: ids.map((id) => {
+      const f = fences[id];
+      const pairOf = id === "rtb-b" ? "ab/pb" : "ab/pa";
+      return {
+        id,
+        vpcId: "vpc-x",
+        fleetTagged: true,
+        fences: f === undefined ? { sides: {} } : "sides" in f ? f : fencesOf({ [pairOf]: f }),
+      };
+    }),
     missingTables: [],
     routes,
   };
@@ -134,6 +154,91 @@ t.test("a member's tunnel is the one named after the far side's active member", 
   );
 });
 
+t.test("each side reads its own fence; the legacy shared one only where it has none", async (t) => {
+  // A hub: pa is in ab and in ac, so both sides (ab/pa, ac/pa) route through rtb-a1 and rtb-a2.
+  const hub: Fleet = {
+    ...fleet,
+    vpcs: [
+      ...fleet.vpcs,
+      { name: "vc", id: "vpc-c", cidrs: ["10.3.0.0/16"], routeTables: ["rtb-c"] },
+    ],
+    appliances: [
+      ...fleet.appliances,
+      ...["c1", "c2"].map((name) => ({
+        name,
+        vpc: "vc",
+        instanceId: `i-${name}`,
+        eni: `eni-${name}`,
+        agent: { kind: "unix" as const, path: `/run/${name}.sock` },
+      })),
+    ],
+    pairs: [...fleet.pairs, { name: "pc", vpc: "vc", members: ["c1", "c2"], preferred: "c1" }],
+    connections: [
+      ...fleet.connections,
+      { name: "ac", kind: "site-to-site", between: ["pa", "pc"] },
+    ],
+  };
+  const hubSides = sidesOf(hub);
+  const at = "2026-11-28T11:00:00.000Z";
+  const ms = Date.parse(at);
+  const view = (byTable: Record<string, TableFences>): ManagedTables => ({
+    tables: ["rtb-a1", "rtb-a2", "rtb-b", "rtb-c"].map((id) => ({
+      id,
+      vpcId: "vpc-x",
+      fleetTagged: true,
+      fences: byTable[id] ?? { sides: {} },
+    })),
+    missingTables: [],
+    routes: [],
+  });
+  const fencesOfSide = (v: ManagedTables, key: string) =>
+    sideObservations(hubSides, v).find((o) => `${o.connection}/${o.pair}` === key)?.fences;
+
+  const own = view({
+    "rtb-a1": fencesOf({
+      "ab/pa": { active: "a2", epoch: 3, at },
+      "ac/pa": { active: "a1", epoch: 9, at },
+    }),
+    "rtb-a2": fencesOf({ "ab/pa": { active: "a2", epoch: 3, at } }),
+  });
+  t.same(fencesOfSide(own, "ab/pa"), [
+    { active: "a2", epoch: 3, at: ms },
+    { active: "a2", epoch: 3, at: ms },
+  ]);
+  t.same(
+    fencesOfSide(own, "ac/pa"),
+    [{ active: "a1", epoch: 9, at: ms }],
+    "ac/pa sees only its own fence, not ab/pa's newer-looking neighbour on the same table",
+  );
+  t.same(fencesOfSide(own, "ab/pb"), [], "no fence on pb's table");
+
+  const legacy = view({
+    "rtb-a1": fencesOf({}, { active: "a1", epoch: 5, at }),
+    "rtb-a2": fencesOf({ "ab/pa": { active: "a2", epoch: 6, at } }, { active: "a1", epoch: 5, at }),
+  });
+  t.same(
+    fencesOfSide(legacy, "ab/pa"),
+    [
+      { active: "a1", epoch: 5, at: ms },
+      { active: "a2", epoch: 6, at: ms },
+    ],
+    "the legacy fence stands in on rtb-a1 only: on rtb-a2 the side's own tag wins",
+  );
+  t.same(
+    fencesOfSide(legacy, "ac/pa"),
+    [
+      { active: "a1", epoch: 5, at: ms },
+      { active: "a1", epoch: 5, at: ms },
+    ],
+    "a side without its own tag reads the legacy fence on every table",
+  );
+  const o = toObservation(hub, hubSides, { ...gathered(), tables: legacy });
+  t.same(
+    o.sides.map((x) => `${x.connection}/${x.pair} ${x.fences.length}`),
+    ["ab/pa 2", "ab/pb 0", "ac/pa 2", "ac/pc 0"],
+  );
+});
+
 t.test("unreachable agents, EC2 states, path probes and an unreadable EC2", async (t) => {
   const { a1: _gone, ...rest } = gathered().agents;
   const o = toObservation(
@@ -147,7 +252,11 @@ t.test("unreachable agents, EC2 states, path probes and an unreadable EC2", asyn
       ]),
     }),
   );
-  t.same(o.members.a1, { agentReachable: false, tunnels: {}, ec2: "stopped" });
+  t.same(
+    o.members.a1,
+    { agentReachable: false, tunnels: {}, farTunnels: { ab: "up" }, ec2: "stopped" },
+    "unreachable: no tunnels of its own, but b1 still reports its tunnel to a1 up",
+  );
   t.same(o.members.a2?.pathProbes, { ab: false }, "unknown path probes carry no evidence");
   t.notOk("ec2" in (o.members.a2 ?? {}), "an instance EC2 did not report is unknown");
   t.equal(o.members.b1?.ec2, "impaired");

@@ -145,6 +145,20 @@ t.test("CIDRs come out canonical", async (t) => {
   t.same(fleet.vpcs[1]?.cidrs, ["2001:db8:2::/64"]);
 });
 
+t.test("an IPv6 zone id in a CIDR is refused at its field path, not thrown", async (t) => {
+  const r = await load((f) => (f.vpcs[1].cidrs = ["2001:db8:2::/64", "fe80::%eth0/64"]));
+  t.match(r, {
+    ok: false,
+    issues: [
+      {
+        path: "vpcs[1].cidrs[1]",
+        rule: "format",
+        message: /^invalid CIDR "fe80::%eth0\/64": .* has a zone id \("%eth0"\)/,
+      },
+    ],
+  });
+});
+
 for (const fixture of INVALID_FLEETS) {
   t.test(`invalid: ${fixture.name}`, async (t) => {
     refusedWith(t, await loadFleetFile(await materializeFleet(fixture, await scratch())), fixture);

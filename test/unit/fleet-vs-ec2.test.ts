@@ -3,7 +3,7 @@ import {
   checkFleetAgainstEc2,
   type Ec2Facts,
 } from "../../control-plane/src/checks/fleet-vs-ec2.ts";
-import type { InstanceState } from "../../control-plane/src/ec2/routes.ts";
+import type { InstanceState } from "../../control-plane/src/ec2/instances.ts";
 import type { Fleet } from "../../control-plane/src/fleet/types.ts";
 import { twoPairFleet } from "../fixtures/fleets.ts";
 

@@ -1,7 +1,11 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
-import { FENCE_TAGS } from "../../control-plane/src/fleet/fence-tags.ts";
+import {
+  FENCE_KEY_PREFIX,
+  fenceKey,
+  LEGACY_FENCE_TAGS,
+} from "../../control-plane/src/fleet/fence-tags.ts";
 import { loadFleetText } from "../../control-plane/src/fleet/load.ts";
 import type { Vpc } from "../../control-plane/src/fleet/types.ts";
 import {
@@ -15,7 +19,8 @@ import { pageExamples } from "../helpers/doc-examples.ts";
 
 /**
  * The controller's policy: least privilege by construction (every write scoped to tagged
- * route tables of the region, tags limited to the fence keys), every call the EC2 adapter
+ * route tables of the region, tags limited to the per-side fence keys, and only the three
+ * legacy fence keys removable), every call the EC2 adapter
  * makes allowed and nothing more, and docs/iam-policy.md showing exactly what the code prints.
  */
 
@@ -78,10 +83,24 @@ for (const f of FLEETS.flatMap((f) => [f, { ...f, vpcs: SWAP_VPCS }])) {
       if (s.Action.includes("ec2:CreateTags")) {
         t.same(s.Action, ["ec2:CreateTags"], "tagging has its own statement");
         t.same(
-          s.Condition?.["ForAllValues:StringEquals"]?.["aws:TagKeys"],
-          Object.values(FENCE_TAGS),
-          "only the fence keys may be written",
+          s.Condition?.["ForAllValues:StringLike"]?.["aws:TagKeys"],
+          [`${FENCE_KEY_PREFIX}*`],
+          "only the per-side fence keys may be written",
         );
+        t.notOk(
+          s.Condition?.["ForAllValues:StringEquals"],
+          "no exact key list: each side has its own key",
+        );
+        t.same(s.Condition?.Null, { "aws:TagKeys": "false" }, "a request must name its keys");
+      }
+      if (s.Action.includes("ec2:DeleteTags")) {
+        t.same(s.Action, ["ec2:DeleteTags"], "untagging has its own statement");
+        t.same(
+          s.Condition?.["ForAllValues:StringEquals"]?.["aws:TagKeys"],
+          Object.values(LEGACY_FENCE_TAGS),
+          "only the legacy fence keys may be removed, never a side's fence or the fleet tag",
+        );
+        t.notOk(s.Condition?.["ForAllValues:StringLike"], "no wildcard on removal");
         t.same(s.Condition?.Null, { "aws:TagKeys": "false" }, "a request must name its keys");
       }
     }
@@ -95,16 +114,63 @@ t.test("no statement grants a write without the tag condition, whatever the flee
       ...("vpcs" in f ? ["ec2:AssociateRouteTable"] : []),
       "ec2:CreateRoute",
       "ec2:CreateTags",
+      "ec2:DeleteTags",
       "ec2:ReplaceRoute",
       ...("vpcs" in f ? ["ec2:ReplaceRouteTableAssociation"] : []),
     ]);
     t.ok(writes.every((s) => s.Condition?.StringEquals !== undefined && s.Resource !== "*"));
-    // The fleet's own tag key is never writable: tagging a table into a fleet is the operator's act.
-    const tagKeys = writes.flatMap(
-      (s) => s.Condition?.["ForAllValues:StringEquals"]?.["aws:TagKeys"] ?? [],
+    // The fleet's own tag key is never writable nor removable: tagging a table into a fleet
+    // (or out of it) is the operator's act.
+    const patterns = writes.flatMap((s) =>
+      ["ForAllValues:StringEquals", "ForAllValues:StringLike"].flatMap((c) => {
+        const keys = s.Condition?.[c]?.["aws:TagKeys"] ?? [];
+        return typeof keys === "string" ? [keys] : keys;
+      }),
     );
-    t.notOk(tagKeys.includes(f.tag.key), `${f.tag.key} is not writable`);
+    t.ok(patterns.length > 0, "the tag statements name their keys");
+    t.notOk(
+      patterns.some((p) => likeMatches(p, f.tag.key)),
+      `${f.tag.key} is neither writable nor removable`,
+    );
   }
+});
+
+/** IAM's StringLike: `*` any run of characters, `?` one character, the rest literal. */
+function likeMatches(pattern: string, value: string): boolean {
+  const re = pattern
+    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+    .replace(/\*/g, ".*")
+    .replace(/\?/g, ".");
+  return new RegExp(`^${re}$`).test(value);
+}
+
+t.test("every side's fence key is one the policy lets the controller write", async (t) => {
+  const [tagging] = controllerPolicy(FLEETS[0] as (typeof FLEETS)[number]).Statement.filter((s) =>
+    s.Action.includes("ec2:CreateTags"),
+  );
+  const allowed = tagging?.Condition?.["ForAllValues:StringLike"]?.["aws:TagKeys"] ?? [];
+  const long = "c".repeat(200);
+  for (const [connection, pair] of [
+    ["east-west", "east-pair"],
+    ["hub-a", "hub-pair"],
+    [long, "p"],
+    ["c", long],
+  ] as const) {
+    const key = fenceKey(connection, pair);
+    t.ok(key.length <= 128, `${key.slice(0, 40)}…: within EC2's 128 characters`);
+    t.ok(
+      [allowed].flat().some((p) => likeMatches(p, key)),
+      `${key.slice(0, 40)}…: matches the CreateTags condition`,
+    );
+  }
+  t.equal(fenceKey("east-west", "east-pair"), "swanpair:fence:east-west/east-pair", "readable");
+  t.not(fenceKey(long, "p"), fenceKey(long, "q"), "hashed keys still differ per side");
+  t.equal(fenceKey(long, "p"), fenceKey(long, "p"), "and are stable");
+  for (const key of Object.values(LEGACY_FENCE_TAGS))
+    t.notOk(
+      [allowed].flat().some((p) => likeMatches(p, key)),
+      `${key}: the legacy keys cannot be written any more`,
+    );
 });
 
 /** The operations the adapter sends, from its source: every `ec2.call("Operation", ...)`. */
@@ -134,6 +200,40 @@ t.test("the policy allows exactly the calls the EC2 adapter makes", async (t) =>
     "in place: every call but swap mode's",
   );
 });
+
+/** DynamoDB actions the controller's lease code sends (store and the table check), from source. */
+async function leaseOperations(): Promise<string[]> {
+  const ops = new Set<string>();
+  for (const file of ["store.ts", "table.ts"]) {
+    const text = await readFile(join(ROOT, "control-plane/src/leases", file), "utf8");
+    for (const m of text.matchAll(/new ([A-Za-z]+)Command\(/g))
+      if (m[1]) ops.add(`dynamodb:${m[1]}`);
+  }
+  return [...ops].sort();
+}
+
+t.test(
+  "with a lease table: the lease calls on that table alone, table creation left out",
+  async (t) => {
+    const fleet = FLEETS[0] as (typeof FLEETS)[number];
+    const policy = controllerPolicy({ ...fleet, leases: { table: "swp-leases", ttlMs: 15_000 } });
+    const leases = policy.Statement.filter((s) => s.Action.some((a) => a.startsWith("dynamodb:")));
+    t.equal(leases.length, 1, "one statement");
+    t.equal(leases[0]?.Resource, "arn:aws:dynamodb:us-east-1:*:table/swp-leases");
+    const creating = ["dynamodb:CreateTable", "dynamodb:UpdateTimeToLive"];
+    t.same(
+      [...(leases[0]?.Action ?? [])].sort(),
+      (await leaseOperations()).filter((op) => !creating.includes(op)),
+      "every call the store and the check make; creating the table is the operator's",
+    );
+    t.notOk(
+      controllerPolicy(fleet).Statement.some((s) =>
+        s.Action.some((a) => a.startsWith("dynamodb:")),
+      ),
+      "no lease table, no DynamoDB rights",
+    );
+  },
+);
 
 t.test("docs/iam-policy.md shows what iam-policy prints for the documented fleet", async (t) => {
   const [example] = await pageExamples("fleet-config.md");

@@ -1,6 +1,6 @@
 import t from "tap";
 import { createMetrics, reloadOutcome } from "../../agent/src/metrics.ts";
-import type { AgentStatus, TunnelStatus } from "../../agent/src/status.ts";
+import type { AgentStatus, TunnelStatus } from "../../common/agent-api/status.ts";
 import { agentStatus, tunnelStatus } from "../fixtures/agent-status.ts";
 
 const tunnel = (name: string, overrides: Partial<TunnelStatus> = {}): TunnelStatus =>

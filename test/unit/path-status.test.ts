@@ -2,7 +2,7 @@ import { stripVTControlCharacters } from "node:util";
 import t from "tap";
 import { formatStatus } from "../../agent/src/api/format-status.ts";
 import { createMetrics } from "../../agent/src/metrics.ts";
-import type { AgentStatus } from "../../agent/src/status.ts";
+import type { AgentStatus } from "../../common/agent-api/status.ts";
 import { agentStatus, pathStatus, tunnelStatus } from "../fixtures/agent-status.ts";
 
 /** Paths in `swanpair-agent status` and in the metrics. */

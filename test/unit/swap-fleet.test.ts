@@ -12,7 +12,7 @@ import type {
   ObservedRoute,
   WriteRoutes,
 } from "../../control-plane/src/decide/types.ts";
-import type { TableRoute } from "../../control-plane/src/ec2/routes.ts";
+import type { TableRoute } from "../../control-plane/src/ec2/route-tables.ts";
 import type { SubnetState } from "../../control-plane/src/ec2/swap.ts";
 import { loadFleetText } from "../../control-plane/src/fleet/load.ts";
 import {

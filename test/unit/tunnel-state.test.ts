@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import t from "tap";
 import { deriveTunnelState } from "../../agent/src/health/tunnel-state.ts";
-import type { ProbeStatus } from "../../agent/src/status.ts";
+import type { ProbeStatus } from "../../common/agent-api/status.ts";
 
 /**
  * How a tunnel's state follows from what charon reports (VICI IKE_SA and CHILD_SA state,

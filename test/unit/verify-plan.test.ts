@@ -1,12 +1,14 @@
 import t from "tap";
 import { planVerify, type Step } from "../../control-plane/src/checks/verify-plan.ts";
+import type { InstanceState } from "../../control-plane/src/ec2/instances.ts";
 import type {
-  InstanceState,
   ManagedRouteState,
   ManagedTables,
   RouteTarget,
-} from "../../control-plane/src/ec2/routes.ts";
+} from "../../control-plane/src/ec2/route-tables.ts";
+import { fenceKey } from "../../control-plane/src/fleet/fence-tags.ts";
 import { managedRoutes } from "../../control-plane/src/fleet/routes.ts";
+import type { Fleet } from "../../control-plane/src/fleet/types.ts";
 import { twoPairFleet } from "../fixtures/fleets.ts";
 
 /**
@@ -24,17 +26,24 @@ const fleet = twoPairFleet({
 const eni = (name: string): RouteTarget => ({ kind: "eni", eni: `eni-${name}`, blackhole: false });
 const FENCE = { active: "a1", epoch: 4, at: "2026-01-01T00:00:00.000Z" };
 
-function view(targets: Record<string, RouteTarget>, over: Partial<ManagedTables> = {}) {
-  const routes: ManagedRouteState[] = managedRoutes(fleet).map((r) => ({
+function view(
+  targets: Record<string, RouteTarget>,
+  over: Partial<ManagedTables> = {},
+  f: Fleet = fleet,
+): ManagedTables {
+  const routes: ManagedRouteState[] = managedRoutes(f).map((r) => ({
     ...r,
     target: targets[r.routeTable] ?? { kind: "missing" },
   }));
+  const vpcOf = new Map(f.vpcs.flatMap((v) => v.routeTables.map((id) => [id, v.id])));
   return {
-    tables: [
-      { id: "rtb-a1", vpcId: "vpc-a", fleetTagged: true, fence: FENCE },
-      { id: "rtb-a2", vpcId: "vpc-a", fleetTagged: true, fence: undefined },
-      { id: "rtb-b", vpcId: "vpc-b", fleetTagged: true, fence: undefined },
-    ],
+    tables: [...vpcOf].map(([id, vpcId]) => ({
+      id,
+      vpcId,
+      fleetTagged: true,
+      // rtb-a1 carries pa's fence; the others none yet.
+      fences: id === "rtb-a1" ? { sides: { [fenceKey("ab", "pa")]: FENCE } } : { sides: {} },
+    })),
     missingTables: [],
     routes,
     ...over,
@@ -60,11 +69,40 @@ const brief = <W>(steps: Step<W>[]) =>
     s.kind === "write" ? `${s.subject} write` : `${s.row.subject} ${s.row.status}`,
   );
 
-t.test("fences: re-assert what a table carries, skip a table without one", async (t) => {
-  const plan = planVerify(fleet, view({}), instances());
-  t.same(brief(plan.fences), ["rtb-a1 write", "rtb-a2 SKIP", "rtb-b SKIP"]);
-  const [first] = plan.fences;
-  t.same(first?.kind === "write" && first.write, { table: "rtb-a1", fence: FENCE });
+t.test(
+  "fences: a DryRun CreateTags of a side's fence on every table a side routes through",
+  async (t) => {
+    const plan = planVerify(fleet, view({}), instances());
+    t.same(
+      brief(plan.fences),
+      ["rtb-a1 write", "rtb-a2 write", "rtb-b write"],
+      "with or without a fence on the table: DryRun proves the right either way",
+    );
+    const writes = plan.fences.flatMap((s) => (s.kind === "write" ? [s.write] : []));
+    t.same(
+      writes.map((w) => `${w.table} ${w.side.connection}/${w.side.pair}`),
+      ["rtb-a1 ab/pa", "rtb-a2 ab/pa", "rtb-b ab/pb"],
+      "each table's write names a side that routes through it",
+    );
+    for (const w of writes)
+      t.notSame(w.fence, FENCE, `${w.table}: verify does not write back a fence it read`);
+    for (const s of plan.fences)
+      if (s.kind === "write") t.match(s.done, /DryRun/, `${s.subject}: the row says DryRun`);
+  },
+);
+
+t.test("fences: SKIP only for a table no connection side routes through", async (t) => {
+  // vc has a table and no pair in any connection: nothing would ever fence it.
+  const withSpare: Fleet = {
+    ...fleet,
+    vpcs: [
+      ...fleet.vpcs,
+      { name: "vc", id: "vpc-c", cidrs: ["10.3.0.0/16"], routeTables: ["rtb-c"] },
+    ],
+  };
+  const plan = planVerify(withSpare, view({}, {}, withSpare), instances());
+  t.same(brief(plan.fences), ["rtb-a1 write", "rtb-a2 write", "rtb-b write", "rtb-c SKIP"]);
+  t.match(plan.fences[3], { row: { reason: /no connection side routes through this table/ } });
 });
 
 t.test("routes: one per table, only onto the member ENI it already points at", async (t) => {

@@ -1,4 +1,9 @@
-import type { AgentStatus, PathStatus, TunnelState, TunnelStatus } from "../status.ts";
+import type {
+  AgentStatus,
+  PathStatus,
+  TunnelState,
+  TunnelStatus,
+} from "../../../common/agent-api/status.ts";
 
 export interface FormatOptions {
   /** Reference time for the SINCE column; passed in so the output is a pure function of the inputs. */

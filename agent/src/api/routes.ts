@@ -1,23 +1,22 @@
 import { prometheusContentType } from "prom-client";
+import type { ApiErrorBody } from "../../../common/agent-api/error-body.ts";
 import { type ErrorCode, SwpError } from "../../../common/errors.ts";
 import { NAME_PATTERN } from "../config/schema.ts";
 import { reloadOutcome } from "../metrics.ts";
-import type { AgentControl } from "../status.ts";
+import type { AgentControl } from "./control.ts";
+import { OPERATOR_OU, type Role } from "./roles.ts";
 
 export interface ApiRequest {
   method: string;
   url: string;
+  /** What the client may do; see roles.ts. */
+  role: Role;
 }
 
 export interface ApiResponse {
   status: number;
   headers: Record<string, string>;
   body: string;
-}
-
-/** The shape of every error body; ApiClient reads it back. */
-export interface ApiErrorBody {
-  error: { code: ErrorCode; message: string };
 }
 
 type Handler = (control: AgentControl) => Promise<ApiResponse>;
@@ -124,6 +123,14 @@ export async function dispatch(control: AgentControl, req: ApiRequest): Promise<
     );
     res.headers.allow = allow;
     return res;
+  }
+  // By method, so that a route added later is guarded without anyone remembering to.
+  if (req.method !== "GET" && req.role !== "operator") {
+    return error(
+      403,
+      "SWP_ERR_API_REQUEST",
+      `forbidden: ${req.method} ${path} acts on the agent, which takes an operator certificate (OU=${OPERATOR_OU} in its subject); this client's certificate may only read (GET)`,
+    );
   }
   try {
     return await handler(control);

@@ -3,12 +3,15 @@ import { createServer, type RequestListener, type Server } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import { type AddressInfo, connect, type ListenOptions, type Server as NetServer } from "node:net";
 import { dirname, join } from "node:path";
-import { TLSSocket } from "node:tls";
+import { type PeerCertificate, TLSSocket } from "node:tls";
+import { secureContextOptions } from "../../../common/agent-api/tls.ts";
+import { SwpError } from "../../../common/errors.ts";
 import type { Logger } from "../../../common/logger.ts";
+import { errnoText } from "../../../common/regular-file.ts";
 import type { ResolvedListen } from "../config/types.ts";
-import type { AgentControl } from "../status.ts";
+import type { AgentControl } from "./control.ts";
+import { roleOf } from "./roles.ts";
 import { dispatch } from "./routes.ts";
-import { secureContextOptions } from "./tls.ts";
 
 export interface ApiServerOptions {
   socketPath: string;
@@ -25,20 +28,27 @@ export interface ApiServer {
   close(): Promise<void>;
 }
 
+/**
+ * Binds the socket, then the HTTPS listener. Throws SwpError SWP_ERR_FAILED naming the config
+ * field and the reason when either cannot be bound; nothing is left listening then.
+ */
 export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
   const { socketPath, listen, control, logger } = options;
-  await mkdir(dirname(socketPath), { recursive: true, mode: 0o700 });
-  await refuseIfInUse(socketPath);
-
   const handle = requestHandler(control, logger);
   const local = createServer(handle);
+  try {
+    await mkdir(dirname(socketPath), { recursive: true, mode: 0o700 });
+    await refuseIfInUse(socketPath);
+    await listenPrivately(local, socketPath);
+  } catch (err) {
+    throw cannotServe(`api.socket ${socketPath}`, err);
+  }
   const servers: Server[] = [local];
   const close = async () => {
     const closed = servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
     await unlink(socketPath).catch(ignoreCode("ENOENT"));
     await Promise.all(closed);
   };
-  await listenPrivately(local, socketPath);
   logger.info({ socketPath }, "api listening");
   if (!listen) return { close };
 
@@ -50,8 +60,18 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     return { network: { address, port }, close };
   } catch (err) {
     await close();
-    throw err;
+    throw cannotServe(`api.listen ${listen.address}:${listen.port}`, err);
   }
+}
+
+function cannotServe(where: string, err: unknown): SwpError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const reason =
+    code === "EADDRINUSE"
+      ? "the address is already in use (EADDRINUSE); is another agent or program listening there?"
+      : errnoText(err);
+  const message = `cannot serve the API on ${where}: ${reason}`;
+  return new SwpError("SWP_ERR_FAILED", message, { code }, { cause: err });
 }
 
 /** One handler for both listeners, so the routes and their logging are the same on each. */
@@ -62,14 +82,16 @@ function requestHandler(control: AgentControl, logger: Logger): RequestListener 
     req.resume();
     const method = req.method ?? "GET";
     const url = req.url ?? "/";
-    // Over TLS, who asked: the CN of the client certificate the handshake verified.
-    const client = req.socket instanceof TLSSocket ? peerName(req.socket) : undefined;
-    void dispatch(control, { method, url }).then((out) => {
+    // Over TLS, who asked and what they may do: from the certificate the handshake verified.
+    // On the Unix socket (root-only), the caller may do everything.
+    const peer = req.socket instanceof TLSSocket ? req.socket.getPeerCertificate() : undefined;
+    const role = peer ? roleOf(peer) : "operator";
+    void dispatch(control, { method, url, role }).then((out) => {
       res.writeHead(out.status, out.headers).end(out.body);
       const fields = {
         method,
         url,
-        ...(client !== undefined && { client }),
+        ...(peer && { client: peerName(peer), role }),
         status: out.status,
         durationMs: Math.round((performance.now() - started) * 10) / 10,
       };
@@ -79,8 +101,8 @@ function requestHandler(control: AgentControl, logger: Logger): RequestListener 
   };
 }
 
-function peerName(socket: TLSSocket): string {
-  const cn = socket.getPeerCertificate().subject?.CN;
+function peerName(cert: PeerCertificate): string {
+  const cn = cert.subject?.CN;
   return Array.isArray(cn) ? cn.join(",") : (cn ?? "");
 }
 
@@ -144,11 +166,11 @@ async function refuseIfInUse(socketPath: string): Promise<void> {
   const st = await lstat(socketPath).catch(ignoreCode("ENOENT"));
   if (!st) return;
   if (!st.isSocket()) {
-    throw new Error(`${socketPath} exists and is not a socket; refusing to replace it`);
+    throw new Error("the path exists and is not a socket; refusing to replace it");
   }
   if (await answers(socketPath)) {
     throw new Error(
-      `another swanpair-agent is already serving ${socketPath}; stop it before starting a new one`,
+      "another swanpair-agent is already serving it; stop it before starting a new one",
     );
   }
 }

@@ -4,6 +4,7 @@ import type { CharonPort } from "../apply/reconciler.ts";
 import { type SaObservation, summariseSas } from "../health/sa-state.ts";
 import { ViciClient } from "../vici/client.ts";
 import * as vici from "../vici/commands.ts";
+import { EventWatch } from "./event-watch.ts";
 
 export interface LinkOptions {
   viciPath: string;
@@ -12,7 +13,7 @@ export interface LinkOptions {
   logger: Logger;
   /** A new charon (or the first) answers VICI: load everything. */
   onReady: () => void;
-  /** An SA came up, went down or was rekeyed. */
+  /** An SA came up, went down or was rekeyed, or events may have been missed: re-read the SAs. */
   onEvent: () => void;
   /** The connection to charon closed: whatever it held is gone. */
   onLost: () => void;
@@ -40,6 +41,7 @@ export class CharonLink {
   readonly #opts: LinkOptions;
   readonly #log: Logger;
   #client: ViciClient | undefined;
+  #events: EventWatch | undefined;
   #polling = false;
   #closed = false;
   #version: string | null = null;
@@ -75,6 +77,7 @@ export class CharonLink {
     if (!client) return;
     this.#client = undefined;
     this.#version = null;
+    this.#events?.stop();
     client.close();
     this.#log.warn("lost charon's VICI connection");
     this.#opts.onLost();
@@ -83,6 +86,7 @@ export class CharonLink {
 
   close(): void {
     this.#closed = true;
+    this.#events?.stop();
     this.#client?.close();
     this.#client = undefined;
   }
@@ -158,22 +162,14 @@ export class CharonLink {
     client.onClose(() => {
       if (this.#client === client) this.lost();
     });
-    void this.#watchEvents(client);
+    // Events only prompt a re-read of the SAs; the periodic resync covers any that are missed.
+    this.#events = new EventWatch({
+      subscribe: () => client.subscribe(EVENTS),
+      onEvent: this.#opts.onEvent,
+      onResubscribed: this.#opts.onEvent,
+      logger: this.#log,
+    });
     this.#opts.onReady();
-  }
-
-  /** Events only prompt a re-read of the SAs; the periodic resync covers any that are missed. */
-  async #watchEvents(client: ViciClient) {
-    try {
-      const subscription = await client.subscribe(EVENTS);
-      for await (const _event of subscription) {
-        if (this.#client !== client) break;
-        this.#opts.onEvent();
-      }
-      subscription.close();
-    } catch (error) {
-      if (this.#client === client) this.#log.warn({ err: error }, "VICI event subscription ended");
-    }
   }
 }
 

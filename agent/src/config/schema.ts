@@ -100,7 +100,9 @@ const listenSchema = z.strictObject({
   address: ip.describe("address to listen on, e.g. the appliance's private IP"),
   port: z.number().int().min(1).max(65535),
   tls: z.strictObject({
-    ca: absPath.describe("CA certificate(s), PEM; only clients with a certificate from it get in"),
+    ca: absPath.describe(
+      "CA certificate(s), PEM; only clients with a certificate from it get in, and only those with OU=swanpair-operator in the subject may POST",
+    ),
     cert: absPath.describe("this agent's server certificate (chain), PEM"),
     key: absPath.describe("the server certificate's private key, PEM; mode 0600 or stricter"),
   }),

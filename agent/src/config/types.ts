@@ -1,6 +1,6 @@
+import type { TlsMaterial } from "../../../common/agent-api/tls.ts";
 import type { Secret } from "../../../common/secret.ts";
 import type { ConfigIssue } from "../../../common/yaml-config.ts";
-import type { TlsMaterial } from "../api/tls.ts";
 
 /**
  * The configuration after load and verify: defaults applied, identities and proposals

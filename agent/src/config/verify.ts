@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { SOCKET_PATH_MAX } from "../../../common/agent-api/limits.ts";
 import {
   type Cidr,
   cidrContains,
@@ -33,8 +34,6 @@ import type {
  */
 
 export const PSK_MIN_LENGTH = 16;
-/** Unix socket paths longer than this do not fit sockaddr_un.sun_path on Linux. */
-export const SOCKET_PATH_MAX = 107;
 /** Default probe timeout cap: a late answer past 1 s says the path is unhealthy anyway. */
 export const PROBE_TIMEOUT_CAP_MS = 1000;
 

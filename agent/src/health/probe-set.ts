@@ -1,6 +1,6 @@
+import type { ProbeReading, ProbeStatus } from "../../../common/agent-api/status.ts";
 import type { Logger } from "../../../common/logger.ts";
 import type { ResolvedPath, ResolvedProbe, ResolvedTunnel } from "../config/types.ts";
-import type { ProbeReading, ProbeStatus } from "../status.ts";
 import { ProbeResponder } from "./probe-responder.ts";
 import { Prober, type ProbeTarget } from "./prober.ts";
 

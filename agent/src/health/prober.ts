@@ -1,10 +1,10 @@
 import { randomInt } from "node:crypto";
 import type { Socket } from "node:dgram";
 import { isIPv6 } from "node:net";
+import type { ProbeReading } from "../../../common/agent-api/status.ts";
 import type { Logger } from "../../../common/logger.ts";
 import { initialRiseFall, next, type RiseFallState } from "../../../common/rise-fall.ts";
 import type { ResolvedProbe } from "../config/types.ts";
-import type { ProbeReading } from "../status.ts";
 import { decodeProbePacket, encodeProbePacket } from "./probe-packet.ts";
 import { bindUdpSocket, closeUdpSocket } from "./probe-responder.ts";
 

@@ -1,4 +1,4 @@
-import type { ProbeStatus, TunnelState } from "../status.ts";
+import type { ProbeStatus, TunnelState } from "../../../common/agent-api/status.ts";
 
 /** What the agent knows about one tunnel; ike and child are VICI state names or null. */
 export interface TunnelObservation {

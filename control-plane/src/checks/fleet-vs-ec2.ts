@@ -1,5 +1,6 @@
 import type { ConfigIssue } from "../../../common/yaml-config.ts";
-import type { InstanceState, ManagedTables, RouteTarget, TableState } from "../ec2/routes.ts";
+import type { InstanceState } from "../ec2/instances.ts";
+import type { ManagedTables, RouteTarget, TableState } from "../ec2/route-tables.ts";
 import type { SubnetState } from "../ec2/swap.ts";
 import { preparedRoutes } from "../fleet/routes.ts";
 import type { Fleet, Vpc } from "../fleet/types.ts";

@@ -1,12 +1,15 @@
-import type { Fence, InstanceState, ManagedTables } from "../ec2/routes.ts";
+import { sidesOf } from "../decide/sides.ts";
+import type { InstanceState } from "../ec2/instances.ts";
+import type { ManagedTables } from "../ec2/route-tables.ts";
+import type { FenceValue } from "../fleet/fence-tags.ts";
 import { fleetTables } from "../fleet/routes.ts";
 import type { Fleet, ManagedRoute } from "../fleet/types.ts";
 
 /**
- * What `swanpair verify` writes, and what it can judge without writing. Pure: the shell
- * (control-plane/src/verify.ts) reads EC2, asks this for the plan, and makes the writes.
- * Every write re-asserts what EC2 already shows, so a passing verify changes nothing; it proves
- * that the credentials may make the controller's writes and that EC2 answers them.
+ * What `swanpair verify` asks EC2, and what it can judge without asking. Pure: the shell
+ * (control-plane/src/verify.ts) reads EC2, asks this for the plan, and sends the writes with
+ * DryRun, so EC2 checks the credentials and changes nothing. The routes are asked for the ENI
+ * they point at already, so an EC2 lookalike that ignores DryRun changes nothing either.
  */
 
 export type CheckStatus = "OK" | "FAIL" | "SKIP";
@@ -27,7 +30,7 @@ export type Step<W> =
 
 export interface VerifyPlan {
   /** One per managed route table, in file order. */
-  fences: Step<{ table: string; fence: Fence }>[];
+  fences: Step<{ table: string; side: { connection: string; pair: string }; fence: FenceValue }>[];
   /** One per managed route table, in file order: at most one ReplaceRoute each. */
   routes: Step<{ route: ManagedRoute; eni: string }>[];
   /** One per appliance, in file order. */
@@ -47,27 +50,28 @@ export function planVerify(
     row: { check, subject, status: "FAIL", reason: `${subject} does not exist in ${fleet.region}` },
   });
 
+  const sides = sidesOf(fleet);
   const fences = ids.map((id): VerifyPlan["fences"][number] => {
-    const table = tables.get(id);
-    if (!table) return notFound("fence-tags", id);
-    const { fence } = table;
-    if (!fence) {
+    if (!tables.has(id)) return notFound("fence-tags", id);
+    const side = sides.find((s) => s.routeTables.includes(id));
+    if (!side) {
       return {
         kind: "row",
         row: {
           check: "fence-tags",
           subject: id,
           status: "SKIP",
-          reason: "no fence tags yet; the controller writes the first when it first moves routes",
+          reason: "no connection side routes through this table, so no fence is ever written",
         },
       };
     }
+    const fence = { active: side.preferred, epoch: 0, at: new Date(0).toISOString() };
     return {
       kind: "write",
       check: "fence-tags",
       subject: id,
-      write: { table: id, fence },
-      done: `re-asserted active=${fence.active} epoch=${fence.epoch}`,
+      write: { table: id, side: { connection: side.connection, pair: side.pair }, fence },
+      done: `CreateTags of ${side.key}'s fence allowed (DryRun)`,
     };
   });
 
@@ -86,7 +90,7 @@ export function planVerify(
         check: "replace-route",
         subject: id,
         write: { route, eni: target.eni },
-        done: `ReplaceRoute ${route.destination} -> ${target.eni} (${member}), where it already pointed`,
+        done: `ReplaceRoute ${route.destination} -> ${target.eni} (${member}) allowed (DryRun)`,
       };
     }
     return {

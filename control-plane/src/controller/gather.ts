@@ -4,13 +4,14 @@
  * "leave alone" and an unanswered agent as unreachable.
  */
 
-import type { AgentStatus } from "../../../agent/src/status.ts";
+import type { AgentStatus } from "../../../common/agent-api/status.ts";
 import { agentClient } from "../agents.ts";
 import { sidesOf } from "../decide/sides.ts";
 import type { Ec2State } from "../decide/types.ts";
 import type { Ec2 } from "../ec2/client.ts";
 import { impairedInstances } from "../ec2/instance-health.ts";
-import { describeInstances, describeManagedTables } from "../ec2/routes.ts";
+import { describeInstances } from "../ec2/instances.ts";
+import { describeManagedTables } from "../ec2/managed-tables.ts";
 import type { Fleet } from "../fleet/types.ts";
 import { ec2StateOf, type Gathered } from "./observation.ts";
 

@@ -1,21 +1,27 @@
 /**
  * The controller: every `failover.intervalMs`, read EC2 and the agents, run the decision
- * engine, and carry out its writes. Level-triggered: each tick compares desired with observed
- * routes, so drift is healed and an interrupted failover finished on the next tick, whether
- * this process or a restarted one runs it. Ticks never overlap; a long write delays the next.
+ * engine, and hand its writes to each side's own pipeline. Level-triggered: each tick compares
+ * desired with observed routes, so drift is healed and an interrupted failover finished on the
+ * next tick, whether this process or a restarted one runs it. Ticks never overlap, and never
+ * wait for writes: a slow side delays no other side's detection.
  */
 
 import type { Logger } from "../../../common/logger.ts";
 import { decide, initialState, sideKey } from "../decide/engine.ts";
 import { type Side, sidesOf } from "../decide/sides.ts";
-import type { EngineEvent, EngineState, Observation } from "../decide/types.ts";
+import type { EngineEvent, EngineState, Observation, WriteRoutes } from "../decide/types.ts";
 import type { Ec2 } from "../ec2/client.ts";
+import { removeLegacyFences } from "../ec2/fences.ts";
+import type { ManagedTables } from "../ec2/route-tables.ts";
 import { prepareSwapTables } from "../ec2/swap.ts";
+import { fenceKey } from "../fleet/fence-tags.ts";
 import type { Fleet } from "../fleet/types.ts";
-import { executeAll } from "./execute.ts";
+import type { LeaseKeeper } from "../leases/keeper.ts";
+import type { ExecuteResult } from "./execute.ts";
 import { gather, gatherProblems } from "./gather.ts";
 import { type ControllerMetrics, createControllerMetrics } from "./metrics.ts";
-import { toObservation } from "./observation.ts";
+import { currentOwner, toObservation } from "./observation.ts";
+import { SideWriters } from "./side-writers.ts";
 import { type FailoverView, type SideView, sideViews } from "./view.ts";
 
 /** How often swap mode's member tables are checked (and healed) outside failovers. */
@@ -28,6 +34,11 @@ export interface ControllerOptions {
   self?: string;
   /** Which load of the fleet file this is (1, then one more per reload), for status. */
   generation?: number;
+  /**
+   * The lease keeper when the fleet has a lease table (decision 0013): a side is written only
+   * while its lease is held. Owned by the caller, so that a reload keeps the leases.
+   */
+  leases?: LeaseKeeper;
   /** Engine state to start from (a reload keeps the previous controller's). */
   state?: EngineState;
   now?: () => number;
@@ -44,6 +55,8 @@ export interface ControllerStatus {
   lastTickAt: string | null;
   /** Reads or writes that failed on the last tick. */
   lastErrors: string[];
+  /** With a lease table: this controller's identity there and the sides whose lease it holds. */
+  leases?: { holder: string; held: Record<string, { epoch: number; validForMs: number }> };
   sides: SideView[];
 }
 
@@ -65,7 +78,12 @@ export class Controller {
   #prepareTimer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #preparing: Promise<void> | undefined;
+  /** Removal of the legacy fence tags, when due (at most one in flight). */
+  #retiring: Promise<void> | undefined;
   #stopped = false;
+  readonly #writers: SideWriters;
+  /** Per side: why its last write failed, until one succeeds. */
+  readonly #writeErrors = new Map<string, string>();
 
   constructor(fleet: Fleet, opts: ControllerOptions) {
     this.#fleet = fleet;
@@ -74,6 +92,12 @@ export class Controller {
     this.#now = opts.now ?? Date.now;
     this.#startedAt = this.#now();
     this.#state = opts.state ?? initialState;
+    this.#writers = new SideWriters({
+      ec2: opts.ec2,
+      refusal: (action) => this.#refusal(action),
+      deadline: (action) => this.#leaseOf(action)?.validUntil,
+      onDone: (result) => this.#written(result),
+    });
   }
 
   engineState(): EngineState {
@@ -93,28 +117,31 @@ export class Controller {
       now: this.#now,
     });
     const observation = toObservation(this.#fleet, this.#sides, gathered);
-    const result = decide(this.#fleet, this.#state, observation, { self });
+    const { leases } = this.#opts;
+    // Central controllers that share a lease table decide only the sides whose lease they
+    // hold and watch the others; co-located ones decide their own pair's sides and write only
+    // under the lease (see #wantLeases).
+    const holds =
+      leases && !self
+        ? (key: string) => leases.holds(this.#leaseKey(key)) !== undefined
+        : undefined;
+    const result = decide(this.#fleet, this.#state, observation, { self, holds });
     this.#state = result.state;
     for (const e of result.events) this.#record(e);
-    const writes = await executeAll(ec2, result.actions);
-    for (const w of writes) {
-      this.metrics.writes.inc({ result: w.error ? "failed" : "ok" });
-      const fields = {
-        connection: w.action.connection,
-        pair: w.action.pair,
-        target: w.action.target,
-        epoch: w.action.epoch,
-        written: w.outcomes.filter((o) => o.action !== "skipped").length,
-      };
-      if (w.error) logger.error({ ...fields, err: w.error.message }, "route write failed");
-      else logger.info(fields, "routes written");
+    if (leases) this.#wantLeases(leases, observation, result.actions);
+    for (const action of result.actions) {
+      const lease = leases?.holds(this.#leaseKey(sideKey(action.connection, action.pair)));
+      if (leases && !lease) continue;
+      // Stamped with the lease's epoch: a later holder's decisions outrank this one's.
+      const stamped = lease ? { ...action, term: lease.epoch } : action;
+      if (!this.#writers.start(stamped))
+        logger.debug(
+          { connection: action.connection, pair: action.pair, epoch: action.epoch },
+          "side still writing; its next write waits for a later tick",
+        );
     }
-    const failed = [
-      ...gatherProblems(errors),
-      ...writes.flatMap((w) =>
-        w.error ? [`write ${w.action.connection}/${w.action.pair}: ${w.error.message}`] : [],
-      ),
-    ];
+    if (gathered.tables) this.#retireLegacyFences(gathered.tables);
+    const failed = [...gatherProblems(errors), ...this.#writeErrors.values()];
     // Reads that keep failing are logged when they start failing, not on every tick.
     const isNew = (problem: string) => !this.#lastErrors.includes(problem);
     for (const [a, e] of Object.entries(errors.agents))
@@ -128,6 +155,104 @@ export class Controller {
     this.#lastTickAt = observation.now;
     this.#last = { observation, state: this.#state };
     this.metrics.ticks.inc({ result: failed.length === 0 ? "ok" : "partial" });
+  }
+
+  /**
+   * The sides whose lease this controller wants. Central: all of them, so that one controller
+   * holds each and another takes over when its lease runs out. Co-located: a side owned by
+   * this member (it keeps renewing while it lives, so its partner cannot claim), or one it
+   * decided to claim; none else, so that the owner's controller can hold it.
+   */
+  #wantLeases(leases: LeaseKeeper, observation: Observation, actions: WriteRoutes[]): void {
+    const { self } = this.#opts;
+    for (const side of this.#sides) {
+      if (self !== undefined && !side.members.includes(self)) continue;
+      const o = observation.sides.find(
+        (x) => x.connection === side.connection && x.pair === side.pair,
+      );
+      // EC2 unread this tick: nothing says the owner changed, so the want stays as it was.
+      if (self !== undefined && o === undefined) continue;
+      const owner = o ? currentOwner(side, o) : undefined;
+      const claiming = actions.some((a) => sideKey(a.connection, a.pair) === side.key);
+      // A claim must outrank every fence already written, even if DynamoDB's TTL deleted
+      // the side's item (and its epoch) since.
+      const epochFloor = Math.max(0, ...(o?.fences ?? []).map((f) => f.term ?? 0));
+      leases.want(this.#leaseKey(side.key), self === undefined || owner === self || claiming, {
+        epochFloor,
+      });
+    }
+    leases.tick();
+  }
+
+  /** A side's item in the lease table; the fleet tag's value keeps fleets sharing a table apart. */
+  #leaseKey(side: string): string {
+    return `${this.#fleet.tag.value}/${side}`;
+  }
+
+  #leaseOf(action: WriteRoutes) {
+    return this.#opts.leases?.holds(this.#leaseKey(sideKey(action.connection, action.pair)));
+  }
+
+  /** Why a write in flight is no longer wanted: the engine holds another decision now. */
+  #refusal(action: WriteRoutes): string | undefined {
+    if (this.#stopped) return "the controller is stopping";
+    if (this.#opts.leases) {
+      const lease = this.#leaseOf(action);
+      if (lease?.epoch !== action.term) return "the side's lease is no longer held";
+    }
+    const held = this.#state.sides[sideKey(action.connection, action.pair)]?.decision;
+    if (held?.active === action.target && held.epoch === action.epoch) return undefined;
+    return `superseded: the side's decision is now ${held ? `${held.active} epoch ${held.epoch}` : "none"}`;
+  }
+
+  #written(w: ExecuteResult): void {
+    const { logger } = this.#opts;
+    const key = sideKey(w.action.connection, w.action.pair);
+    this.metrics.writes.inc({ result: w.error ? "failed" : "ok" });
+    const fields = {
+      connection: w.action.connection,
+      pair: w.action.pair,
+      target: w.action.target,
+      epoch: w.action.epoch,
+      written: w.outcomes.filter((o) => o.action !== "skipped").length,
+    };
+    if (w.error) {
+      this.#writeErrors.set(key, `write ${key}: ${w.error.message}`);
+      logger.error({ ...fields, err: w.error.message }, "route write failed");
+    } else {
+      this.#writeErrors.delete(key);
+      logger.info(fields, "routes written");
+    }
+  }
+
+  /**
+   * Removes swanpair 0.1's shared fence tags from tables where every side has its own fence
+   * now (each side read them once, as its fence, before it wrote its own).
+   */
+  #retireLegacyFences(view: ManagedTables): void {
+    if (this.#retiring) return;
+    const due = view.tables.filter(
+      (t) =>
+        t.fences.legacy !== undefined &&
+        this.#sides
+          .filter((s) => s.routeTables.includes(t.id))
+          .every((s) => t.fences.sides[fenceKey(s.connection, s.pair)] !== undefined),
+    );
+    if (due.length === 0) return;
+    const { ec2, logger } = this.#opts;
+    const ids = due.map((t) => t.id);
+    this.#retiring = removeLegacyFences(ec2, ids)
+      .then(
+        () => logger.info({ tables: ids }, "legacy fence tags removed"),
+        (err: unknown) =>
+          logger.warn(
+            { tables: ids, err: err instanceof Error ? err.message : String(err) },
+            "legacy fence tags not removed",
+          ),
+      )
+      .finally(() => {
+        this.#retiring = undefined;
+      });
   }
 
   #record(e: EngineEvent): void {
@@ -211,8 +336,10 @@ export class Controller {
     this.#stopped = true;
     clearTimeout(this.#timer);
     clearTimeout(this.#prepareTimer);
-    // Both finish what they started, so destroy() never cuts an EC2 call short.
-    await Promise.all([this.#running, this.#preparing]);
+    // Each finishes (or, for writes, abandons at its next attempt) what it started, so
+    // destroy() never cuts an EC2 call short.
+    await Promise.all([this.#running, this.#preparing, this.#retiring]);
+    await this.#writers.idle();
   }
 
   status(): ControllerStatus {
@@ -225,8 +352,19 @@ export class Controller {
       ticks: this.#ticks,
       lastTickAt: this.#lastTickAt === null ? null : new Date(this.#lastTickAt).toISOString(),
       lastErrors: this.#lastErrors,
+      ...(this.#opts.leases ? { leases: this.#leaseStatus(this.#opts.leases) } : {}),
       sides: this.#views(),
     };
+  }
+
+  #leaseStatus(leases: LeaseKeeper): NonNullable<ControllerStatus["leases"]> {
+    const held = Object.fromEntries(
+      [...leases.held()].map(([side, h]) => [
+        side,
+        { epoch: h.epoch, validForMs: Math.round(h.validForMs) },
+      ]),
+    );
+    return { holder: leases.holder, held };
   }
 
   #views(): SideView[] {
@@ -235,7 +373,7 @@ export class Controller {
   }
 
   async metricsText(): Promise<string> {
-    this.metrics.update(this.#views(), this.#opts.ec2.calls);
+    this.metrics.update(this.#views(), this.#opts.ec2.calls, this.#opts.leases);
     return this.metrics.registry.metrics();
   }
 }

@@ -10,7 +10,7 @@ import { compareFence, newestFence } from "../decide/fence.ts";
 import { drifted, observedEnis, type Side, sidesOf } from "../decide/sides.ts";
 import type { WriteRoutes } from "../decide/types.ts";
 import type { Ec2 } from "../ec2/client.ts";
-import { describeManagedTables } from "../ec2/routes.ts";
+import { describeManagedTables } from "../ec2/managed-tables.ts";
 import type { Fleet } from "../fleet/types.ts";
 import { executeWrite } from "./execute.ts";
 import { sideObservations } from "./observation.ts";
@@ -98,6 +98,9 @@ export async function manualFailover(
     (o) => o.connection === side.connection && o.pair === side.pair,
   );
   const epoch = Math.max(0, ...(observed?.fences ?? []).map((f) => f.epoch)) + 1;
+  // The operator's decision keeps the newest lease term seen, so that it outranks the lease
+  // holder's current decision by epoch (the holder then follows it, as without leases).
+  const term = Math.max(0, ...(observed?.fences ?? []).map((f) => f.term ?? 0)) || undefined;
   const decidedAt = Date.now();
   const deadline = decidedAt + req.timeoutMs;
   let written = 0;
@@ -107,9 +110,9 @@ export async function manualFailover(
     if (now) {
       const fence = newestFence(now.fences, side.members);
       // Ordered as every controller orders fences, so "overtaken" means the others follow it.
-      if (fence && compareFence(fence, { active: req.to, epoch, at: decidedAt }) > 0)
+      if (fence && compareFence(fence, { active: req.to, epoch, term, at: decidedAt }) > 0)
         throw new SwpError(
-          "SWP_ERR_FAILOVER_REFUSED",
+          "SWP_ERR_FAILOVER_OVERTAKEN",
           `overtaken: a newer decision (epoch ${fence.epoch}) put ${side.connection}/${side.pair} on ${fence.active}`,
         );
       const routes = drifted(side, observedEnis(side, now.routes), req.to);
@@ -137,6 +140,7 @@ export async function manualFailover(
         target: req.to,
         eni: side.enis[req.to] as string,
         epoch,
+        ...(term ? { term } : {}),
         decidedAt,
         routeTables: side.routeTables,
         routes,

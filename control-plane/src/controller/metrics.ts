@@ -1,6 +1,7 @@
 import type { Counter, Registry } from "prom-client";
 import { metricsRegistry } from "../../../common/metrics.ts";
-import type { CallCounter } from "../ec2/client.ts";
+import type { Ec2CallCounter } from "../ec2/client.ts";
+import type { LeaseKeeper } from "../leases/keeper.ts";
 import type { SideView } from "./view.ts";
 
 /** The controller's Prometheus series; one registry per controller so tests never share series. */
@@ -11,8 +12,8 @@ export interface ControllerMetrics {
   standDowns: Counter<"connection" | "pair">;
   writes: Counter<"result">;
   prepares: Counter<"result">;
-  /** Refresh the gauges from the latest view and EC2 call counts; call before each scrape. */
-  update(sides: SideView[], calls: CallCounter): void;
+  /** Refresh the gauges from the latest view, EC2 call counts and leases; call before each scrape. */
+  update(sides: SideView[], calls: Ec2CallCounter, leases?: LeaseKeeper): void;
 }
 
 const SIDE = ["connection", "pair"] as const;
@@ -71,6 +72,16 @@ export function createControllerMetrics(): ControllerMetrics {
     "EC2 API attempts since start, by operation and outcome (ok, throttled, server-error, timeout, network, ...)",
     ["operation", "outcome"],
   );
+  const leaseCalls = gauge(
+    "swanpair_lease_calls",
+    "DynamoDB lease requests since start, by operation (read, claim, renew, release) and outcome",
+    ["operation", "outcome"],
+  );
+  const leasesHeld = gauge(
+    "swanpair_lease_held",
+    "1 for each side whose lease this controller holds",
+    ["side"],
+  );
   return {
     registry,
     ticks,
@@ -78,7 +89,7 @@ export function createControllerMetrics(): ControllerMetrics {
     standDowns,
     writes,
     prepares,
-    update(sides, calls) {
+    update(sides, calls, leases) {
       for (const g of [active, healthy, drift, alarm]) g.reset();
       for (const s of sides) {
         const side = { connection: s.connection, pair: s.pair };
@@ -91,8 +102,15 @@ export function createControllerMetrics(): ControllerMetrics {
       }
       ec2Calls.reset();
       for (const [operation, outcomes] of Object.entries(calls.snapshot()))
-        for (const [outcome, n] of Object.entries(outcomes))
+        for (const [outcome, n] of Object.entries(outcomes ?? {}))
           ec2Calls.set({ operation, outcome }, n ?? 0);
+      leaseCalls.reset();
+      leasesHeld.reset();
+      if (!leases) return;
+      for (const [operation, outcomes] of Object.entries(leases.calls.snapshot()))
+        for (const [outcome, n] of Object.entries(outcomes ?? {}))
+          leaseCalls.set({ operation, outcome }, n ?? 0);
+      for (const side of leases.held().keys()) leasesHeld.set({ side }, 1);
     },
   };
 }

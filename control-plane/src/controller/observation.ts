@@ -4,7 +4,7 @@
  * gather.ts, so this mapping is tested with tables.
  */
 
-import type { AgentStatus } from "../../../agent/src/status.ts";
+import type { AgentStatus } from "../../../common/agent-api/status.ts";
 import { newestFence } from "../decide/fence.ts";
 import { observedEnis, routesTarget, type Side, sideKey } from "../decide/sides.ts";
 import type {
@@ -16,7 +16,9 @@ import type {
   SideObservation,
   TunnelState,
 } from "../decide/types.ts";
-import type { ManagedTables } from "../ec2/routes.ts";
+import { sideFence } from "../ec2/fences.ts";
+import type { ManagedTables } from "../ec2/route-tables.ts";
+import { type FenceValue, fenceKey } from "../fleet/fence-tags.ts";
 import type { Fleet } from "../fleet/types.ts";
 
 export interface Gathered {
@@ -36,14 +38,15 @@ export function ec2StateOf(state: string, impaired: boolean): Ec2State {
   return impaired ? "impaired" : "running";
 }
 
-function fenceTag(f: { active: string; epoch: number; at: string }): FenceTag | undefined {
+function fenceTag(f: FenceValue): FenceTag | undefined {
   const at = Date.parse(f.at);
-  return Number.isNaN(at) ? undefined : { active: f.active, epoch: f.epoch, at };
+  if (Number.isNaN(at)) return undefined;
+  return { active: f.active, epoch: f.epoch, ...(f.term ? { term: f.term } : {}), at };
 }
 
 /** Each side's routes and fences as EC2 shows them. */
 export function sideObservations(sides: readonly Side[], tables: ManagedTables): SideObservation[] {
-  const fences = new Map(tables.tables.map((t) => [t.id, t.fence ? fenceTag(t.fence) : undefined]));
+  const byId = new Map(tables.tables.map((t) => [t.id, t.fences]));
   return sides.map((side) => {
     const routes: ObservedRoute[] = tables.routes
       .filter((r) => r.connection === side.connection && r.pair === side.pair)
@@ -54,10 +57,21 @@ export function sideObservations(sides: readonly Side[], tables: ManagedTables):
         eni: r.target.kind === "eni" ? r.target.eni : null,
       }));
     const sideFences = side.routeTables.flatMap((t) => {
-      const f = fences.get(t);
-      return f ? [f] : [];
+      const f = sideFence(byId.get(t), side.connection, side.pair);
+      const tag = f ? fenceTag(f) : undefined;
+      return tag ? [tag] : [];
     });
-    return { connection: side.connection, pair: side.pair, routes, fences: sideFences };
+    const legacy = side.routeTables.some((t) => {
+      const fences = byId.get(t);
+      return fences?.legacy !== undefined && !fences.sides[fenceKey(side.connection, side.pair)];
+    });
+    return {
+      connection: side.connection,
+      pair: side.pair,
+      routes,
+      fences: sideFences,
+      ...(legacy ? { legacyFences: true } : {}),
+    };
   });
 }
 
@@ -105,6 +119,34 @@ function memberTunnels(
   return out;
 }
 
+/**
+ * Per connection, how the far side sees its tunnel to `member`: the far owner's tunnel to it,
+ * the one that carries the traffic (a tunnel from the other far member proves nothing about
+ * that path); with no far owner, up when a far member reports it up, down when every one that
+ * reports it says down. Absent when nobody reports it (unreachable agents report nothing).
+ */
+function farTunnels(
+  member: string,
+  sides: readonly Side[],
+  agents: Gathered["agents"],
+  owners: Map<string, string | undefined>,
+): Record<string, TunnelState> | undefined {
+  const out: Record<string, TunnelState> = {};
+  for (const side of sides) {
+    if (!side.members.includes(member)) continue;
+    const far = sides.find((s) => s.connection === side.connection && s.pair !== side.pair);
+    if (far === undefined) continue;
+    const owner = owners.get(far.key);
+    const states = (owner ? [owner] : far.members).flatMap((f) => {
+      const status = agents[f];
+      const state = status ? tunnelTo(status, member) : "unknown";
+      return state === "unknown" ? [] : [state];
+    });
+    if (states.length > 0) out[side.connection] = states.includes("up") ? "up" : "down";
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
 /** Path probes are named after the fleet connection they measure; unknown ones carry no evidence. */
 function pathProbes(status: AgentStatus): Record<string, boolean> | undefined {
   // An agent older than path probes sends no `paths`.
@@ -126,10 +168,12 @@ export function toObservation(fleet: Fleet, sides: readonly Side[], g: Gathered)
     const status = g.agents[a.name];
     const ec2 = g.instances.get(a.instanceId);
     const probes = status ? pathProbes(status) : undefined;
+    const witnessed = farTunnels(a.name, sides, g.agents, owners);
     members[a.name] = {
       agentReachable: status !== undefined,
       tunnels: status ? memberTunnels(a.name, status, sides, owners) : {},
       ...(probes ? { pathProbes: probes } : {}),
+      ...(witnessed ? { farTunnels: witnessed } : {}),
       ...(ec2 ? { ec2 } : {}),
     };
   }

@@ -1,5 +1,6 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { SwpError } from "../../../common/errors.ts";
 import type { Logger } from "../../../common/logger.ts";
 import type { Controller } from "./loop.ts";
 
@@ -23,6 +24,24 @@ export function parseListen(text: string): { host: string | undefined; port: num
     throw new Error(`--listen ${text}: expected HOST:PORT, e.g. 127.0.0.1:9470`);
   const host = m[1] ?? m[2];
   return { host: host === "" ? undefined : host, port };
+}
+
+/** Why the endpoint could not bind, naming the address as --listen takes it. */
+function listenError(
+  listen: { host: string | undefined; port: number },
+  err: NodeJS.ErrnoException,
+): SwpError {
+  const host = listen.host?.includes(":") ? `[${listen.host}]` : (listen.host ?? "");
+  const why =
+    err.code === "EADDRINUSE"
+      ? "the address is in use (EADDRINUSE): is another controller running? --listen picks another"
+      : err.message;
+  return new SwpError(
+    "SWP_ERR_FAILED",
+    `status endpoint: cannot listen on ${host}:${listen.port}: ${why}`,
+    undefined,
+    { cause: err },
+  );
 }
 
 /** `controller` is asked on each request: a reload replaces the controller, not the server. */
@@ -56,7 +75,7 @@ export async function startStatusServer(
     send(404, "text/plain", "not found\n");
   });
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    server.once("error", (err: NodeJS.ErrnoException) => reject(listenError(listen, err)));
     server.listen(listen.port, listen.host, () => resolve());
   });
   const { address, port } = server.address() as AddressInfo;

@@ -54,6 +54,7 @@ export function decide(
       policy: fleet.failover,
       now: observation.now,
       self,
+      watchOnly: options.holds !== undefined && !options.holds(side.key),
     });
     next[side.key] = r.state;
     actions.push(...r.actions);

@@ -23,13 +23,16 @@ export interface Assessment {
 
 /**
  * `isRouteTarget`: the side's routes point at this member, so `peerProbe` (the other
- * member's probe through the routes) is evidence about it.
+ * member's probe through the routes) is evidence about it. `colocated`: the controller runs on
+ * the other member, so its view of this member's agent and the peer's probe ride the same link
+ * between the two; only EC2 and the far pair's agents witness from outside then.
  */
 export function assess(
   obs: MemberObservation | undefined,
   connection: string,
   isRouteTarget: boolean,
   peerProbe: boolean | undefined,
+  colocated = false,
 ): Assessment {
   const o = obs ?? UNOBSERVED;
   const signals: Signal[] = [];
@@ -40,11 +43,13 @@ export function assess(
     if (tunnel !== "up") signals.push(tunnel === "down" ? "tunnel-down" : "tunnel-unknown");
   }
   if (isRouteTarget && peerProbe === false) signals.push("path-probe-failed");
+  if (o.farTunnels?.[connection] === "down") signals.push("far-tunnels-down");
   if (o.ec2 === "stopped") signals.push("ec2-stopped");
   if (o.ec2 === "impaired") signals.push("ec2-impaired");
   const own = signals.includes("agent-unreachable") || signals.includes("tunnel-down");
   const outside =
-    signals.includes("path-probe-failed") ||
+    (!colocated && signals.includes("path-probe-failed")) ||
+    signals.includes("far-tunnels-down") ||
     signals.includes("ec2-stopped") ||
     signals.includes("ec2-impaired");
   return { signals, fit: signals.length === 0, confirmedDead: own && outside };

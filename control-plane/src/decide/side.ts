@@ -5,7 +5,7 @@
  */
 
 import type { FailoverPolicy, ManagedRoute } from "../fleet/types.ts";
-import { compareFence, newestFence } from "./fence.ts";
+import { compareFence, newestFence, sameDecision } from "./fence.ts";
 import { assess, memberBlocker, statusOf, updateHealth } from "./member-health.ts";
 import { type Plan, plan } from "./plan.ts";
 import { drifted, observedEnis, routesTarget, type Side } from "./sides.ts";
@@ -29,6 +29,8 @@ export interface SideInput {
   policy: FailoverPolicy;
   now: number;
   self?: string;
+  /** Another controller holds the side's lease: track health and follow the fence, no more. */
+  watchOnly?: boolean;
 }
 
 export interface SideResult {
@@ -58,10 +60,12 @@ export function decideSide(input: SideInput): SideResult {
   // Fencing: a fence newer than the decision we hold was written by someone else. Take it
   // and write nothing this tick; the next tick decides from it.
   const standDown =
+    !input.watchOnly &&
     prev !== undefined &&
     fence !== undefined &&
-    (prev.decision === undefined || compareFence(fence, prev.decision) > 0);
-  const held = prev === undefined || standDown ? adopt(prev, fence) : prev;
+    (prev.decision === undefined ||
+      (compareFence(fence, prev.decision) > 0 && !sameDecision(fence, prev.decision)));
+  const held = prev === undefined || standDown || input.watchOnly ? adopt(prev, fence) : prev;
   if (standDown) emit({ kind: "stand-down", seen: fence, held: prev.decision });
   if (prev === undefined) {
     const source = fence ? "fence" : routed ? "routes" : "none";
@@ -92,9 +96,23 @@ export function decideSide(input: SideInput): SideResult {
 
   // Without a move, keep our pending decision only if it agrees with the current owner.
   const kept = pending !== undefined && pending.active === current ? pending : fence;
-  const acted = standDown
-    ? { decision: kept, movedAt: held.movedAt, movedEpoch: held.movedEpoch, actions: [] }
-    : act({ side, enis, p, held, pending, kept, current, now, self: input.self, status, emit });
+  const acted =
+    standDown || input.watchOnly
+      ? { decision: kept, movedAt: held.movedAt, movedEpoch: held.movedEpoch, actions: [] }
+      : act({
+          side,
+          enis,
+          p,
+          held,
+          pending,
+          kept,
+          current,
+          now,
+          self: input.self,
+          legacy: observed.legacyFences === true,
+          status,
+          emit,
+        });
   const alarm = raiseAlarm(prev?.alarm, p, members, current, now, emit);
   return {
     state: {
@@ -121,6 +139,8 @@ interface ActInput {
   current: string | undefined;
   now: number;
   self: string | undefined;
+  /** The side's fence is still (partly) in swanpair 0.1's shared tags. */
+  legacy: boolean;
   status(member: string): MemberStatus;
   emit(e: EventBody): void;
 }
@@ -139,6 +159,7 @@ function act(x: ActInput): Pick<SideState, "decision" | "movedAt" | "movedEpoch"
     target: decision.active,
     eni: side.enis[decision.active] as string,
     epoch: decision.epoch,
+    ...(decision.term ? { term: decision.term } : {}),
     decidedAt: decision.at,
     routeTables: side.routeTables,
     routes,
@@ -161,9 +182,11 @@ function act(x: ActInput): Pick<SideState, "decision" | "movedAt" | "movedEpoch"
   const unchanged = { ...kept(x, x.kept), actions: [] };
   if (current === undefined || !mayHeal(x.self, current, x.status(current))) return unchanged;
   const routes = drifted(side, enis, current);
-  // Heal drifted routes, or the tag of our own decision that has not landed. A side that
-  // never had a fence gets one only with a route write.
-  const unlanded = pending !== undefined && x.kept === pending;
+  // Heal drifted routes, the tag of our own decision that has not landed, or a decision still
+  // only in the shared tags of swanpair 0.1. A side that never had a fence gets one only with
+  // a route write.
+  const unlanded =
+    (pending !== undefined && x.kept === pending) || (x.legacy && x.kept !== undefined);
   if (routes.length === 0 && !unlanded) return unchanged;
   const decision = x.kept ?? newFence(current);
   x.emit({ kind: "drift-healed", target: current, epoch: decision.epoch, routes: routes.length });
@@ -190,6 +213,7 @@ function updateMembers(
       side.connection,
       m === routed,
       observed[peer]?.pathProbes?.[side.connection],
+      input.self !== undefined,
     );
     const before = prev?.members[m];
     const h = updateHealth(before, a, policy, now);

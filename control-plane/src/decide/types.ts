@@ -21,6 +21,12 @@ export interface MemberObservation {
    * not measured.
    */
   pathProbes?: Record<string, boolean>;
+  /**
+   * Per connection name: the far pair's agents' view of their tunnels to this member, a
+   * witness that shares no link with this member's partner. `up` when a reachable far member
+   * reports it up, `down` when every one that reports it says down; absent when none does.
+   */
+  farTunnels?: Record<string, TunnelState>;
   /** Instance state and status checks; absent means unknown. */
   ec2?: Ec2State;
 }
@@ -32,6 +38,8 @@ export interface MemberObservation {
 export interface FenceTag {
   active: string;
   epoch: number;
+  /** Lease epoch the decision was made under; absent (0) without leases. Ranks before epoch. */
+  term?: number;
   at: number;
 }
 
@@ -49,6 +57,11 @@ export interface SideObservation {
   routes: ObservedRoute[];
   /** The side's fence tag on each of its route tables that carries one (they differ after a partial write). */
   fences: FenceTag[];
+  /**
+   * Some of those came from swanpair 0.1's shared tags, not the side's own: the decision is
+   * written again under the side's own key (same epoch, no route change).
+   */
+  legacyFences?: boolean;
 }
 
 export interface Observation {
@@ -66,6 +79,12 @@ export interface EngineOptions {
    * its own pair and writes routes only towards itself.
    */
   self?: string;
+  /**
+   * With leases: per side key, whether this controller holds the side's lease (absent: yes).
+   * A side it does not hold is only watched: health is tracked and the fence followed, but
+   * nothing is decided or written.
+   */
+  holds?: (side: string) => boolean;
 }
 
 /** Why a member cannot be trusted this tick; `member-health-changed` reports them. */
@@ -74,6 +93,7 @@ export type Signal =
   | "tunnel-down"
   | "tunnel-unknown"
   | "path-probe-failed"
+  | "far-tunnels-down"
   | "ec2-stopped"
   | "ec2-impaired";
 
@@ -135,6 +155,8 @@ export interface WriteRoutes {
   target: string;
   eni: string;
   epoch: number;
+  /** Stamped by the controller when it writes under a lease: that lease's epoch. */
+  term?: number;
   decidedAt: number;
   routeTables: string[];
   routes: ManagedRoute[];

@@ -1,4 +1,5 @@
 import { EC2Client } from "@aws-sdk/client-ec2";
+import { CallCounter } from "../../../common/call-counter.ts";
 import type { Fleet } from "../fleet/types.ts";
 
 /**
@@ -39,6 +40,8 @@ export const DEFAULT_EC2_OPTIONS: Ec2Options = {
 /** How one HTTP attempt ended. */
 export type CallOutcome =
   | "ok"
+  /** Stopped by its guard: the action's deadline passed, or its check refused another attempt. */
+  | "cancelled"
   | "throttled"
   | "server-error"
   | "timeout"
@@ -91,39 +94,8 @@ export class Ec2Error extends Error {
   }
 }
 
-/** Attempts by operation and outcome, for metrics and benchmarks. */
-export class CallCounter {
-  readonly #counts = new Map<string, Map<CallOutcome, number>>();
-
-  record(operation: string, outcome: CallOutcome): void {
-    let byOutcome = this.#counts.get(operation);
-    if (!byOutcome) {
-      byOutcome = new Map();
-      this.#counts.set(operation, byOutcome);
-    }
-    byOutcome.set(outcome, (byOutcome.get(outcome) ?? 0) + 1);
-  }
-
-  /** Attempts of `operation` (all when omitted) that ended in `outcome` (any when omitted). */
-  count(operation?: string, outcome?: CallOutcome): number {
-    let n = 0;
-    for (const [op, byOutcome] of this.#counts) {
-      if (operation !== undefined && op !== operation) continue;
-      for (const [o, c] of byOutcome) if (outcome === undefined || o === outcome) n += c;
-    }
-    return n;
-  }
-
-  snapshot(): Record<string, Partial<Record<CallOutcome, number>>> {
-    const out: Record<string, Partial<Record<CallOutcome, number>>> = {};
-    for (const [op, byOutcome] of this.#counts) out[op] = Object.fromEntries(byOutcome);
-    return out;
-  }
-
-  reset(): void {
-    this.#counts.clear();
-  }
-}
+/** EC2 attempts by operation and outcome. */
+export class Ec2CallCounter extends CallCounter<string, CallOutcome> {}
 
 /** Sleep before retry `retry` (1-based): uniform in [0, min(max, base·2^(retry-1))). */
 export function fullJitterDelay(
@@ -134,26 +106,52 @@ export function fullJitterDelay(
   return random() * Math.min(opts.maxDelayMs, opts.baseDelayMs * 2 ** (retry - 1));
 }
 
-class Semaphore {
+/**
+ * Attempt slots shared by every call, handed out in turn between lanes (a side's writes, the
+ * tick's reads), so a lane whose calls hang until their deadline cannot starve the others.
+ */
+class Slots {
   #free: number;
-  readonly #waiting: Array<() => void> = [];
+  /** Waiters per lane; a lane served moves to the back (Map keeps insertion order). */
+  readonly #lanes = new Map<string, Array<() => void>>();
+  /**
+   * The lane that got a slot last, from the queue or a free slot: it is not served again
+   * while another lane waits. Without it, a lane whose first call took a free slot and whose
+   * next calls queued first would be served twice before a lane that queued after them.
+   */
+  #lastServed: string | undefined;
 
   constructor(size: number) {
     this.#free = size;
   }
 
-  async acquire(): Promise<void> {
+  async acquire(lane: string): Promise<void> {
     if (this.#free > 0) {
       this.#free--;
+      this.#lastServed = lane;
       return;
     }
-    await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    await new Promise<void>((resolve) => {
+      const waiting = this.#lanes.get(lane);
+      if (waiting) waiting.push(resolve);
+      else this.#lanes.set(lane, [resolve]);
+    });
   }
 
   release(): void {
-    const next = this.#waiting.shift();
-    if (next) next();
-    else this.#free++;
+    const order = this.#lanes.entries();
+    let first = order.next();
+    if (first.done) {
+      this.#free++;
+      return;
+    }
+    if (first.value[0] === this.#lastServed && this.#lanes.size > 1) first = order.next();
+    const [lane, waiting] = first.value as [string, Array<() => void>];
+    this.#lastServed = lane;
+    this.#lanes.delete(lane);
+    const next = waiting.shift() as () => void;
+    if (waiting.length > 0) this.#lanes.set(lane, waiting);
+    next();
   }
 }
 
@@ -209,15 +207,46 @@ function classify(error: unknown, timedOut: boolean): { outcome: CallOutcome; co
   return { outcome: "error", code: name };
 }
 
+/**
+ * Bounds on one write: a lane for fair slots, a deadline no attempt may outlive (the action's,
+ * and less than the time left on a lease, which renewals extend), a check before every attempt
+ * (a newer decision or a lost lease stops the call), and one before each retry that may read
+ * EC2 (the fence on the table).
+ */
+export interface CallGuard {
+  lane?: string;
+  /** performance.now() time by which the call ends, sent or not; asked before every attempt. */
+  deadline?: () => number;
+  /** Runs with the attempt's slot in hand; throws (CallCancelled) to stop the call. */
+  check?: () => void;
+  /** Runs before each retry, without a slot (it may read EC2); throws to stop the call. */
+  beforeRetry?: () => Promise<void>;
+}
+
+/** Thrown by a guard's check: the code names why the call stopped. */
+export class CallCancelled extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = "CallCancelled";
+    this.code = code;
+  }
+}
+
+/** Whether `error` is EC2's answer with one of `codes`. */
+export function isCode(error: unknown, codes: string[]): boolean {
+  return error instanceof Ec2Error && codes.includes(error.code);
+}
+
 export type Send<T> = (sdk: EC2Client, options: { abortSignal: AbortSignal }) => Promise<T>;
 
 export class Ec2 {
   readonly sdk: EC2Client;
   /** The endpoint override in effect, if any. */
   readonly endpoint: string | undefined;
-  readonly calls = new CallCounter();
+  readonly calls = new Ec2CallCounter();
   readonly options: Ec2Options;
-  readonly #slots: Semaphore;
+  readonly #slots: Slots;
   readonly #pacer: Pacer;
 
   constructor(
@@ -226,7 +255,7 @@ export class Ec2 {
     env: NodeJS.ProcessEnv = process.env,
   ) {
     this.options = { ...DEFAULT_EC2_OPTIONS, ...options };
-    this.#slots = new Semaphore(this.options.concurrency);
+    this.#slots = new Slots(this.options.concurrency);
     this.#pacer = new Pacer(this.options.pacedPerSecond, this.options.pacedQuietMs);
     this.endpoint = fleet.endpoint ?? env.AWS_ENDPOINT_URL_EC2;
     if (this.endpoint !== undefined && !URL.canParse(this.endpoint))
@@ -244,21 +273,37 @@ export class Ec2 {
   /**
    * Runs `send` (one SDK command) with a deadline per attempt, retrying throttling, 5xx,
    * timeouts and dropped connections with full-jitter backoff. `operation` names it in the
-   * counters and errors. Throws Ec2Error.
+   * counters and errors; `guard` bounds the whole call. Throws Ec2Error.
    */
-  async call<T>(operation: string, send: Send<T>): Promise<T> {
+  async call<T>(operation: string, send: Send<T>, guard: CallGuard = {}): Promise<T> {
+    const lane = guard.lane ?? "";
+    const left = () => (guard.deadline?.() ?? Number.POSITIVE_INFINITY) - performance.now();
     for (let attempt = 1; ; attempt++) {
+      if (attempt > 1) await this.#guarded(operation, attempt, () => guard.beforeRetry?.());
       // Paced before taking a slot, so a waiting operation does not hold back others.
       await this.#pacer.wait(operation);
-      await this.#slots.acquire();
-      // The deadline starts once the attempt has a slot: queueing is not the call's fault.
-      const abortSignal = AbortSignal.timeout(this.options.callTimeoutMs);
+      await this.#slots.acquire(lane);
+      let timedOut: AbortSignal;
       try {
-        const result = await send(this.sdk, { abortSignal });
+        // Read from the clock, not a timer, with the slot in hand: a process paused and
+        // resumed sees its deadline gone before any timer has fired.
+        if (left() <= 0)
+          throw this.#cancelled(operation, "deadline", attempt - 1, "deadline passed");
+        await this.#guarded(operation, attempt, () => guard.check?.());
+        // The deadline starts once the attempt has a slot: queueing is not the call's fault.
+        // AbortSignal.timeout takes whole milliseconds only (a RangeError otherwise), and the
+        // deadline comes from performance.now(), which is fractional.
+        timedOut = AbortSignal.timeout(Math.ceil(Math.min(this.options.callTimeoutMs, left())));
+      } catch (error) {
+        this.#slots.release();
+        throw error;
+      }
+      try {
+        const result = await send(this.sdk, { abortSignal: timedOut });
         this.calls.record(operation, "ok");
         return result;
       } catch (error) {
-        const { outcome, code } = classify(error, abortSignal.aborted);
+        const { outcome, code } = classify(error, timedOut.aborted);
         this.calls.record(operation, outcome);
         if (outcome === "throttled") this.#pacer.throttled(operation);
         if (!RETRYABLE.has(outcome) || attempt >= this.options.maxAttempts)
@@ -267,8 +312,26 @@ export class Ec2 {
         // Released before the backoff sleep: a waiting retry must not hold back other calls.
         this.#slots.release();
       }
-      await new Promise((resolve) => setTimeout(resolve, fullJitterDelay(attempt, this.options)));
+      const pause = fullJitterDelay(attempt, this.options);
+      if (pause >= left())
+        throw this.#cancelled(operation, "deadline", attempt, "no time left for a retry");
+      await new Promise((resolve) => setTimeout(resolve, pause));
     }
+  }
+
+  /** Runs a guard's check; its CallCancelled (or any error) stops the call as `cancelled`. */
+  async #guarded(operation: string, attempt: number, check: () => unknown): Promise<void> {
+    try {
+      await check();
+    } catch (error) {
+      const code = error instanceof CallCancelled ? error.code : "cancelled";
+      throw this.#cancelled(operation, code, attempt - 1, error);
+    }
+  }
+
+  #cancelled(operation: string, code: string, attempts: number, cause: unknown): Ec2Error {
+    this.calls.record(operation, "cancelled");
+    return new Ec2Error(operation, code, "cancelled", attempts, cause);
   }
 
   destroy(): void {

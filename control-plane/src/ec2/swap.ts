@@ -2,13 +2,9 @@ import { DescribeSubnetsCommand } from "@aws-sdk/client-ec2";
 import { preparedRoutes, swapSubnets } from "../fleet/routes.ts";
 import type { Fleet, ManagedRoute } from "../fleet/types.ts";
 import type { Ec2 } from "./client.ts";
-import {
-  hasFleetTag,
-  pagedById,
-  RouteWriteError,
-  type WriteOutcome,
-  writeRoutes,
-} from "./routes.ts";
+import { pagedById } from "./paging.ts";
+import { hasFleetTag } from "./route-tables.ts";
+import { RouteWriteError, type WriteOutcome, writeRoutes } from "./route-writes.ts";
 
 /**
  * Swap mode's upkeep (docs/decisions/0009-association-swap.md): the member tables a failover

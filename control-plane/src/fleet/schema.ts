@@ -1,9 +1,7 @@
 import { z } from "zod";
 import { absPath, cidr, name } from "../../../common/schema-fields.ts";
 import { quote } from "../../../common/text.ts";
-import { FENCE_TAGS } from "./fence-tags.ts";
-
-const FENCE_TAG_KEYS: ReadonlySet<string> = new Set(Object.values(FENCE_TAGS));
+import { FENCE_KEY_PREFIX, isFenceTagKey, LEGACY_FENCE_TAGS } from "./fence-tags.ts";
 
 /**
  * The fleet file, as the operator writes it. Shape rules live here; rules across fields,
@@ -82,6 +80,43 @@ export const DEFAULT_FAILOVER = {
   holdDownMs: 30_000,
   preempt: false,
 } as const;
+
+export const DEFAULT_LEASE_TTL_MS = 15_000;
+
+/** DynamoDB's rule for table names. */
+const dynamoTableName = z
+  .string()
+  .min(3)
+  .max(255)
+  .regex(/^[a-zA-Z0-9_.-]+$/, {
+    error: (iss) =>
+      `${quote(String(iss.input))} is not a DynamoDB table name: it may hold only letters, digits and _ . -`,
+  });
+
+const leasesSchema = z
+  .strictObject({
+    table: dynamoTableName.describe(
+      "DynamoDB table holding one lease item per connection side (hash key side, a string)",
+    ),
+    ttlMs: z
+      .number()
+      .int()
+      .min(2000)
+      .max(300_000)
+      .default(DEFAULT_LEASE_TTL_MS)
+      .describe(
+        "how long a lease lasts without renewal; the holder renews every ttlMs/3, and another controller takes a side over at the earliest this long after its holder stopped renewing; at least 3 x failover.intervalMs",
+      ),
+    endpoint: z
+      .url({ protocol: /^https?$/, message: "must be an http:// or https:// URL" })
+      .optional()
+      .describe(
+        "DynamoDB endpoint override (moto, VPC endpoints); AWS_ENDPOINT_URL_DYNAMODB also works",
+      ),
+  })
+  .describe(
+    "leases in DynamoDB, for several controllers of one fleet: a side is written only by the controller holding its lease",
+  );
 
 const vpcSchema = z.strictObject({
   name,
@@ -163,8 +198,8 @@ export const fleetSchema = z.strictObject({
         })
         // The controller rewrites its fence tags on every decision; a fleet tag with one of
         // their keys would be overwritten, and the IAM policy would then lock it out.
-        .refine((k) => !FENCE_TAG_KEYS.has(k), {
-          message: `must not be one of the controller's fence tags (${[...FENCE_TAG_KEYS].join(", ")})`,
+        .refine((k) => !isFenceTagKey(k), {
+          message: `must not be a key of the controller's fence tags (${FENCE_KEY_PREFIX}*, ${Object.values(LEGACY_FENCE_TAGS).join(", ")})`,
         })
         .default(DEFAULT_TAG.key),
       value: tagText(256)
@@ -194,6 +229,7 @@ export const fleetSchema = z.strictObject({
       preempt: z.boolean().default(DEFAULT_FAILOVER.preempt),
     })
     .default(DEFAULT_FAILOVER),
+  leases: leasesSchema.optional(),
 });
 
 /** The file after zod applied defaults. */

@@ -81,6 +81,18 @@ export interface Fleet {
   pairs: Pair[];
   connections: Connection[];
   failover: FailoverPolicy;
+  /** Leases in DynamoDB for several controllers of one fleet (docs/leases.md); absent: one controller. */
+  leases?: LeasePolicy;
+}
+
+/** Where the leases live and how long one lasts; see docs/decisions/0013-leases-in-dynamodb.md. */
+export interface LeasePolicy {
+  /** DynamoDB table, hash key `side` (S). */
+  table: string;
+  /** Lease duration; renewed every ttlMs/3. At least 3 × failover.intervalMs. */
+  ttlMs: number;
+  /** DynamoDB endpoint override (moto, VPC endpoints); AWS_ENDPOINT_URL_DYNAMODB also works. */
+  endpoint?: string;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { SOCKET_PATH_MAX } from "../../../agent/src/config/verify.ts";
+import { SOCKET_PATH_MAX } from "../../../common/agent-api/limits.ts";
 import { type Cidr, cidrsOverlap, parseCidr } from "../../../common/cidr.ts";
 import { checkTlsFiles, type Files, type IssueSink } from "../../../common/config-files.ts";
 import { type ConfigIssue, formatPath } from "../../../common/yaml-config.ts";
@@ -34,6 +34,7 @@ export function verifyFleet(parsed: ParsedFleet, tlsFiles: Files): FleetLoadResu
   checkConnections(parsed, pairVpc, sink);
   checkRouteTables(parsed, pairVpc, sink);
   checkUnused(parsed, sink);
+  checkLeases(parsed, sink);
   if (issues.length > 0) return { ok: false, issues, warnings };
   return { ok: true, fleet: resolve(parsed), warnings };
 }
@@ -322,6 +323,23 @@ function checkUnused(parsed: ParsedFleet, sink: Sink): void {
   });
 }
 
+/**
+ * The keeper renews a lease every ttlMs/3 and the controller acts once per interval: a lease
+ * shorter than three intervals would lapse between two ticks of a healthy controller.
+ */
+function checkLeases(parsed: ParsedFleet, sink: Sink): void {
+  const { leases, failover } = parsed;
+  if (leases === undefined) return;
+  const least = 3 * failover.intervalMs;
+  if (leases.ttlMs < least) {
+    sink.error(
+      "leases.ttlMs",
+      "lease-ttl",
+      `${leases.ttlMs} ms is less than 3 × failover.intervalMs (3 × ${failover.intervalMs} = ${least} ms); a lease renewed every ttlMs/3 must outlast three controller ticks: raise leases.ttlMs to at least ${least} or lower failover.intervalMs`,
+    );
+  }
+}
+
 function unknownRef(path: string, what: string, name: string, known: string[], sink: Sink) {
   const list = known.length > 0 ? `defined: ${known.join(", ")}` : "none is defined";
   sink.error(path, "unknown-ref", `unknown ${what} "${name}"; ${list}`);
@@ -383,6 +401,13 @@ function resolve(parsed: ParsedFleet): Fleet {
       between: two(c.between),
     })),
     failover: parsed.failover,
+    ...(parsed.leases !== undefined && {
+      leases: {
+        table: parsed.leases.table,
+        ttlMs: parsed.leases.ttlMs,
+        ...(parsed.leases.endpoint !== undefined && { endpoint: parsed.leases.endpoint }),
+      },
+    }),
   };
 }
 

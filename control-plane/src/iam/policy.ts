@@ -1,4 +1,4 @@
-import { FENCE_TAGS } from "../fleet/fence-tags.ts";
+import { FENCE_KEY_PREFIX, LEGACY_FENCE_TAGS } from "../fleet/fence-tags.ts";
 import { swapSubnets } from "../fleet/routes.ts";
 import type { Fleet } from "../fleet/types.ts";
 
@@ -36,6 +36,15 @@ export const ASSOCIATION_ACTIONS = [
   "ec2:ReplaceRouteTableAssociation",
 ] as const;
 export const TAG_ACTION = "ec2:CreateTags";
+/** A side's lease: read it, and claim, renew or release it with conditional updates. */
+export const LEASE_ACTIONS = ["dynamodb:GetItem", "dynamodb:UpdateItem"] as const;
+/** The EC2-backed validate's check of the lease table. */
+export const LEASE_TABLE_READ_ACTIONS = [
+  "dynamodb:DescribeTable",
+  "dynamodb:DescribeTimeToLive",
+] as const;
+/** Only to remove the fence tags of swanpair 0.1 once every side has its own. */
+export const UNTAG_ACTION = "ec2:DeleteTags";
 
 /** Regions outside the commercial partition, by name prefix (longest first). */
 const PARTITIONS: ReadonlyArray<[string, string]> = [
@@ -56,7 +65,7 @@ export function partitionOf(region: string): string {
  * a caller that passes no VPCs) gets no association rights.
  */
 export function controllerPolicy(
-  fleet: Pick<Fleet, "region" | "tag"> & { vpcs?: Fleet["vpcs"] },
+  fleet: Pick<Fleet, "region" | "tag"> & { vpcs?: Fleet["vpcs"]; leases?: Fleet["leases"] },
 ): PolicyDocument {
   const arn = (type: string) => `arn:${partitionOf(fleet.region)}:ec2:${fleet.region}:*:${type}/*`;
   const routeTables = arn("route-table");
@@ -101,10 +110,32 @@ export function controllerPolicy(
           // Only the fence keys: the controller can neither tag a foreign table into the fleet
           // nor rewrite the fleet tag of its own. Null: ForAllValues alone passes a request
           // that carries no keys at all.
-          "ForAllValues:StringEquals": { "aws:TagKeys": Object.values(FENCE_TAGS) },
+          "ForAllValues:StringLike": { "aws:TagKeys": [`${FENCE_KEY_PREFIX}*`] },
           Null: { "aws:TagKeys": "false" },
         },
       },
+      {
+        Sid: "RemoveLegacyFenceTagsFromFleetTables",
+        Effect: "Allow",
+        Action: [UNTAG_ACTION],
+        Resource: routeTables,
+        Condition: {
+          ...fleetTables,
+          "ForAllValues:StringEquals": { "aws:TagKeys": Object.values(LEGACY_FENCE_TAGS) },
+          Null: { "aws:TagKeys": "false" },
+        },
+      },
+      // The lease table alone: item-level conditions are the controller's own business.
+      ...(fleet.leases
+        ? [
+            {
+              Sid: "HoldSideLeases",
+              Effect: "Allow" as const,
+              Action: [...LEASE_ACTIONS, ...LEASE_TABLE_READ_ACTIONS],
+              Resource: `arn:${partitionOf(fleet.region)}:dynamodb:${fleet.region}:*:table/${fleet.leases.table}`,
+            },
+          ]
+        : []),
     ],
   };
 }

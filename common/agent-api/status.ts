@@ -1,4 +1,7 @@
-/** What the agent reports through its API (GET /v1/status, GET /v1/tunnels). */
+/**
+ * What the agent's API answers (GET /v1/status, GET /v1/tunnels, POST /v1/reload): the agent
+ * builds these, its CLI and the controller read them.
+ */
 
 export type TunnelState = "up" | "down" | "connecting";
 
@@ -86,14 +89,4 @@ export interface ReloadResult {
   /** Validation problems when ok is false; the running state is left as it was. */
   issues?: { path: string; rule: string; message: string }[];
   error?: string;
-}
-
-/** What the API server needs from the daemon. */
-export interface AgentControl {
-  status(): AgentStatus;
-  reload(): Promise<ReloadResult>;
-  initiate(tunnel: string): Promise<void>;
-  terminate(tunnel: string): Promise<void>;
-  /** Prometheus exposition text. */
-  metrics(): Promise<string>;
 }

@@ -1,5 +1,5 @@
 import type { SecureContextOptions } from "node:tls";
-import type { Secret } from "../../../common/secret.ts";
+import type { Secret } from "../secret.ts";
 
 /**
  * The PEM text one end of the agent API's mutual TLS is configured with. The agent and the

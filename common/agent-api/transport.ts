@@ -1,7 +1,7 @@
 import { type ClientRequest, request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest, type RequestOptions } from "node:https";
 import { type ConnectionOptions, createSecureContext, type SecureContext } from "node:tls";
-import { SwpError } from "../../../common/errors.ts";
+import { SwpError } from "../errors.ts";
 import { secureContextOptions, type TlsMaterial } from "./tls.ts";
 
 /**

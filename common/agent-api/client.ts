@@ -1,6 +1,6 @@
-import { SwpError } from "../../../common/errors.ts";
-import type { AgentStatus, ReloadResult, TunnelStatus } from "../status.ts";
-import type { ApiErrorBody } from "./routes.ts";
+import { SwpError } from "../errors.ts";
+import type { ApiErrorBody } from "./error-body.ts";
+import type { AgentStatus, ReloadResult, TunnelStatus } from "./status.ts";
 import { type ApiTarget, type Transport, transportFor } from "./transport.ts";
 
 export interface ApiClientOptions {

@@ -1,0 +1,3 @@
+import { tunnelAction } from "./tunnel-action.ts";
+
+export const terminate = tunnelAction("terminate");
