@@ -2,7 +2,6 @@ import t, { type Test } from "tap";
 import { decide, initialState, sideKey, statusOf } from "../../control-plane/src/decide/engine.ts";
 import type {
   DecideResult,
-  EngineEvent,
   EngineOptions,
   EngineState,
   FenceTag,
@@ -13,6 +12,7 @@ import type {
 } from "../../control-plane/src/decide/types.ts";
 import type { FailoverPolicy, Fleet } from "../../control-plane/src/fleet/types.ts";
 import { twoPairFleet } from "../fixtures/fleets.ts";
+import { describe } from "../helpers/engine-events.ts";
 
 /*
  * Scenarios are tables: one row per tick, one column per appliance (what it looks like this
@@ -120,28 +120,6 @@ function apply(world: World, a: WriteRoutes, routes = a.routes.length): void {
   for (const rt of a.routeTables) w.fences.set(rt, fenced(a.target, a.epoch, a.decidedAt));
   for (const r of a.routes.slice(0, routes))
     w.routes.set(`${r.routeTable} ${r.destination}`, a.eni);
-}
-
-function describe(e: EngineEvent): string | undefined {
-  switch (e.kind) {
-    case "member-health-changed":
-      return undefined;
-    case "adopted":
-      return `adopt ${e.active ?? "-"}#${e.epoch} ${e.source}`;
-    case "stand-down":
-      return `stand-down ${e.seen.active}#${e.seen.epoch}`;
-    case "failover":
-      return `failover ${e.from ?? "-"}>${e.to}#${e.epoch} ${e.reason}`;
-    case "drift-healed":
-      return `heal ${e.target}#${e.epoch} routes=${e.routes}`;
-    case "alarm-no-healthy-target":
-      return [
-        `alarm ${e.reason}`,
-        ...Object.entries(e.blocked).map(([m, why]) => `${m}=${why}`),
-      ].join(" ");
-    case "alarm-cleared":
-      return "alarm-cleared";
-  }
 }
 
 function outcome(r: DecideResult, pair: string): string {

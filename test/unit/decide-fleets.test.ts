@@ -3,7 +3,6 @@ import { decide, initialState, statusOf } from "../../control-plane/src/decide/e
 import { sidesOf } from "../../control-plane/src/decide/sides.ts";
 import type {
   DecideResult,
-  EngineEvent,
   EngineOptions,
   EngineState,
   MemberObservation,
@@ -33,6 +32,7 @@ import {
   type World,
   worldOf,
 } from "../fixtures/multi-fleets.ts";
+import { describe } from "../helpers/engine-events.ts";
 
 /*
  * Engine tables on fleets with several connections per pair (a hub pair), two pairs in one
@@ -124,28 +124,6 @@ function observe(fleet: Fleet, world: World, tokens: Record<string, string>, now
     memberNames(fleet).map((m) => [m, member(fleet, m, tokens[m] ?? "up")]),
   );
   return { now, members, sides: observeSides(fleet, world) } satisfies Observation;
-}
-
-function describe(e: EngineEvent): string | undefined {
-  switch (e.kind) {
-    case "member-health-changed":
-      return undefined;
-    case "adopted":
-      return `adopt ${e.active ?? "-"}#${e.epoch} ${e.source}`;
-    case "stand-down":
-      return `stand-down ${e.seen.active}#${e.seen.epoch}`;
-    case "failover":
-      return `failover ${e.from ?? "-"}>${e.to}#${e.epoch} ${e.reason}`;
-    case "drift-healed":
-      return `heal ${e.target}#${e.epoch} routes=${e.routes}`;
-    case "alarm-no-healthy-target":
-      return [
-        `alarm ${e.reason}`,
-        ...Object.entries(e.blocked).map(([m, why]) => `${m}=${why}`),
-      ].join(" ");
-    case "alarm-cleared":
-      return "alarm-cleared";
-  }
 }
 
 const keyOf = (x: { connection: string; pair: string }) => `${x.connection}/${x.pair}`;

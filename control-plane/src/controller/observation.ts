@@ -94,9 +94,24 @@ function tunnelTo(status: AgentStatus, far: string): TunnelState {
 }
 
 /**
- * Per connection, the member's tunnel to the far pair's active member; with no known active
- * member there, the best of its tunnels to either far member.
+ * For each connection of `member`: the far members whose tunnels with it count, the far
+ * side's owner (its tunnel carries the traffic), or both far members while it has none.
  */
+function counterparts(
+  member: string,
+  sides: readonly Side[],
+  owners: Map<string, string | undefined>,
+): Array<{ connection: string; far: readonly string[] }> {
+  return sides.flatMap((side) => {
+    if (!side.members.includes(member)) return [];
+    const far = sides.find((s) => s.connection === side.connection && s.pair !== side.pair);
+    if (far === undefined) return [];
+    const owner = owners.get(far.key);
+    return [{ connection: side.connection, far: owner ? [owner] : far.members }];
+  });
+}
+
+/** Per connection, the member's tunnel to the far owner (the best of both without one). */
 function memberTunnels(
   member: string,
   status: AgentStatus,
@@ -104,26 +119,18 @@ function memberTunnels(
   owners: Map<string, string | undefined>,
 ): Record<string, TunnelState> {
   const out: Record<string, TunnelState> = {};
-  for (const side of sides) {
-    if (!side.members.includes(member)) continue;
-    const far = sides.find((s) => s.connection === side.connection && s.pair !== side.pair);
-    if (far === undefined) continue;
-    const owner = owners.get(far.key);
-    const states = (owner ? [owner] : far.members).map((f) => tunnelTo(status, f));
-    out[side.connection] = states.includes("up")
-      ? "up"
-      : states.includes("down")
-        ? "down"
-        : "unknown";
+  for (const { connection, far } of counterparts(member, sides, owners)) {
+    const states = far.map((f) => tunnelTo(status, f));
+    out[connection] = states.includes("up") ? "up" : states.includes("down") ? "down" : "unknown";
   }
   return out;
 }
 
 /**
- * Per connection, how the far side sees its tunnel to `member`: the far owner's tunnel to it,
- * the one that carries the traffic (a tunnel from the other far member proves nothing about
- * that path); with no far owner, up when a far member reports it up, down when every one that
- * reports it says down. Absent when nobody reports it (unreachable agents report nothing).
+ * Per connection, how the far side sees its tunnel to `member`: the far owner's, the one that
+ * carries the traffic (a tunnel from the other far member proves nothing about that path);
+ * with no far owner, up when a far member reports it up, down when every one that reports it
+ * says down. Absent when nobody reports it (unreachable agents report nothing).
  */
 function farTunnels(
   member: string,
@@ -132,17 +139,13 @@ function farTunnels(
   owners: Map<string, string | undefined>,
 ): Record<string, TunnelState> | undefined {
   const out: Record<string, TunnelState> = {};
-  for (const side of sides) {
-    if (!side.members.includes(member)) continue;
-    const far = sides.find((s) => s.connection === side.connection && s.pair !== side.pair);
-    if (far === undefined) continue;
-    const owner = owners.get(far.key);
-    const states = (owner ? [owner] : far.members).flatMap((f) => {
+  for (const { connection, far } of counterparts(member, sides, owners)) {
+    const states = far.flatMap((f) => {
       const status = agents[f];
       const state = status ? tunnelTo(status, member) : "unknown";
       return state === "unknown" ? [] : [state];
     });
-    if (states.length > 0) out[side.connection] = states.includes("up") ? "up" : "down";
+    if (states.length > 0) out[connection] = states.includes("up") ? "up" : "down";
   }
   return Object.keys(out).length > 0 ? out : undefined;
 }

@@ -1,5 +1,6 @@
 import { EC2Client } from "@aws-sdk/client-ec2";
 import { CallCounter } from "../../../common/call-counter.ts";
+import { NETWORK_CODES, type SdkErrorShape } from "../../../common/sdk-errors.ts";
 import type { Fleet } from "../fleet/types.ts";
 
 /**
@@ -54,16 +55,6 @@ const RETRYABLE: ReadonlySet<CallOutcome> = new Set([
   "server-error",
   "timeout",
   "network",
-]);
-
-/** Socket-level failures: the request may or may not have reached EC2. */
-const NETWORK_CODES = new Set([
-  "ECONNRESET",
-  "ECONNREFUSED",
-  "EPIPE",
-  "ETIMEDOUT",
-  "EAI_AGAIN",
-  "ENOTFOUND",
 ]);
 
 /** A call that failed for good: a non-retryable answer, or retries used up. */
@@ -182,12 +173,6 @@ class Pacer {
   throttled(operation: string): void {
     this.#until.set(operation, Date.now() + this.#quietMs);
   }
-}
-
-interface SdkErrorShape {
-  name?: string;
-  code?: string;
-  $metadata?: { httpStatusCode?: number };
 }
 
 function classify(error: unknown, timedOut: boolean): { outcome: CallOutcome; code: string } {

@@ -8,6 +8,7 @@ import {
   type UpdateItemCommandOutput,
 } from "@aws-sdk/client-dynamodb";
 import { CallCounter } from "../../../common/call-counter.ts";
+import { NETWORK_CODES, type SdkErrorShape } from "../../../common/sdk-errors.ts";
 
 /**
  * The lease items in DynamoDB: one item per connection side, written only with conditional
@@ -123,21 +124,6 @@ const THROTTLES = new Set([
   "ThrottlingException",
   "RequestLimitExceeded",
 ]);
-
-const NETWORK_CODES = new Set([
-  "ECONNRESET",
-  "ECONNREFUSED",
-  "EPIPE",
-  "ETIMEDOUT",
-  "EAI_AGAIN",
-  "ENOTFOUND",
-]);
-
-interface SdkErrorShape {
-  name?: string;
-  code?: string;
-  $metadata?: { httpStatusCode?: number };
-}
 
 /** The error of a request that failed other than by its condition. */
 function failure(operation: LeaseOperation, error: unknown, signal: AbortSignal): LeaseStoreError {
