@@ -5,7 +5,7 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
-import { configSchema } from "../agent/src/config/schema.ts";
+import { configSchema } from "../common/agent-config/schema.ts";
 import { fleetSchema } from "../control-plane/src/fleet/schema.ts";
 
 const docs = join(import.meta.dirname, "..", "docs");

@@ -1,7 +1,9 @@
-import { mkdir } from "node:fs/promises";
+import { mkdir, realpath, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { CHILD_CARRYING, IKE_ALIVE } from "../../common/agent-api/sa-states.ts";
 import type {
   AgentStatus,
+  ConfigPushResult,
   PathStatus,
   ReloadResult,
   TunnelStatus,
@@ -9,20 +11,23 @@ import type {
 import { writeFileAtomic } from "../../common/atomic-write.ts";
 import { SwpError } from "../../common/errors.ts";
 import type { Logger } from "../../common/logger.ts";
+import { type ConfigIssue, readConfigFile } from "../../common/yaml-config.ts";
 import type { AgentControl } from "./api/control.ts";
 import { type ApiServer, startApiServer } from "./api/server.ts";
+import type { ApplyPlan } from "./apply/plan.ts";
 import { Reconciler } from "./apply/reconciler.ts";
 import { CharonLink } from "./charon/link.ts";
 import { CharonSupervisor } from "./charon/supervisor.ts";
 import { coalesce } from "./coalesce.ts";
-import { loadConfigFile } from "./config/load.ts";
+import { loadConfigText } from "./config/load.ts";
 import type { ResolvedConfig, ResolvedPath } from "./config/types.ts";
 import { ProbeSet } from "./health/probe-set.ts";
 import type { SaObservation } from "./health/sa-state.ts";
-import { CHILD_CARRYING, deriveTunnelState, IKE_ALIVE } from "./health/tunnel-state.ts";
+import { deriveTunnelState } from "./health/tunnel-state.ts";
 import { createMetrics, reloadOutcome } from "./metrics.ts";
 import { type Rendered, renderAll } from "./render/index.ts";
 import { charonLogPath } from "./render/strongswan-conf.ts";
+import { renderSwanctlConf } from "./render/swanctl-conf.ts";
 
 export interface DaemonOptions {
   configPath: string;
@@ -31,9 +36,17 @@ export interface DaemonOptions {
   resyncMs?: number;
 }
 
-/** Settings that shape charon's own process; changing them needs an agent restart. */
-function processShape(c: ResolvedConfig) {
-  return JSON.stringify([c.appliance, c.datapath, c.charon, c.stateDir, c.api]);
+/** Settings that shape charon's own process and the API; changing them needs an agent restart. */
+const RESTART_FIELDS = ["appliance", "datapath", "charon", "stateDir", "api"] as const;
+
+function restartIssues(running: ResolvedConfig, next: ResolvedConfig): ConfigIssue[] {
+  return RESTART_FIELDS.filter((f) => JSON.stringify(running[f]) !== JSON.stringify(next[f])).map(
+    (f) => ({
+      path: f,
+      rule: "restart",
+      message: `differs from the running config; changes to ${RESTART_FIELDS.join(", ")} take an agent restart`,
+    }),
+  );
 }
 
 /**
@@ -48,6 +61,8 @@ export class AgentDaemon implements AgentControl {
   readonly #reconciler: Reconciler;
   readonly #probes: ProbeSet;
   #config!: ResolvedConfig;
+  /** The text #config was loaded from: GET /v1/config. */
+  #text!: string;
   /** The desired state rendered from #config, once per config generation. */
   #rendered!: Rendered;
   #generation = 0;
@@ -83,6 +98,15 @@ export class AgentDaemon implements AgentControl {
    * @param config the validated config read from opts.configPath
    */
   async start(config: ResolvedConfig): Promise<void> {
+    // What GET /v1/config answers until a reload or push: the file `config` was loaded from
+    // a moment ago, read once more.
+    const path = this.#opts.configPath;
+    const read = await readConfigFile(path);
+    if (!read.ok) {
+      const why = read.issues.map((i) => i.message).join("; ");
+      throw new SwpError("SWP_ERR_CONFIG_READ", `cannot read ${path}: ${why}`, { path });
+    }
+    this.#text = read.text;
     this.#link = new CharonLink({
       viciPath: config.charon.vici,
       connectTimeoutMs: config.charon.startTimeoutMs,
@@ -180,14 +204,35 @@ export class AgentDaemon implements AgentControl {
   }
 
   reload(): Promise<ReloadResult> {
+    return this.#enqueue(() =>
+      this.#counted(async () => {
+        const read = await readConfigFile(this.#opts.configPath);
+        if (!read.ok) return this.#refused("reload", read.issues);
+        return this.#reload(read.text, "reload");
+      }),
+    );
+  }
+
+  putConfig(text: string): Promise<ConfigPushResult> {
     return this.#enqueue(async () => {
-      const result = await this.#reload().catch(
-        (error: Error): ReloadResult => ({ ...this.#emptyResult(false), error: error.message }),
-      );
-      this.#metrics.reloads.inc({ result: reloadOutcome(result) });
-      this.#lastError = result.ok ? null : (result.error ?? "configuration rejected");
-      return result;
+      const before = this.#text;
+      const result = await this.#counted(() => this.#reload(text, "push"));
+      return { ...result, configChanged: this.#text !== before };
     });
+  }
+
+  configText(): string {
+    return this.#text;
+  }
+
+  /** A reload or push, run in the queue: counted, and a throw turned into ok:false. */
+  async #counted(task: () => Promise<ReloadResult>): Promise<ReloadResult> {
+    const result = await task().catch(
+      (error: Error): ReloadResult => ({ ...this.#emptyResult(false), error: error.message }),
+    );
+    this.#metrics.reloads.inc({ result: reloadOutcome(result) });
+    this.#lastError = result.ok ? null : (result.error ?? "configuration rejected");
+    return result;
   }
 
   /** Idempotent: a tunnel whose CHILD_SA already carries traffic is left as it is. */
@@ -204,26 +249,37 @@ export class AgentDaemon implements AgentControl {
     await this.#link.port().terminate(tunnel);
   }
 
-  async #reload(): Promise<ReloadResult> {
-    const loaded = await loadConfigFile(this.#opts.configPath);
-    if (!loaded.ok) {
-      this.#log.warn({ issues: loaded.issues }, "reload rejected: the new config is invalid");
-      return { ...this.#emptyResult(false), issues: loaded.issues, error: "configuration invalid" };
-    }
-    if (processShape(loaded.config) !== processShape(this.#config)) {
-      const error =
-        "appliance, datapath, charon, stateDir and api changes need an agent restart; nothing was applied";
-      this.#log.warn(error);
-      return { ...this.#emptyResult(false), error };
-    }
+  /**
+   * Makes `text` the running config if it is valid (keys included) and needs no restart. A push
+   * also writes it to the config file, after validation and before charon sees it; if charon
+   * then refuses it, the reconciler restores charon's previous state and the file gets the
+   * running config's text back.
+   */
+  async #reload(text: string, source: "reload" | "push"): Promise<ReloadResult> {
+    const loaded = await loadConfigText(text);
+    if (!loaded.ok) return this.#refused(source, loaded.issues);
+    const restart = restartIssues(this.#config, loaded.config);
+    if (restart.length > 0) return this.#refused(source, restart);
+    const push = source === "push";
+    if (push) await this.#writeConfigFile(text);
     const rendered = renderAll(loaded.config, { redactSecrets: false });
-    const { plan } = await this.#reconciler.apply(this.#link.port(), rendered, { precheck: false });
+    let plan: ApplyPlan;
+    try {
+      ({ plan } = await this.#reconciler.apply(this.#link.port(), rendered, { precheck: false }));
+    } catch (error) {
+      if (push) await this.#restoreConfigFile();
+      throw error;
+    }
     this.#adopt(loaded.config, rendered);
+    this.#text = text;
     await this.#enact();
     this.#noteStarted(plan.loadConns);
     this.#loadedAt = new Date().toISOString();
     await this.#refreshSas();
-    this.#log.info({ generation: this.#generation }, "configuration reloaded");
+    this.#log.info(
+      { generation: this.#generation, source },
+      push ? "configuration pushed and applied" : "configuration reloaded",
+    );
     return {
       ok: true,
       generation: this.#generation,
@@ -260,8 +316,11 @@ export class AgentDaemon implements AgentControl {
   /** Puts the running config to work outside charon: its swanctl.conf and its probes. */
   async #enact() {
     const config = this.#config;
-    // For operators: what is loaded, in swanctl.conf form; 0600 because it holds the keys.
-    await writeFileAtomic(join(config.stateDir, "swanctl.conf"), this.#rendered.swanctlConf, 0o600);
+    // For operators: what is loaded, in swanctl.conf form, with the keys redacted: a key from
+    // SSM never reaches the disk in clear (decision 0015), and a file key is there already.
+    const { connections, secrets } = this.#rendered;
+    const text = renderSwanctlConf(connections, secrets, { redactSecrets: true });
+    await writeFileAtomic(join(config.stateDir, "swanctl.conf"), text, 0o600);
     await this.#probes.update(config.tunnels, config.paths);
     this.#trackStates();
   }
@@ -355,6 +414,27 @@ export class AgentDaemon implements AgentControl {
     if (!this.#config.tunnels.some((t) => t.name === name)) {
       throw new SwpError("SWP_ERR_TUNNEL_UNKNOWN", `no tunnel named "${name}" is configured`);
     }
+  }
+
+  #refused(source: "reload" | "push", issues: ConfigIssue[]): ReloadResult {
+    this.#log.warn({ issues, source }, `${source} rejected: the new config is invalid`);
+    return { ...this.#emptyResult(false), issues, error: "configuration invalid" };
+  }
+
+  /** Atomically; through a symlink to its target; with the mode of the file it replaces. */
+  async #writeConfigFile(text: string) {
+    const path = await realpath(this.#opts.configPath).catch(() => this.#opts.configPath);
+    const mode = (await stat(path).catch(() => undefined))?.mode ?? 0o600;
+    await writeFileAtomic(path, text, mode & 0o777);
+  }
+
+  async #restoreConfigFile() {
+    await this.#writeConfigFile(this.#text).catch((error: Error) =>
+      this.#log.error(
+        { err: error, path: this.#opts.configPath },
+        "could not write the running config back to the config file, which holds the refused one",
+      ),
+    );
   }
 
   #emptyResult(ok: boolean): ReloadResult {

@@ -1,6 +1,12 @@
 import { SwpError } from "../errors.ts";
 import type { ApiErrorBody } from "./error-body.ts";
-import type { AgentStatus, ReloadResult, TunnelStatus } from "./status.ts";
+import type {
+  AgentStatus,
+  ConfigPushResult,
+  ConfigRefusal,
+  ReloadResult,
+  TunnelStatus,
+} from "./status.ts";
 import { type ApiTarget, type Transport, transportFor } from "./transport.ts";
 
 export interface ApiClientOptions {
@@ -37,6 +43,21 @@ export class ApiClient {
     const res = await this.#send("POST", "/v1/reload");
     if (res.status === 422) return this.#json(res);
     return this.#json(this.#check(res));
+  }
+
+  /**
+   * Pushes a config (PUT /v1/config). A refused config (422) is an answer, not a failure: the
+   * refusal carries the issues to print. Other errors throw, as for every call.
+   */
+  async putConfig(text: string): Promise<ConfigPushResult | ConfigRefusal> {
+    const res = await this.#send("PUT", "/v1/config", text);
+    if (res.status === 422) return this.#json(res);
+    return this.#json(this.#check(res));
+  }
+
+  /** The text of the agent's running config (GET /v1/config). */
+  async config(): Promise<string> {
+    return (await this.#ok("GET", "/v1/config")).body;
   }
 
   async initiate(tunnel: string): Promise<void> {
@@ -84,7 +105,8 @@ export class ApiClient {
     }
   }
 
-  #send(method: string, path: string): Promise<RawResponse> {
+  /** `body` goes as YAML text, the only kind of body the API takes. */
+  #send(method: string, path: string, body?: string): Promise<RawResponse> {
     const transport = this.#transport;
     return new Promise((resolve, reject) => {
       const req = transport.request(method, path, (res) => {
@@ -105,7 +127,11 @@ export class ApiClient {
         );
       }, this.#timeoutMs);
       req.on("error", fail);
-      req.end();
+      if (body !== undefined) {
+        req.setHeader("content-type", "application/yaml; charset=utf-8");
+        req.setHeader("content-length", Buffer.byteLength(body));
+      }
+      req.end(body);
 
       function fail(err: NodeJS.ErrnoException): void {
         clearTimeout(timer);

@@ -1,6 +1,6 @@
 /**
- * What the agent's API answers (GET /v1/status, GET /v1/tunnels, POST /v1/reload): the agent
- * builds these, its CLI and the controller read them.
+ * What the agent's API answers (GET /v1/status, GET /v1/tunnels, POST /v1/reload,
+ * PUT /v1/config): the agent builds these, its CLI and the control plane read them.
  */
 
 export type TunnelState = "up" | "down" | "connecting";
@@ -89,4 +89,23 @@ export interface ReloadResult {
   /** Validation problems when ok is false; the running state is left as it was. */
   issues?: { path: string; rule: string; message: string }[];
   error?: string;
+}
+
+/** PUT /v1/config's answer (200 when ok): the reload's, and one fact more. */
+export interface ConfigPushResult extends ReloadResult {
+  /** Whether the running config's text changed: false when the pushed text was it already. */
+  configChanged: boolean;
+}
+
+/**
+ * PUT /v1/config's answer when the config was refused (422): neither the file nor the running
+ * config changed. At most 50 issues are listed; `omitted` counts the others.
+ */
+export interface ConfigRefusal {
+  error: {
+    code: "SWP_ERR_CONFIG_INVALID";
+    message: string;
+    issues: { path: string; rule: string; message: string }[];
+    omitted?: number;
+  };
 }

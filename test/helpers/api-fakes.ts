@@ -26,6 +26,11 @@ export function control(): AgentControl & { nextReload: ReloadResult; calls: str
       this.calls.push("reload");
       return this.nextReload;
     },
+    async putConfig() {
+      this.calls.push("putConfig");
+      return { ...this.nextReload, configChanged: true };
+    },
+    configText: () => "",
     async initiate(name) {
       known(name);
       this.calls.push(`initiate ${name}`);

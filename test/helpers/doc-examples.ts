@@ -1,5 +1,7 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join, relative } from "node:path";
+import { loadFleetText } from "../../control-plane/src/fleet/load.ts";
+import type { Fleet } from "../../control-plane/src/fleet/types.ts";
 
 /**
  * The YAML examples of the docs, found by the marker comment on the line before each fenced
@@ -71,4 +73,14 @@ export async function docsExamples(): Promise<DocExample[]> {
 /** The examples of one page, e.g. "fleet-config.md". */
 export async function pageExamples(page: string): Promise<DocExample[]> {
   return yamlExamples(`docs/${page}`, await readFile(join(DOCS, page), "utf8"));
+}
+
+/** The fleet of fleet-config.md's first example, loaded: what the docs' printed outputs are of. */
+export async function documentedFleet(): Promise<Fleet> {
+  const [example] = await pageExamples("fleet-config.md");
+  if (!example) throw new Error("docs/fleet-config.md has no yaml example");
+  const loaded = await loadFleetText(example.yaml);
+  if (!loaded.ok)
+    throw new Error(`the documented fleet does not load: ${loaded.issues[0]?.message}`);
+  return loaded.fleet;
 }

@@ -19,6 +19,7 @@ import {
 import { bigIntToIp, parseCidr } from "../../common/cidr.ts";
 import { preparedRoutes } from "../../control-plane/src/fleet/routes.ts";
 import type { Fleet, ManagedRoute, SwapGroup } from "../../control-plane/src/fleet/types.ts";
+import { useFakeCredentials } from "./aws-env.ts";
 import { stopChild } from "./netns.ts";
 
 /**
@@ -27,13 +28,6 @@ import { stopChild } from "./netns.ts";
  */
 
 const MOTO_SERVER = fileURLToPath(new URL("../../.venv/bin/moto_server", import.meta.url));
-
-/** Moto ignores signatures, but the SDK's credential chain must find something to sign with. */
-const FAKE_CREDENTIALS = {
-  AWS_ACCESS_KEY_ID: "testing",
-  AWS_SECRET_ACCESS_KEY: "testing",
-  AWS_SESSION_TOKEN: "testing",
-};
 
 export interface Moto {
   endpoint: string;
@@ -64,8 +58,7 @@ export async function startMoto(
 ): Promise<Moto> {
   if (!existsSync(MOTO_SERVER))
     throw new Error(`${MOTO_SERVER} is missing: run scripts/bootstrap.sh to install moto`);
-  const saved = Object.fromEntries(Object.keys(FAKE_CREDENTIALS).map((k) => [k, process.env[k]]));
-  Object.assign(process.env, FAKE_CREDENTIALS);
+  useFakeCredentials(t);
   const port = await freePort();
   const endpoint = `http://127.0.0.1:${port}`;
   const child = spawn(MOTO_SERVER, ["-H", "127.0.0.1", "-p", String(port)], {
@@ -83,10 +76,6 @@ export async function startMoto(
     },
     async stop() {
       await stopChild(child);
-      for (const [k, v] of Object.entries(saved)) {
-        if (v === undefined) delete process.env[k];
-        else process.env[k] = v;
-      }
     },
   };
   t.teardown(() => moto.stop());

@@ -89,6 +89,10 @@ export class ScriptedAgents {
       reload: async () => {
         throw new SwpError("SWP_ERR_API_REQUEST", "scripted agent does not reload");
       },
+      putConfig: async () => {
+        throw new SwpError("SWP_ERR_API_REQUEST", "scripted agent takes no config");
+      },
+      configText: () => "",
       initiate: async () => {},
       terminate: async () => {},
       metrics: async () => "",

@@ -1,5 +1,6 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { resolve } from "node:path";
+import { FAKE_CREDENTIALS } from "./aws-env.ts";
 import { stopChild } from "./netns.ts";
 
 /** The real `swanpair` CLI, spawned as an operator runs it, with fake credentials only. */
@@ -16,9 +17,7 @@ export function childEnv(): NodeJS.ProcessEnv {
   );
   return {
     ...env,
-    AWS_ACCESS_KEY_ID: "testing",
-    AWS_SECRET_ACCESS_KEY: "testing",
-    AWS_SESSION_TOKEN: "testing",
+    ...FAKE_CREDENTIALS,
     AWS_CONFIG_FILE: "/dev/null",
     AWS_SHARED_CREDENTIALS_FILE: "/dev/null",
     AWS_EC2_METADATA_DISABLED: "true",

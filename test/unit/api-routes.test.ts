@@ -1,8 +1,8 @@
 import t from "tap";
 import type { AgentControl } from "../../agent/src/api/control.ts";
-import type { Role } from "../../agent/src/api/roles.ts";
 import { dispatch } from "../../agent/src/api/routes.ts";
-import type { AgentStatus, ReloadResult } from "../../common/agent-api/status.ts";
+import type { Role } from "../../common/agent-api/roles.ts";
+import type { AgentStatus, ConfigPushResult, ReloadResult } from "../../common/agent-api/status.ts";
 import { SwpError } from "../../common/errors.ts";
 import { agentStatus, tunnelStatus } from "../fixtures/agent-status.ts";
 
@@ -20,6 +20,13 @@ class FakeControl implements AgentControl {
     this.calls.push("reload");
     if (this.failWith) throw this.failWith;
     return this.reloadResult;
+  }
+  async putConfig(): Promise<ConfigPushResult> {
+    this.calls.push("putConfig");
+    return { ...this.reloadResult, configChanged: true };
+  }
+  configText(): string {
+    return "";
   }
   async initiate(tunnel: string): Promise<void> {
     this.#tunnel("initiate", tunnel);
@@ -44,7 +51,7 @@ async function call(
   control = new FakeControl(),
   role: Role = "operator",
 ) {
-  const res = await dispatch(control, { method, url, role });
+  const res = await dispatch(control, { method, url, role, body: async () => "" });
   return {
     ...res,
     json: res.headers["content-type"]?.startsWith("application/json")

@@ -6,7 +6,6 @@ import {
   fenceKey,
   LEGACY_FENCE_TAGS,
 } from "../../control-plane/src/fleet/fence-tags.ts";
-import { loadFleetText } from "../../control-plane/src/fleet/load.ts";
 import type { Vpc } from "../../control-plane/src/fleet/types.ts";
 import {
   ASSOCIATION_ACTIONS,
@@ -15,7 +14,7 @@ import {
   partitionOf,
   SWAP_READ_ACTIONS,
 } from "../../control-plane/src/iam/policy.ts";
-import { pageExamples } from "../helpers/doc-examples.ts";
+import { documentedFleet } from "../helpers/doc-examples.ts";
 
 /**
  * The controller's policy: least privilege by construction (every write scoped to tagged
@@ -236,15 +235,11 @@ t.test(
 );
 
 t.test("docs/iam-policy.md shows what iam-policy prints for the documented fleet", async (t) => {
-  const [example] = await pageExamples("fleet-config.md");
-  if (!example) throw new Error("docs/fleet-config.md has no yaml example");
-  const loaded = await loadFleetText(example.yaml);
-  if (!loaded.ok)
-    throw new Error(`the documented fleet does not load: ${loaded.issues[0]?.message}`);
+  const fleet = await documentedFleet();
   const doc = await readFile(join(ROOT, "docs/iam-policy.md"), "utf8");
   const shown = /```json\n([\s\S]*?)\n```/.exec(doc)?.[1];
-  t.equal(shown, JSON.stringify(controllerPolicy(loaded.fleet), null, 2));
-  t.match(shown, `"ec2:ResourceTag/${loaded.fleet.tag.key}": "${loaded.fleet.tag.value}"`);
+  t.equal(shown, JSON.stringify(controllerPolicy(fleet), null, 2));
+  t.match(shown, `"ec2:ResourceTag/${fleet.tag.key}": "${fleet.tag.value}"`);
   const parsed: PolicyDocument = JSON.parse(shown ?? "");
   t.equal(parsed.Version, "2012-10-17");
 });

@@ -407,6 +407,20 @@ t.test("sectionDigest", async (t) => {
     ["start action", tunnel("alpha", { startAction: "trap" })],
     ["dpd delay", tunnel("alpha", { dpdDelayS: 11 })],
     ["priority", tunnel("alpha", { priority: 101 })],
+    [
+      "a probe (its own CHILD_SA)",
+      tunnel("alpha", {
+        probe: {
+          target: "10.2.0.9",
+          source: "10.1.0.9",
+          port: 7208,
+          intervalMs: 1000,
+          timeoutMs: 500,
+          fall: 3,
+          rise: 2,
+        },
+      }),
+    ],
   ];
   const seen = new Set([
     sectionDigest(renderConnections(config("libipsec", [tunnel("alpha")])).alpha as ViciMessage),
@@ -416,11 +430,26 @@ t.test("sectionDigest", async (t) => {
     t.notOk(seen.has(d), `${what} changes the digest`);
     seen.add(d);
   }
-  const probeOnly = tunnel("alpha", { priority: 100, psk: new Secret("other") });
+  // The probe's addresses make its CHILD_SA; its timing and the key are not charon's business.
+  const timing = { port: 7208, intervalMs: 250, timeoutMs: 100, fall: 5, rise: 4 };
+  const probeTimingOnly = tunnel("alpha", {
+    priority: 100,
+    psk: new Secret("other"),
+    probe: { target: "10.2.0.1", source: "10.1.0.1", ...timing },
+  });
   t.equal(
-    sectionDigest(renderConnections(config("libipsec", [probeOnly])).alpha as ViciMessage),
+    sectionDigest(renderConnections(config("libipsec", [probeTimingOnly])).alpha as ViciMessage),
     digest,
-    "the probe and the PSK are not part of the connection",
+    "the probe's timing and the PSK are not part of the connection",
+  );
+  const probeMoved = tunnel("alpha", {
+    priority: 100,
+    probe: { target: "10.2.0.2", source: "10.1.0.1", ...timing },
+  });
+  t.not(
+    sectionDigest(renderConnections(config("libipsec", [probeMoved])).alpha as ViciMessage),
+    digest,
+    "the probe's target is (its CHILD_SA's selector)",
   );
 
   // The encoding is unambiguous and follows the wire, not JavaScript types.

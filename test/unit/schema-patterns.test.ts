@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { isAbsolute } from "node:path";
 import fc from "fast-check";
 import t, { type Test } from "tap";
-import { tunnelSchema } from "../../agent/src/config/schema.ts";
+import { tunnelSchema } from "../../common/agent-config/schema.ts";
 import { ipFamily, parseCidr } from "../../common/cidr.ts";
 import { parseAgentUrl } from "../../control-plane/src/fleet/schema.ts";
 

@@ -1,3 +1,4 @@
+import { formatAge, formatLoss, formatRtt } from "../../../common/agent-api/format.ts";
 import type {
   AgentStatus,
   PathStatus,
@@ -37,7 +38,7 @@ const COLUMNS: Column<TunnelStatus>[] = [
   { title: "RTT", value: (t) => (t.probe.state === "disabled" ? "-" : formatRtt(t.probe.rttMs)) },
   {
     title: "LOSS",
-    value: (t) => (t.probe.state === "disabled" ? "-" : `${Math.round(t.probe.loss * 100)}%`),
+    value: (t) => (t.probe.state === "disabled" ? "-" : formatLoss(t.probe.loss)),
   },
   { title: "SINCE", value: (t, now) => formatAge(t.since, now) },
   { title: "REASON", value: (t) => t.reason },
@@ -48,7 +49,7 @@ const PATH_COLUMNS: Column<PathStatus>[] = [
   { title: "STATE", value: (p) => p.state, colour: (p) => STATE_COLOUR[p.state] },
   { title: "TARGET", value: (p) => p.target },
   { title: "RTT", value: (p) => formatRtt(p.rttMs) },
-  { title: "LOSS", value: (p) => `${Math.round(p.loss * 100)}%` },
+  { title: "LOSS", value: (p) => formatLoss(p.loss) },
   { title: "SENT", value: (p) => String(p.sent) },
   { title: "RECEIVED", value: (p) => String(p.received) },
   { title: "SINCE", value: (p, now) => formatAge(p.since, now) },
@@ -118,23 +119,4 @@ function table<T>(
       ),
     ),
   ];
-}
-
-function formatRtt(ms: number | null): string {
-  if (ms === null) return "-";
-  return ms < 10 ? `${ms.toFixed(1)}ms` : `${Math.round(ms)}ms`;
-}
-
-/** kubectl-style age: the two largest units, e.g. 45s, 12m, 3h5m, 2d4h. */
-function formatAge(since: string, now: Date): string {
-  const ms = now.getTime() - Date.parse(since);
-  if (Number.isNaN(ms)) return "-";
-  // A since slightly in the future is clock skew between the daemon and this process.
-  const s = Math.max(0, Math.floor(ms / 1000));
-  if (s < 60) return `${s}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m`;
-  const h = Math.floor(m / 60);
-  if (h < 24) return `${h}h${m % 60}m`;
-  return `${Math.floor(h / 24)}d${h % 24}h`;
 }

@@ -1,16 +1,32 @@
 import { prometheusContentType } from "prom-client";
 import type { ApiErrorBody } from "../../../common/agent-api/error-body.ts";
+import { OPERATOR_OU, type Role } from "../../../common/agent-api/roles.ts";
+import type { ConfigRefusal } from "../../../common/agent-api/status.ts";
 import { type ErrorCode, SwpError } from "../../../common/errors.ts";
-import { NAME_PATTERN } from "../config/schema.ts";
+import { NAME_PATTERN } from "../../../common/schema-fields.ts";
+import { count } from "../../../common/text.ts";
+import { CONFIG_FILE_MAX_BYTES, capReport } from "../../../common/yaml-config.ts";
 import { reloadOutcome } from "../metrics.ts";
 import type { AgentControl } from "./control.ts";
-import { OPERATOR_OU, type Role } from "./roles.ts";
 
 export interface ApiRequest {
   method: string;
   url: string;
   /** What the client may do; see roles.ts. */
   role: Role;
+  /**
+   * The request body as text; rejects with BodyTooLarge past maxBytes. Only routes that take a
+   * body read it, after the role check: a body nobody reads is drained unread.
+   */
+  body(maxBytes: number): Promise<string>;
+}
+
+/** A request body over its route's limit: answered 413. */
+export class BodyTooLarge extends Error {
+  constructor(maxBytes: number, size?: number) {
+    const what = size === undefined ? "the request body is" : `the request body is ${size} bytes,`;
+    super(`${what} over this endpoint's limit of ${maxBytes} bytes`);
+  }
 }
 
 export interface ApiResponse {
@@ -19,9 +35,10 @@ export interface ApiResponse {
   body: string;
 }
 
-type Handler = (control: AgentControl) => Promise<ApiResponse>;
+type Handler = (control: AgentControl, req: ApiRequest) => Promise<ApiResponse>;
 
 const JSON_TYPE = "application/json; charset=utf-8";
+const YAML_TYPE = "application/yaml; charset=utf-8";
 
 function json(status: number, value: unknown): ApiResponse {
   return { status, headers: { "content-type": JSON_TYPE }, body: `${JSON.stringify(value)}\n` };
@@ -38,6 +55,13 @@ const fixedRoutes = new Map<string, Methods>([
   ["/v1/status", new Map([["GET", async (c) => json(200, c.status())]])],
   ["/v1/tunnels", new Map([["GET", async (c) => json(200, c.status().tunnels)]])],
   ["/v1/reload", new Map([["POST", reload]])],
+  [
+    "/v1/config",
+    new Map([
+      ["GET", getConfig],
+      ["PUT", putConfig],
+    ]),
+  ],
   ["/metrics", new Map([["GET", metrics]])],
 ]);
 
@@ -51,6 +75,40 @@ async function reload(c: AgentControl): Promise<ApiResponse> {
       return json(422, result);
     case "failed":
       return error(500, "SWP_ERR_API_REQUEST", result.error ?? "reload failed");
+  }
+}
+
+async function getConfig(c: AgentControl): Promise<ApiResponse> {
+  return { status: 200, headers: { "content-type": YAML_TYPE }, body: c.configText() };
+}
+
+/** The body is validated as the config file is, so it has the file's size limit. */
+async function putConfig(c: AgentControl, req: ApiRequest): Promise<ApiResponse> {
+  const result = await c.putConfig(await req.body(CONFIG_FILE_MAX_BYTES));
+  switch (reloadOutcome(result)) {
+    case "ok":
+      return json(200, result);
+    case "rejected": {
+      const { errors, omitted } = capReport({
+        file: "",
+        ok: false,
+        errors: result.issues ?? [],
+        warnings: [],
+      });
+      const n = count(errors.length + (omitted?.errors ?? 0), "error");
+      const message = `the configuration is invalid (${n}); neither the file nor the running config changed`;
+      const body: ConfigRefusal = {
+        error: {
+          code: "SWP_ERR_CONFIG_INVALID",
+          message,
+          issues: errors,
+          ...(omitted && { omitted: omitted.errors }),
+        },
+      };
+      return json(422, body);
+    }
+    case "failed":
+      return error(500, "SWP_ERR_API_REQUEST", result.error ?? "applying the configuration failed");
   }
 }
 
@@ -92,6 +150,7 @@ function resolve(path: string): { methods: Methods } | { badName: string } | und
 }
 
 function failure(err: unknown): ApiResponse {
+  if (err instanceof BodyTooLarge) return error(413, "SWP_ERR_API_REQUEST", err.message);
   if (err instanceof SwpError) {
     return error(err.code === "SWP_ERR_TUNNEL_UNKNOWN" ? 404 : 500, err.code, err.message);
   }
@@ -133,7 +192,7 @@ export async function dispatch(control: AgentControl, req: ApiRequest): Promise<
     );
   }
   try {
-    return await handler(control);
+    return await handler(control, req);
   } catch (err) {
     return failure(err);
   }

@@ -1,17 +1,17 @@
 import { chmod, lstat, mkdir, mkdtemp, rename, rm, unlink } from "node:fs/promises";
-import { createServer, type RequestListener, type Server } from "node:http";
+import { createServer, type IncomingMessage, type RequestListener, type Server } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import { type AddressInfo, connect, type ListenOptions, type Server as NetServer } from "node:net";
 import { dirname, join } from "node:path";
 import { type PeerCertificate, TLSSocket } from "node:tls";
+import { roleOf } from "../../../common/agent-api/roles.ts";
 import { secureContextOptions } from "../../../common/agent-api/tls.ts";
 import { SwpError } from "../../../common/errors.ts";
 import type { Logger } from "../../../common/logger.ts";
 import { errnoText } from "../../../common/regular-file.ts";
 import type { ResolvedListen } from "../config/types.ts";
 import type { AgentControl } from "./control.ts";
-import { roleOf } from "./roles.ts";
-import { dispatch } from "./routes.ts";
+import { BodyTooLarge, dispatch } from "./routes.ts";
 
 export interface ApiServerOptions {
   socketPath: string;
@@ -78,15 +78,20 @@ function cannotServe(where: string, err: unknown): SwpError {
 function requestHandler(control: AgentControl, logger: Logger): RequestListener {
   return (req, res) => {
     const started = performance.now();
-    // No route takes a body; drain without reading so nothing a client sends is ever held or logged.
-    req.resume();
     const method = req.method ?? "GET";
     const url = req.url ?? "/";
     // Over TLS, who asked and what they may do: from the certificate the handshake verified.
     // On the Unix socket (root-only), the caller may do everything.
     const peer = req.socket instanceof TLSSocket ? req.socket.getPeerCertificate() : undefined;
     const role = peer ? roleOf(peer) : "operator";
-    void dispatch(control, { method, url, role }).then((out) => {
+    let read = false;
+    const body = (maxBytes: number) => {
+      read = true;
+      return readBody(req, maxBytes);
+    };
+    void dispatch(control, { method, url, role, body }).then((out) => {
+      // A body no route asked for is drained without reading, so it is never held or logged.
+      if (!read) req.resume();
       res.writeHead(out.status, out.headers).end(out.body);
       const fields = {
         method,
@@ -99,6 +104,33 @@ function requestHandler(control: AgentControl, logger: Logger): RequestListener 
       else logger.debug(fields, "api request");
     });
   };
+}
+
+/**
+ * The body as UTF-8 text, decoded as a config file is. Past maxBytes it is refused, by its
+ * Content-Length or as soon as it grows past, and the rest is drained without being kept. The
+ * refusal waits for the end of the body: a connection closed with data unread is reset, and the
+ * client would see the reset instead of the answer. The server's requestTimeout bounds the wait.
+ */
+function readBody(req: IncomingMessage, maxBytes: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const tooLarge = (declared?: number) => {
+      req.off("data", onData).off("end", onEnd);
+      req.once("end", () => reject(new BodyTooLarge(maxBytes, declared))).resume();
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) tooLarge();
+      else chunks.push(chunk);
+    };
+    const onEnd = () => resolve(Buffer.concat(chunks).toString("utf8"));
+    req.once("error", reject);
+    const declared = Number(req.headers["content-length"]);
+    if (declared > maxBytes) tooLarge(declared);
+    else req.on("data", onData).once("end", onEnd);
+  });
 }
 
 function peerName(cert: PeerCertificate): string {

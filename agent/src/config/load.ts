@@ -1,18 +1,21 @@
+import { configSchema } from "../../../common/agent-config/schema.ts";
 import {
   type FileReader,
   readFileFacts,
   TLS_FILE_MAX_BYTES,
 } from "../../../common/config-files.ts";
 import { parseConfig, readConfigFile } from "../../../common/yaml-config.ts";
-import { configSchema } from "./schema.ts";
+import type { ParameterFacts, ParameterFetcher } from "../keys/parameters.ts";
+import { fetchSsmParameters } from "../keys/ssm.ts";
 import type { LoadResult } from "./types.ts";
 import { verifyConfig } from "./verify.ts";
 
 /**
  * The imperative shell around verify.ts: YAML text to zod output to the facts of the files it
- * names (PSKs, the API's TLS files) to a ResolvedConfig. Any issue at any stage yields
- * ok:false and no config. The YAML and zod plumbing is shared with the fleet config, in
- * common/yaml-config.ts; reading and checking the named files, in common/config-files.ts.
+ * names (PSKs, the API's TLS files) and of the SSM parameters holding its keys, to a
+ * ResolvedConfig. Any issue at any stage yields ok:false and no config. The YAML and zod
+ * plumbing is shared with the fleet config, in common/yaml-config.ts; reading and checking the
+ * named files, in common/config-files.ts; fetching the keys, in keys/ssm.ts.
  */
 
 export type { FileReader } from "../../../common/config-files.ts";
@@ -30,19 +33,29 @@ export async function loadConfigFile(path: string): Promise<LoadResult> {
   return read.ok ? loadConfigText(read.text) : read;
 }
 
-/** Loads config text; readFile is injectable so tests need not touch the disk. */
+/**
+ * Loads config text, keys in SSM included: start, reload and `validate` all fetch them here.
+ * readFile and fetchParameters are injectable so tests need touch neither the disk nor AWS.
+ */
 export async function loadConfigText(
   text: string,
   readFile: FileReader = readFileFacts,
+  fetchParameters: ParameterFetcher = fetchSsmParameters,
 ): Promise<LoadResult> {
   const parsed = parseConfig(text, configSchema, "agent configuration");
   if (!parsed.ok) return parsed;
+  const { tunnels, api, ssm } = parsed.data;
   // Each path is read once; one named as both a PSK and a TLS file gets the larger limit.
-  const limits = new Map(parsed.data.tunnels.map((t) => [t.psk.file, PSK_FILE_MAX_BYTES]));
-  const tls = parsed.data.api.listen?.tls;
-  for (const f of tls ? [tls.ca, tls.cert, tls.key] : []) limits.set(f, TLS_FILE_MAX_BYTES);
-  const facts = await Promise.all(
-    [...limits].map(async ([f, max]) => [f, await readFile(f, max)] as const),
+  const limits = new Map(
+    tunnels.flatMap((t) => (t.psk.file === undefined ? [] : [[t.psk.file, PSK_FILE_MAX_BYTES]])),
   );
-  return verifyConfig(parsed.data, new Map(facts));
+  const tls = api.listen?.tls;
+  for (const f of tls ? [tls.ca, tls.cert, tls.key] : []) limits.set(f, TLS_FILE_MAX_BYTES);
+  // Without the ssm section there is nowhere to fetch from; verify says so.
+  const names = [...new Set(tunnels.flatMap((t) => t.psk.ssm ?? []))];
+  const [facts, parameters] = await Promise.all([
+    Promise.all([...limits].map(async ([f, max]) => [f, await readFile(f, max)] as const)),
+    ssm && names.length > 0 ? fetchParameters(ssm, names) : new Map<string, ParameterFacts>(),
+  ]);
+  return verifyConfig(parsed.data, new Map(facts), parameters);
 }

@@ -1,5 +1,10 @@
 import { join } from "node:path";
 import { SOCKET_PATH_MAX } from "../../../common/agent-api/limits.ts";
+import type {
+  ParsedConfig,
+  ParsedPath,
+  ParsedTunnel,
+} from "../../../common/agent-config/schema.ts";
 import {
   type Cidr,
   cidrContains,
@@ -15,9 +20,10 @@ import {
   type Files,
   readable,
 } from "../../../common/config-files.ts";
-import { Secret } from "../../../common/secret.ts";
+import type { Secret } from "../../../common/secret.ts";
+import type { Parameters } from "../keys/parameters.ts";
+import { checkPskText } from "../keys/psk-rules.ts";
 import { resolveProposals } from "./proposals.ts";
-import type { ParsedConfig, ParsedPath, ParsedTunnel } from "./schema.ts";
 import type {
   ConfigIssue,
   LoadResult,
@@ -29,11 +35,15 @@ import type {
 } from "./types.ts";
 
 /**
- * Semantic checks that span fields, tunnels or the files the config names (PSKs, TLS), on top
- * of the zod output. Pure: the file system facts come in as FileFacts, read by load.ts.
+ * Semantic checks that span fields, tunnels or the keys and files the config names (PSKs, TLS),
+ * on top of the zod output. Pure: the file system facts come in as FileFacts and the SSM
+ * parameters as ParameterFacts, both read by load.ts.
  */
 
-export const PSK_MIN_LENGTH = 16;
+export { PSK_MIN_LENGTH } from "../keys/psk-rules.ts";
+
+/** A key: text stands for its UTF-8 bytes, bytes were decoded from 0x/0s notation. */
+type Psk = Secret<string | Uint8Array>;
 /** Default probe timeout cap: a late answer past 1 s says the path is unhealthy anyway. */
 export const PROBE_TIMEOUT_CAP_MS = 1000;
 
@@ -42,16 +52,23 @@ interface Sink {
   warn(path: string, rule: string, message: string): void;
 }
 
-export function verifyConfig(parsed: ParsedConfig, files: Files): LoadResult {
+export function verifyConfig(
+  parsed: ParsedConfig,
+  files: Files,
+  parameters: Parameters,
+): LoadResult {
   const issues: ConfigIssue[] = [];
   const warnings: ConfigIssue[] = [];
   const sink: Sink = {
     error: (path, rule, message) => issues.push({ path, rule, message }),
     warn: (path, rule, message) => warnings.push({ path, rule, message }),
   };
-  const tunnels = parsed.tunnels.map((t, i) => resolveTunnel(parsed, t, i, files, sink));
+  const keys = { files, parameters };
+  const tunnels = parsed.tunnels.map((t, i) => resolveTunnel(parsed, t, i, keys, sink));
+  checkSsmSection(parsed, sink);
   checkUnique("tunnels", parsed.tunnels, "name", sink);
   checkUnique("tunnels", parsed.tunnels, "ifId", sink);
+  checkProbeChildNames(parsed.tunnels, sink);
   const paths = parsed.paths.map((p, i) => resolvePath(parsed, p, i, sink));
   checkUnique("paths", parsed.paths, "name", sink);
   checkSharedRemotes(parsed.tunnels, sink);
@@ -83,7 +100,7 @@ function resolveTunnel(
   parsed: ParsedConfig,
   t: ParsedTunnel,
   index: number,
-  files: Files,
+  keys: { files: Files; parameters: Parameters },
   sink: Sink,
 ): ResolvedTunnel | undefined {
   const at = `tunnels[${index}]`;
@@ -118,7 +135,7 @@ function resolveTunnel(
   const proposals = resolveProposals(t.crypto);
   for (const p of proposals.problems) sink.error(`${at}.crypto.${p.field}`, p.rule, p.message);
 
-  const psk = checkPsk(`${at}.psk.file`, t.psk.file, files, sink);
+  const psk = resolvePsk(parsed, `${at}.psk`, t.psk, keys, sink);
   if (psk === undefined) return undefined;
   return {
     name: t.name,
@@ -246,106 +263,68 @@ function resolvePath(parsed: ParsedConfig, p: ParsedPath, index: number, sink: S
   return { ...rest, ...(source !== undefined && { source }), timeoutMs: probeTimeout(at, p, sink) };
 }
 
-/**
- * One trailing "\n" or "\r\n" is stripped from a PSK, since editors add one. A key in
- * strongSwan's 0x/0s notation is decoded, as the peer's charon decodes it, and may be binary.
- */
-function checkPsk(
+/** The tunnel's key, from exactly one of its file and its SSM parameter. */
+function resolvePsk(
+  parsed: ParsedConfig,
   at: string,
-  file: string,
-  files: Files,
+  psk: ParsedTunnel["psk"],
+  keys: { files: Files; parameters: Parameters },
   sink: Sink,
-): Secret<string | Uint8Array> | undefined {
+): Psk | undefined {
+  if (psk.file !== undefined && psk.ssm !== undefined) {
+    sink.error(at, "psk-source", "has both file and ssm; a tunnel takes its key from one of them");
+    return undefined;
+  }
+  if (psk.file !== undefined) return pskFromFile(`${at}.file`, psk.file, keys.files, sink);
+  if (psk.ssm === undefined) {
+    sink.error(at, "required", "needs file or ssm: where the tunnel's pre-shared key is");
+    return undefined;
+  }
+  // Without the section nothing was fetched; checkSsmSection reports it once.
+  if (parsed.ssm === undefined) return undefined;
+  return pskFromSsm(`${at}.ssm`, psk.ssm, keys.parameters, sink);
+}
+
+/** Keys in SSM need to know the region (and maybe the endpoint) they are read from. */
+function checkSsmSection(parsed: ParsedConfig, sink: Sink): void {
+  const first = parsed.tunnels.findIndex((t) => t.psk.ssm !== undefined);
+  if (first < 0 || parsed.ssm !== undefined) return;
+  sink.error(
+    "ssm",
+    "required",
+    `is required: tunnels[${first}].psk.ssm takes its key from SSM Parameter Store, and this section says in which region`,
+  );
+}
+
+/** A key from a PSK file: the file must be readable and private, and the key pass the rules. */
+function pskFromFile(at: string, file: string, files: Files, sink: Sink): Psk | undefined {
   const facts = readable(at, file, files, "psk-file", sink);
   if (!facts) return undefined;
-  let ok = checkPrivateMode(at, file, facts.mode, "psk-mode", sink);
-  const value = facts.content.reveal().replace(/\r?\n$/, "");
-  const decoded = decodePskNotation(value);
-  if (decoded && "problem" in decoded) {
-    sink.error(at, decoded.rule, `the PSK in ${file} ${decoded.problem}`);
-    return undefined;
-  }
-  if (decoded) {
-    const n = decoded.bytes.length;
-    if (n >= PSK_MIN_LENGTH) return ok ? new Secret<Uint8Array>(decoded.bytes) : undefined;
-    sink.error(
-      at,
-      "psk-length",
-      `the PSK in ${file} is ${n} bytes once decoded; at least ${PSK_MIN_LENGTH} are needed`,
-    );
-    return undefined;
-  }
-  if (value.length < PSK_MIN_LENGTH) {
-    sink.error(at, "psk-length", `the PSK in ${file} is shorter than ${PSK_MIN_LENGTH} characters`);
-    ok = false;
-  }
-  const bad = /[^\x21-\x7e]|["\\]/.exec(value);
-  if (bad) {
-    sink.error(
-      at,
-      "psk-charset",
-      `the PSK in ${file} has ${describeChar(bad[0])} at position ${bad.index + 1}; only printable ASCII without spaces, quotes or backslashes is allowed`,
-    );
-    ok = false;
-  }
-  return ok ? new Secret(value) : undefined;
+  const privateMode = checkPrivateMode(at, file, facts.mode, "psk-mode", sink);
+  const key = checkPskText(at, file, facts.content.reveal(), sink);
+  return privateMode ? key : undefined;
 }
-
-type Decoded = { bytes: Buffer } | { rule: "psk-hex" | "psk-base64"; problem: string };
 
 /**
- * strongSwan's notation for binary secrets (swanctl.conf, ipsec.secrets): "0x" then hex, or
- * "0s" then base64, the prefix in any case; undefined for a plain key. Stricter than
- * strongSwan, which reads an odd digit count, a stray character or a cut-off base64 value
- * as some other key without a word. Problems give a position and a kind, never a character.
+ * A key from SSM Parameter Store, fetched by the loader before verify: it must have been read,
+ * be a SecureString (KMS-encrypted at rest, like a private file), and pass the same rules.
  */
-function decodePskNotation(value: string): Decoded | undefined {
-  const prefix = value.slice(0, 2).toLowerCase();
-  if (prefix !== "0x" && prefix !== "0s") return undefined;
-  const body = value.slice(2);
-  const rule = prefix === "0x" ? "psk-hex" : "psk-base64";
-  const fail = (problem: string): Decoded => ({
-    rule,
-    problem: `starts with ${prefix}, so it is read as ${rule.slice(4)}, but ${problem}`,
-  });
-  const at = (i: number) => `at position ${i + 3}`;
-  if (body === "") return fail(`nothing follows ${prefix}`);
-  if (rule === "psk-hex") {
-    const bad = /[^0-9a-f]/i.exec(body);
-    if (bad?.[0] === ":")
-      return fail(`it has a colon ${at(bad.index)}; write the digits without separators`);
-    if (bad)
-      return fail(
-        `it has ${strayChar(bad[0], "a character that is not a hex digit")} ${at(bad.index)}`,
-      );
-    if (body.length % 2 === 1)
-      return fail(`it has an odd number of hex digits (${body.length}); each byte takes two`);
-    return { bytes: Buffer.from(body, "hex") };
+function pskFromSsm(at: string, name: string, parameters: Parameters, sink: Sink): Psk | undefined {
+  const facts = parameters.get(name);
+  if (facts === undefined) throw new Error(`config check: no facts for SSM parameter ${name}`);
+  if (!facts.found) {
+    sink.error(at, "psk-ssm", `SSM parameter ${name} ${facts.reason}`);
+    return undefined;
   }
-  const bad = /[^A-Za-z0-9+/=]/.exec(body);
-  if (bad)
-    return fail(
-      `it has ${strayChar(bad[0], "a character outside the base64 alphabet (A-Z a-z 0-9 + /)")} ${at(bad.index)}`,
+  if (facts.type !== "SecureString") {
+    sink.error(
+      at,
+      "psk-ssm",
+      `SSM parameter ${name} is a ${facts.type}, stored unencrypted; a key must be a SecureString`,
     );
-  const pad = body.indexOf("=");
-  if (pad >= 0 && !/^={1,2}$/.test(body.slice(pad)))
-    return fail(`it has "=" ${at(pad)}; padding may only end the value, at most twice`);
-  if (body.length % 4 !== 0)
-    return fail(
-      `it has ${body.length} characters after 0s, not a multiple of 4: "=" padding is missing or the value is cut short`,
-    );
-  const bytes = Buffer.from(body, "base64");
-  // Only a last character with bits that no byte uses can still differ here.
-  if (bytes.toString("base64") !== body)
-    return fail(
-      `its last character before the padding is not canonical base64 (it sets bits no byte uses)`,
-    );
-  return { bytes };
-}
-
-/** describeChar for any character; `printable` names a printable ASCII one by its role. */
-function strayChar(c: string, printable: string): string {
-  return /[\x21-\x7e]/.test(c) && !/["\\]/.test(c) ? printable : describeChar(c);
+    return undefined;
+  }
+  return checkPskText(at, `SSM parameter ${name}`, facts.value.reveal(), sink);
 }
 
 /** The listener, once its TLS files pass the checks the controller's own TLS files pass too. */
@@ -356,16 +335,6 @@ function resolveListen(
 ): ResolvedListen | undefined {
   const tls = checkTlsFiles("api.listen.tls", listen.tls, files, sink);
   return tls && { address: listen.address, port: listen.port, tls };
-}
-
-/** Names the offending character without echoing any part of the secret that is allowed. */
-function describeChar(c: string): string {
-  if (c === " ") return "a space";
-  if (c === '"') return "a double quote";
-  if (c === "\\") return "a backslash";
-  if (c === "\n" || c === "\r") return "a line break";
-  if (c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f) return "a control character";
-  return "a non-ASCII character";
 }
 
 /** Paths and tunnels are separate name spaces: a path may share its tunnel's name. */
@@ -383,6 +352,20 @@ function checkUnique<T>(list: string, items: readonly T[], field: keyof T & stri
         `${JSON.stringify(value)} is already used by ${list}[${j}]`,
       );
     }
+  });
+}
+
+/** A tunnel's probe CHILD_SA is named `<tunnel>-probe`: no other tunnel may take that name. */
+function checkProbeChildNames(tunnels: ParsedTunnel[], sink: Sink): void {
+  const probed = new Map(tunnels.flatMap((t, i) => (t.probe ? [[`${t.name}-probe`, i]] : [])));
+  tunnels.forEach((t, i) => {
+    const owner = probed.get(t.name);
+    if (owner !== undefined)
+      sink.error(
+        `tunnels[${i}].name`,
+        "duplicate",
+        `${JSON.stringify(t.name)} is the name of tunnels[${owner}]'s probe CHILD_SA`,
+      );
   });
 }
 

@@ -1,6 +1,6 @@
+import { CHILD_CARRYING, IKE_ALIVE } from "../../../common/agent-api/sa-states.ts";
 import type { SaEntry } from "../vici/commands.ts";
 import type { DecodedMessage, DecodedValue } from "../vici/message.ts";
-import { CHILD_CARRYING, IKE_ALIVE } from "./tunnel-state.ts";
 
 export interface SaObservation {
   ike: { uniqueId: string; state: string; establishedS?: number } | null;

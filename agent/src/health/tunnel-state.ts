@@ -1,3 +1,4 @@
+import { CHILD_CARRYING, IKE_ALIVE } from "../../../common/agent-api/sa-states.ts";
 import type { ProbeStatus, TunnelState } from "../../../common/agent-api/status.ts";
 
 /** What the agent knows about one tunnel; ike and child are VICI state names or null. */
@@ -14,22 +15,7 @@ export interface DerivedTunnelState {
   reason: string;
 }
 
-/**
- * CHILD_SA states whose SAs are in the kernel and carry traffic. REKEYING forwards on the
- * old SA until the new one is installed. REKEYED (the peer rekeyed it) appears only once
- * the replacement is installed, and the old SA keeps the outbound direction until the
- * peer's delete arrives. UPDATING is MOBIKE moving an installed SA to new addresses.
- * DELETING does not count: whatever replaces it is reported on its own.
- */
-export const CHILD_CARRYING: ReadonlySet<string> = new Set([
-  "INSTALLED",
-  "REKEYING",
-  "REKEYED",
-  "UPDATING",
-]);
 const CHILD_NEGOTIATING = new Set(["CREATED", "INSTALLING", "RETRYING"]);
-/** An IKE_SA being rekeyed still owns its children; one that is DELETING takes them along. */
-export const IKE_ALIVE: ReadonlySet<string> = new Set(["ESTABLISHED", "REKEYING"]);
 const IKE_NEGOTIATING = new Set(["CREATED", "CONNECTING"]);
 
 /**

@@ -1,3 +1,4 @@
+import { PROBE_CHILD_PRIORITY } from "../../../common/agent-config/schema.ts";
 import type { Secret } from "../../../common/secret.ts";
 import type { ResolvedConfig, ResolvedTunnel } from "../config/types.ts";
 import type { ViciMessage } from "../vici/message.ts";
@@ -52,7 +53,27 @@ function renderChild(tunnel: ResolvedTunnel, datapath: ResolvedConfig["datapath"
   return child;
 }
 
+/**
+ * The probe's own CHILD_SA, source/32 to target/32, so that a tunnel's probes cross that
+ * tunnel even when another tunnel with the same selectors carries the traffic (a mesh towards
+ * both members of a far pair): without it, the probe of the tunnel that does not carry would
+ * go out through the one that does, and that tunnel could never be up. Ranked above the
+ * carrying children: by specificity when they have no explicit priority, else explicitly.
+ */
+function renderProbeChild(tunnel: ResolvedTunnel, config: ResolvedConfig): ViciMessage | undefined {
+  if (!tunnel.probe) return undefined;
+  const { source, target } = tunnel.probe;
+  const host = (address: string) => `${address}/${address.includes(":") ? 128 : 32}`;
+  const child = renderChild(
+    { ...tunnel, localSubnets: [host(source)], remoteSubnets: [host(target)] },
+    config.datapath,
+  );
+  if (tunnel.priority !== undefined) child.priority = String(PROBE_CHILD_PRIORITY);
+  return child;
+}
+
 function renderConnection(tunnel: ResolvedTunnel, config: ResolvedConfig): ViciMessage {
+  const probe = renderProbeChild(tunnel, config);
   return {
     version: "2",
     local_addrs: [config.appliance.localAddress],
@@ -63,7 +84,10 @@ function renderConnection(tunnel: ResolvedTunnel, config: ResolvedConfig): ViciM
     mobike: "no",
     local: { auth: "psk", id: tunnel.localId },
     remote: { auth: "psk", id: tunnel.remoteId },
-    children: { [tunnel.name]: renderChild(tunnel, config.datapath) },
+    children: {
+      [tunnel.name]: renderChild(tunnel, config.datapath),
+      ...(probe ? { [`${tunnel.name}-probe`]: probe } : {}),
+    },
   };
 }
 

@@ -35,7 +35,7 @@ export const verify: Verb = {
     parent
       .command("verify")
       .description(
-        "prove the credentials and EC2 reachability: re-assert each managed table's fence tags and one route where they already are, and check SourceDestCheck",
+        "prove the credentials and EC2 reachability: ask EC2 with DryRun whether the controller may write each managed table's fence and routes (nothing is written), and check SourceDestCheck",
       )
       .requiredOption("--config <file>", "fleet config (YAML)")
       .option("--json", "print the checks as JSON")

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { absPath, cidr, name } from "../../../common/schema-fields.ts";
+import { absPath, cidr, ip, name } from "../../../common/schema-fields.ts";
 import { quote } from "../../../common/text.ts";
 import { FENCE_KEY_PREFIX, isFenceTagKey, LEGACY_FENCE_TAGS } from "./fence-tags.ts";
 
@@ -118,6 +118,112 @@ const leasesSchema = z
     "leases in DynamoDB, for several controllers of one fleet: a side is written only by the controller holding its lease",
   );
 
+const SSM_PREFIX_LEVELS = 12;
+/** Leaves room under SSM's 1011 characters for /psk/<63>/<63> and the ARN's own part. */
+const SSM_PREFIX_MAX = 512;
+
+/**
+ * SSM Parameter Store names are paths of letters, digits and _ . -, at most 15 levels deep;
+ * AWS reserves first segments starting with "aws" or "ssm". The key names below the prefix add
+ * three levels (`/psk/<a>/<b>`, common/psk-names.ts), so a prefix has at most 12.
+ */
+export function ssmPrefixProblem(prefix: string): string | undefined {
+  const why = (reason: string) => `${quote(prefix)} is not an SSM parameter path: ${reason}`;
+  if (!/^(\/[A-Za-z0-9_.-]+)+$/.test(prefix)) {
+    return why('it must be "/" and segments of letters, digits and _ . -, such as /swanpair/prod');
+  }
+  if (/^\/(aws|ssm)/i.test(prefix)) return why('AWS reserves paths starting with "aws" or "ssm"');
+  if (prefix.split("/").length - 1 > SSM_PREFIX_LEVELS) {
+    return why(`it has more than ${SSM_PREFIX_LEVELS} levels; the key names add 3 to SSM's 15`);
+  }
+  if (prefix.length > SSM_PREFIX_MAX) return why(`it is longer than ${SSM_PREFIX_MAX} characters`);
+  return undefined;
+}
+
+const ssmPrefix = z
+  .string()
+  .superRefine((v, ctx) => {
+    const problem = ssmPrefixProblem(v);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  })
+  .meta({
+    pattern: `^(?!/[aA][wW][sS]|/[sS][sS][mM])(?:/[A-Za-z0-9_.-]+){1,${SSM_PREFIX_LEVELS}}$`,
+  });
+
+const keysSchema = z
+  .strictObject({
+    ssm: z
+      .strictObject({
+        prefix: ssmPrefix
+          .optional()
+          .describe(
+            "path under which each tunnel's key lives, as <prefix>/psk/<a>/<b>; default /swanpair/<tag.value>",
+          ),
+        endpoint: z
+          .url({ protocol: /^https?$/, message: "must be an http:// or https:// URL" })
+          .optional()
+          .describe("SSM endpoint override (moto, VPC endpoints), written into the agent configs"),
+      })
+      .prefault({}),
+  })
+  .describe("where the tunnels' pre-shared keys live: SSM Parameter Store, as SecureStrings");
+
+const PROPOSAL_PRESETS = ["modern", "aws-compatible"] as const;
+
+/** `{appliance}` in a path stands for the appliance's name: several agents on one host. */
+export const APPLIANCE_PLACEHOLDER = "{appliance}";
+
+/**
+ * What every agent config rendered from the fleet shares (`swanpair agents render`). Only what
+ * differs between fleets is here; the rest is the agent's own defaults.
+ */
+const agentsSchema = z
+  .strictObject({
+    datapath: z
+      .enum(["kernel", "libipsec"])
+      .default("kernel")
+      .describe("kernel: XFRM interfaces (EC2). libipsec: userspace ESP (containers, labs)"),
+    stateDir: absPath
+      .default("/run/swanpair")
+      .describe("the agent's runtime directory; {appliance} stands for the appliance's name"),
+    charon: z
+      .strictObject({
+        mode: z
+          .enum(["child", "external"])
+          .default("child")
+          .describe("child: the agent starts charon. external: charon is started by someone else"),
+      })
+      .prefault({}),
+    api: z
+      .strictObject({
+        socket: absPath
+          .default("/run/swanpair/agent.sock")
+          .describe(
+            "the agent API's Unix socket of agents the controller reaches over https (a unix:// agent's is its URL's path)",
+          ),
+        tls: z
+          .strictObject({
+            ca: absPath.describe("on the appliance: the CA of the controller's client certificate"),
+            cert: absPath.describe("on the appliance: the agent's server certificate"),
+            key: absPath.describe("on the appliance: the agent's server key, mode 0600"),
+          })
+          .optional()
+          .describe(
+            "TLS files of the HTTPS listener of https:// agents, on the appliances; required to render their configs",
+          ),
+      })
+      .prefault({}),
+    crypto: z
+      .strictObject({
+        preset: z.enum(PROPOSAL_PRESETS).default("modern").describe("the agents' proposal set"),
+      })
+      .prefault({}),
+  })
+  .describe("defaults of the agent configs rendered from the fleet (swanpair agents render)");
+
+/** The `agents` of a fleet file that has none. */
+export const DEFAULT_AGENTS = agentsSchema.parse({});
+
 const vpcSchema = z.strictObject({
   name,
   id: ec2Id("vpc"),
@@ -163,6 +269,24 @@ const applianceSchema = z.strictObject({
     })
     .optional()
     .describe("availability zone; both members of a pair in one zone draws a warning"),
+  address: z
+    .strictObject({
+      private: ip.describe(
+        "its address in its VPC: charon's IKE address, its tunnel probes' source and the far agents' probe target",
+      ),
+      public: ip
+        .optional()
+        .describe(
+          "its Elastic IP: its IKE identity, dialled by the far appliances; default: private",
+        ),
+      pathSource: ip
+        .optional()
+        .describe(
+          "another address of it in its VPC, routed through the VPC, that its path probes leave from; no paths without it",
+        ),
+    })
+    .optional()
+    .describe("its addresses, for the agent configs rendered from the fleet"),
 });
 
 const pairSchema = z.strictObject({
@@ -230,6 +354,8 @@ export const fleetSchema = z.strictObject({
     })
     .default(DEFAULT_FAILOVER),
   leases: leasesSchema.optional(),
+  agents: agentsSchema.optional(),
+  keys: keysSchema.optional(),
 });
 
 /** The file after zod applied defaults. */

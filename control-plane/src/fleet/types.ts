@@ -40,6 +40,33 @@ export interface Appliance {
   agent: AgentEndpoint;
   /** Availability zone when known from the config; the EC2 check fills it in otherwise. */
   az?: string;
+  /** Its addresses, as written; only agent configs rendered from the fleet need them. */
+  address?: ApplianceAddress;
+}
+
+export interface ApplianceAddress {
+  /** In its VPC: charon's IKE address and the inside address its agent answers probes on. */
+  private: string;
+  /** Its Elastic IP: its IKE identity and the far appliances' remote address; default: private. */
+  public?: string;
+  /** Another address in its VPC, routed through the VPC, for its path probes. */
+  pathSource?: string;
+}
+
+/** What every rendered agent config shares (the file's `agents`, defaults applied). */
+export interface AgentDefaults {
+  datapath: "kernel" | "libipsec";
+  /** May hold {appliance}, as may every path here. */
+  stateDir: string;
+  charon: { mode: "child" | "external" };
+  /** `socket` is for https agents; a unix agent's socket is its URL's path. */
+  api: { socket: string; tls?: { ca: string; cert: string; key: string } };
+  crypto: { preset: "modern" | "aws-compatible" };
+}
+
+/** Where the tunnels' keys live; `prefix` defaults to /swanpair/<tag.value>. */
+export interface KeyStore {
+  ssm: { prefix?: string; endpoint?: string };
 }
 
 export interface Pair {
@@ -83,6 +110,10 @@ export interface Fleet {
   failover: FailoverPolicy;
   /** Leases in DynamoDB for several controllers of one fleet (docs/leases.md); absent: one controller. */
   leases?: LeasePolicy;
+  /** Defaults of rendered agent configs, as written; absent: every default (DEFAULT_AGENTS). */
+  agents?: AgentDefaults;
+  /** Where the tunnels' keys live, as written; absent: SSM under the default prefix. */
+  keys?: KeyStore;
 }
 
 /** Where the leases live and how long one lasts; see docs/decisions/0013-leases-in-dynamodb.md. */

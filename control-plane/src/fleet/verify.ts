@@ -1,5 +1,12 @@
 import { SOCKET_PATH_MAX } from "../../../common/agent-api/limits.ts";
-import { type Cidr, cidrsOverlap, parseCidr } from "../../../common/cidr.ts";
+import {
+  type Cidr,
+  cidrContains,
+  cidrsOverlap,
+  ipFamily,
+  ipToBigInt,
+  parseCidr,
+} from "../../../common/cidr.ts";
 import { checkTlsFiles, type Files, type IssueSink } from "../../../common/config-files.ts";
 import { type ConfigIssue, formatPath } from "../../../common/yaml-config.ts";
 import { type ParsedFleet, parseAgentUrl } from "./schema.ts";
@@ -35,6 +42,7 @@ export function verifyFleet(parsed: ParsedFleet, tlsFiles: Files): FleetLoadResu
   checkRouteTables(parsed, pairVpc, sink);
   checkUnused(parsed, sink);
   checkLeases(parsed, sink);
+  checkAddresses(parsed, sink);
   if (issues.length > 0) return { ok: false, issues, warnings };
   return { ok: true, fleet: resolve(parsed), warnings };
 }
@@ -340,6 +348,117 @@ function checkLeases(parsed: ParsedFleet, sink: Sink): void {
   }
 }
 
+/**
+ * The appliances' addresses, where given (only rendered agent configs need them): each is an
+ * address of its VPC, no two appliances share one, and IKE runs over one family, so every
+ * appliance of a connection must use one.
+ */
+function checkAddresses(parsed: ParsedFleet, sink: Sink): void {
+  const vpcs = new Map(parsed.vpcs.map((v) => [v.name, v.cidrs.map(cidr)]));
+  const seen = new Map<string, string>();
+  const families = new Map<string, number | undefined>();
+  parsed.appliances.forEach((a, i) => {
+    const { address } = a;
+    if (address === undefined) return;
+    const at = `appliances[${i}].address`;
+    families.set(a.name, ipFamily(address.private));
+    checkAddressFields(at, address, vpcs.get(a.vpc), a.vpc, sink);
+    // An appliance's public address may be its private one; any other address of the fleet
+    // is one appliance's only: a far end at one of ours would be a tunnel to ourselves.
+    const own: [string, string][] = [["private", address.private]];
+    for (const field of ["public", "pathSource"] as const) {
+      const ip = address[field];
+      if (ip !== undefined && !sameIp(ip, address.private)) own.push([field, ip]);
+    }
+    for (const [field, ip] of own) {
+      const key = `${ipFamily(ip)}/${ipToBigInt(ip)}`;
+      const earlier = seen.get(key);
+      if (earlier === undefined) seen.set(key, `${at}.${field}`);
+      else sink.error(`${at}.${field}`, "duplicate", `address ${ip} is already used at ${earlier}`);
+    }
+    checkAgentAddress(a.agent, `appliances[${i}].agent`, address, sink);
+  });
+  const membersOf = new Map(parsed.pairs.map((p) => [p.name, p.members]));
+  parsed.connections.forEach((c, i) => {
+    const byFamily = new Map<number, string[]>();
+    for (const m of c.between.flatMap((p) => membersOf.get(p) ?? [])) {
+      const family = families.get(m);
+      if (family !== undefined) byFamily.set(family, [...(byFamily.get(family) ?? []), m]);
+    }
+    if (byFamily.size < 2) return;
+    const list = [...byFamily].map(([f, ms]) => `IPv${f} (${ms.join(", ")})`).join(" and ");
+    sink.error(
+      `connections[${i}]`,
+      "family",
+      `joins appliances with ${list} addresses; IKE between them runs over one family`,
+    );
+  });
+}
+
+type Address = NonNullable<ParsedFleet["appliances"][number]["address"]>;
+
+/** One appliance's addresses among themselves and against its VPC's blocks (when known). */
+function checkAddressFields(
+  at: string,
+  address: Address,
+  blocks: Cidr[] | undefined,
+  vpc: string,
+  sink: Sink,
+): void {
+  for (const field of ["private", "pathSource"] as const) {
+    const ip = address[field];
+    if (ip === undefined || blocks === undefined || blocks.some((c) => cidrContains(c, ip))) {
+      continue;
+    }
+    sink.error(
+      `${at}.${field}`,
+      "address",
+      `${ip} is not inside ${vpc} (${blocks.map((c) => c.text).join(", ")}); it must be an address of the appliance in its VPC`,
+    );
+  }
+  // The tunnel probes leave from private through the appliance's own tunnels; a path probe
+  // sent from there would measure those instead of the member the VPC's routes point at.
+  if (address.pathSource !== undefined && sameIp(address.pathSource, address.private)) {
+    sink.error(
+      `${at}.pathSource`,
+      "address",
+      `${address.pathSource} is also address.private, which the tunnel probes use; a path probe needs an address of its own, routed through the VPC`,
+    );
+  }
+  for (const field of ["public", "pathSource"] as const) {
+    const ip = address[field];
+    if (ip === undefined || ipFamily(ip) === ipFamily(address.private)) continue;
+    sink.error(
+      `${at}.${field}`,
+      "family",
+      `${ip} is IPv${ipFamily(ip)} but address.private is IPv${ipFamily(address.private)}; the tunnels and probes run over one family`,
+    );
+  }
+}
+
+/**
+ * A rendered https agent listens on its private address; a URL naming another address of
+ * the appliance's (its public one, NATed to the private) is fine, any other address is not
+ * the appliance's. A host name cannot be checked here.
+ */
+function checkAgentAddress(agent: string, path: string, address: Address, sink: Sink): void {
+  const url = agentUrl(agent);
+  if (url.kind !== "https") return;
+  const host = new URL(url.url).hostname.replace(/^\[(.*)\]$/, "$1");
+  if (ipFamily(host) === undefined) return;
+  const own = [address.private, address.public ?? address.private];
+  if (own.some((ip) => sameIp(ip, host))) return;
+  sink.warn(
+    path,
+    "agent-address",
+    `${url.url} names ${host}, which is not this appliance's address (${[...new Set(own)].join(", ")}); the agent configs rendered from the fleet listen on the private address`,
+  );
+}
+
+function sameIp(a: string, b: string): boolean {
+  return ipFamily(a) === ipFamily(b) && ipToBigInt(a) === ipToBigInt(b);
+}
+
 function unknownRef(path: string, what: string, name: string, known: string[], sink: Sink) {
   const list = known.length > 0 ? `defined: ${known.join(", ")}` : "none is defined";
   sink.error(path, "unknown-ref", `unknown ${what} "${name}"; ${list}`);
@@ -384,6 +503,7 @@ function resolve(parsed: ParsedFleet): Fleet {
         eni: a.eni,
         agent,
         ...(a.az !== undefined && { az: a.az }),
+        ...(a.address !== undefined && { address: a.address }),
       };
     }),
     pairs: parsed.pairs.map((p) => {
@@ -408,6 +528,8 @@ function resolve(parsed: ParsedFleet): Fleet {
         ...(parsed.leases.endpoint !== undefined && { endpoint: parsed.leases.endpoint }),
       },
     }),
+    ...(parsed.agents !== undefined && { agents: parsed.agents }),
+    ...(parsed.keys !== undefined && { keys: parsed.keys }),
   };
 }
 

@@ -1,6 +1,12 @@
 import { z } from "zod";
-import { absPath, cidr, ip, NAME_PATTERN, name } from "../../../common/schema-fields.ts";
-import { quote } from "../../../common/text.ts";
+import { absPath, cidr, ip, NAME_PATTERN, name } from "../schema-fields.ts";
+import { quote } from "../text.ts";
+
+/**
+ * A tunnel's probe gets a CHILD_SA of its own, source/32 to target/32, ranked above every
+ * carrying child (explicitly when tunnels set `priority`), so it crosses its own tunnel.
+ */
+export const PROBE_CHILD_PRIORITY = 1;
 
 /**
  * The agent's configuration file, as the user writes it. Shape rules live here;
@@ -21,6 +27,28 @@ const identity = z
     error: (iss) =>
       `${quote(String(iss.input))} must be printable ASCII without spaces, quotes or backslashes`,
   });
+
+/**
+ * An SSM parameter name, as GetParameters takes it: one name, or a path of names starting with
+ * "/"; letters, digits and _ . - (SSM's own rule), at most 1011 characters.
+ */
+const ssmParameterName = z
+  .string()
+  .max(1011)
+  .regex(/^(?:[A-Za-z0-9_.-]+|(?:\/[A-Za-z0-9_.-]+)+)$/, {
+    error: (iss) =>
+      `${quote(String(iss.input))} is not an SSM parameter name: letters, digits and _ . -, as one name or a path such as /swanpair/prod/psk/a1/b1`,
+  });
+
+/** Where a tunnel's key is: exactly one of the two (checked by verify; oneOf for editors). */
+const pskSchema = z
+  .strictObject({
+    file: absPath.optional().describe("file holding the key, mode 0600 or stricter"),
+    ssm: ssmParameterName
+      .optional()
+      .describe("SSM parameter (a SecureString) holding the key; needs the top-level ssm section"),
+  })
+  .meta({ oneOf: [{ required: ["file"] }, { required: ["ssm"] }] });
 
 const proposal = z.string().regex(/^[a-z0-9_]+(-[a-z0-9_]+)*$/, {
   message: "must be a strongSwan proposal such as aes256gcm16-prfsha384-x25519",
@@ -69,7 +97,7 @@ export const tunnelSchema = z.strictObject({
   remoteAddress: ip,
   localId: identity.optional(),
   remoteId: identity.optional(),
-  psk: z.strictObject({ file: absPath }),
+  psk: pskSchema,
   localSubnets: z.array(cidr).min(1),
   remoteSubnets: z.array(cidr).min(1),
   probe: probeSchema.optional(),
@@ -79,7 +107,9 @@ export const tunnelSchema = z.strictObject({
   priority: z
     .number()
     .int()
-    .min(0)
+    .min(PROBE_CHILD_PRIORITY + 1, {
+      message: `must be at least ${PROBE_CHILD_PRIORITY + 1}: ${PROBE_CHILD_PRIORITY} and below are kept for the tunnels' probe CHILD_SAs`,
+    })
     .max(65535)
     .optional()
     .describe("CHILD_SA policy priority; the lower value wins between equal selectors"),
@@ -148,6 +178,20 @@ export const configSchema = z.strictObject({
       level: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info"),
     })
     .default({ level: "info" }),
+  ssm: z
+    .strictObject({
+      region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d{1,2}$/, {
+        message: "must be an AWS region such as us-east-1",
+      }),
+      endpoint: z
+        .url({ protocol: /^https?$/, message: "must be an http:// or https:// URL" })
+        .optional()
+        .describe("SSM endpoint override (moto, VPC endpoints); AWS_ENDPOINT_URL_SSM also works"),
+    })
+    .optional()
+    .describe(
+      "SSM Parameter Store, for tunnels whose key is psk.ssm; credentials from the SDK's default chain (on EC2: the instance role)",
+    ),
   tunnels: z.array(tunnelSchema).default([]),
   paths: z
     .array(pathSchema)

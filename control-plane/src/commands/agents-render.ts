@@ -1,0 +1,70 @@
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { writeFileAtomic } from "../../../common/atomic-write.ts";
+import { ConfigInvalidError, EXIT, ExitError, emit } from "../../../common/cli.ts";
+import { issueReport } from "../../../common/yaml-config.ts";
+import { renderAgentConfigs } from "../agents-config/render.ts";
+import { loadOrExit, type Verb } from "./shared.ts";
+
+/** `swanpair agents render`: each appliance's agent config, derived from the fleet file. */
+
+interface RenderOptions {
+  config: string;
+  appliance?: string;
+  out?: string;
+  json?: boolean;
+}
+
+export const agentsRender: Verb = {
+  path: "agents render",
+  examples: [
+    "swanpair agents render --config fleet.yaml",
+    "swanpair agents render --config fleet.yaml --appliance a1 > /etc/swanpair/agent.yaml",
+    "swanpair agents render --config fleet.yaml --out /tmp/agents",
+  ],
+  register: (parent) =>
+    parent
+      .command("render")
+      .description(
+        "write each appliance's agent config as the fleet file implies it: the tunnel mesh, probes, paths and key names; as YAML documents on stdout, or one file per appliance with --out",
+      )
+      .requiredOption("--config <file>", "fleet config (YAML)")
+      .option("--appliance <name>", "only this appliance's config")
+      .option("--out <dir>", "write <dir>/<appliance>.yaml (mode 0644: they hold no keys)")
+      .action(async (opts: RenderOptions) => {
+        const fleet = await loadOrExit(opts.config);
+        const names = fleet.appliances.map((a) => a.name);
+        if (opts.appliance !== undefined && !names.includes(opts.appliance)) {
+          throw new ExitError(
+            EXIT.usage,
+            `--appliance ${opts.appliance}: the fleet has no such appliance; defined: ${names.join(", ")}`,
+          );
+        }
+        const result = renderAgentConfigs(
+          fleet,
+          opts.appliance === undefined ? {} : { appliance: opts.appliance },
+        );
+        // The fleet is valid for the controller, but lacks what the configs need: where to add it.
+        if (!result.ok) {
+          throw new ConfigInvalidError(
+            issueReport(opts.config, { ok: false, issues: result.issues, warnings: [] }),
+          );
+        }
+        const { configs } = result;
+        const { out } = opts;
+        if (out === undefined) {
+          emit(
+            opts.json,
+            configs.map(({ appliance, config }) => ({ appliance, config })),
+            () => configs.map((c) => c.yaml).join("---\n"),
+          );
+          return;
+        }
+        await mkdir(out, { recursive: true });
+        const wrote = configs.map((c) => join(out, `${c.appliance}.yaml`));
+        await Promise.all(
+          configs.map((c, i) => writeFileAtomic(wrote[i] as string, c.yaml, 0o644)),
+        );
+        emit(opts.json, { wrote }, () => wrote.map((f) => `wrote ${f}`).join("\n"));
+      }),
+};
