@@ -7,10 +7,11 @@
  *    first route write is measured by polling DescribeRouteTables every 20 ms, with and
  *    without a lease table (with one, the partner also waits for the lease to run out).
  */
-import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DescribeRouteTablesCommand } from "@aws-sdk/client-ec2";
 import { Ec2 } from "../control-plane/src/ec2/client.ts";
 import type { FailoverPolicy, Fleet } from "../control-plane/src/fleet/types.ts";
+import { leaseClient } from "../control-plane/src/leases/client.ts";
+import { createLeaseTable } from "../control-plane/src/leases/table.ts";
 import { writeFleetFile } from "../test/helpers/fleet-file.ts";
 import { type Moto, seededFleet, seedFleet, startMoto } from "../test/helpers/moto.ts";
 import { ScriptedAgents } from "../test/helpers/scripted-agents.ts";
@@ -36,16 +37,12 @@ async function withMoto<T>(use: (moto: Moto, ec2: Ec2, t: Teardown) => Promise<T
 }
 
 async function leaseTable(moto: Moto, table: string): Promise<void> {
-  const ddb = new DynamoDBClient({ region: "eu-west-1", endpoint: moto.endpoint });
-  await ddb.send(
-    new CreateTableCommand({
-      TableName: table,
-      BillingMode: "PAY_PER_REQUEST",
-      AttributeDefinitions: [{ AttributeName: "side", AttributeType: "S" }],
-      KeySchema: [{ AttributeName: "side", KeyType: "HASH" }],
-    }),
-  );
-  ddb.destroy();
+  const client = leaseClient({ endpoint: moto.endpoint }, "eu-west-1");
+  try {
+    await createLeaseTable(client, table);
+  } finally {
+    client.destroy();
+  }
 }
 
 async function world(

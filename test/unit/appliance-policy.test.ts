@@ -9,6 +9,7 @@ import {
 import type { PolicyDocument } from "../../control-plane/src/iam/policy.ts";
 import { tunnelKeys } from "../../control-plane/src/keys/tunnel-keys.ts";
 import { documentedFleet, pageExamples } from "../helpers/doc-examples.ts";
+import { likeMatches } from "../helpers/iam-like.ts";
 import { swanpair } from "../helpers/swanpair-bin.ts";
 import { tempDir } from "../helpers/temp-dir.ts";
 
@@ -19,15 +20,6 @@ import { tempDir } from "../helpers/temp-dir.ts";
  */
 
 const ROOT = join(import.meta.dirname, "../..");
-
-/** IAM's StringLike and resource matching: `*` any run of characters, `?` one character. */
-function likeMatches(pattern: string, value: string): boolean {
-  const re = pattern
-    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
-    .replace(/\*/g, ".*")
-    .replace(/\?/g, ".");
-  return new RegExp(`^${re}$`).test(value);
-}
 
 const arnOf = (region: string, partition: string, parameter: string) =>
   `arn:${partition}:ssm:${region}:123456789012:parameter${parameter}`;

@@ -15,6 +15,7 @@ import {
   SWAP_READ_ACTIONS,
 } from "../../control-plane/src/iam/policy.ts";
 import { documentedFleet } from "../helpers/doc-examples.ts";
+import { likeMatches } from "../helpers/iam-like.ts";
 
 /**
  * The controller's policy: least privilege by construction (every write scoped to tagged
@@ -133,15 +134,6 @@ t.test("no statement grants a write without the tag condition, whatever the flee
     );
   }
 });
-
-/** IAM's StringLike: `*` any run of characters, `?` one character, the rest literal. */
-function likeMatches(pattern: string, value: string): boolean {
-  const re = pattern
-    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
-    .replace(/\*/g, ".*")
-    .replace(/\?/g, ".");
-  return new RegExp(`^${re}$`).test(value);
-}
 
 t.test("every side's fence key is one the policy lets the controller write", async (t) => {
   const [tagging] = controllerPolicy(FLEETS[0] as (typeof FLEETS)[number]).Statement.filter((s) =>

@@ -130,7 +130,7 @@ export class Controller {
     for (const e of result.events) this.#record(e);
     if (leases) this.#wantLeases(leases, observation, result.actions);
     for (const action of result.actions) {
-      const lease = leases?.holds(this.#leaseKey(sideKey(action.connection, action.pair)));
+      const lease = this.#leaseOf(action);
       if (leases && !lease) continue;
       // Stamped with the lease's epoch: a later holder's decisions outrank this one's.
       const stamped = lease ? { ...action, term: lease.epoch } : action;
