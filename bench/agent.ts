@@ -16,7 +16,7 @@ import { Reconciler } from "../agent/src/apply/reconciler.ts";
 import { loadConfigText } from "../agent/src/config/load.ts";
 import { renderAll } from "../agent/src/render/index.ts";
 import { createLogger } from "../common/logger.ts";
-import { buildAgent } from "../scripts/build-agent.ts";
+import { buildAgent } from "../scripts/build.ts";
 import { AGENT_BIN, AgentLab, waitFor } from "../test/helpers/agent-lab.ts";
 import { readyLink } from "../test/helpers/charon.ts";
 import { createNetns, deleteNetns, nsSpawn, stopChild } from "../test/helpers/netns.ts";

@@ -152,3 +152,8 @@ export function cidrContains(cidr: Cidr, ip: string): boolean {
   if (family !== cidr.family) return false;
   return (ipToBigInt(ip) & mask(family, cidr.prefix)) === cidr.network;
 }
+
+/** Every address of `inner` is in `outer`. */
+export function cidrWithin(inner: Cidr, outer: Cidr): boolean {
+  return inner.prefix >= outer.prefix && cidrsOverlap(inner, outer);
+}

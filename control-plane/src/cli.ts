@@ -6,6 +6,15 @@ import { agentsRender } from "./commands/agents-render.ts";
 import { controllerRun } from "./commands/controller-run.ts";
 import { failover } from "./commands/failover.ts";
 import { iamPolicy } from "./commands/iam-policy.ts";
+import { labDemo } from "./commands/lab-demo.ts";
+import { labDeploy } from "./commands/lab-deploy.ts";
+import { labDestroy } from "./commands/lab-destroy.ts";
+import { labFail } from "./commands/lab-fail.ts";
+import { labGraphVerb } from "./commands/lab-graph.ts";
+import { labHeal } from "./commands/lab-heal.ts";
+import { labInspect } from "./commands/lab-inspect.ts";
+import { labRouter } from "./commands/lab-router.ts";
+import { labStream } from "./commands/lab-stream.ts";
 import { leasesInit } from "./commands/leases.ts";
 import { plan } from "./commands/plan.ts";
 import { prepare } from "./commands/prepare.ts";
@@ -29,6 +38,18 @@ const AGENTS_VERBS: Verb[] = [agentsRender, agentsApply, agentsReload];
 const TUNNEL_VERBS: Verb[] = [tunnelInitiate, tunnelTerminate];
 /** `swanpair psk ...`: the tunnels' pre-shared keys in SSM Parameter Store. */
 const PSK_VERBS: Verb[] = [pskEnsure, pskRotate];
+/** `swanpair lab ...`: the failover lab in containers; router and stream run inside its containers. */
+const LAB_VERBS: Verb[] = [
+  labDemo,
+  labDeploy,
+  labInspect,
+  labGraphVerb,
+  labFail,
+  labHeal,
+  labDestroy,
+  labRouter,
+  labStream,
+];
 
 export function buildProgram(): Command {
   const program = new Command("swanpair")
@@ -46,6 +67,7 @@ export function buildProgram(): Command {
     ["agents", "the appliances' agents, configured from the fleet file", AGENTS_VERBS],
     ["tunnel", "act on one tunnel of one appliance", TUNNEL_VERBS],
     ["psk", "the tunnels' pre-shared keys in SSM Parameter Store", PSK_VERBS],
+    ["lab", "the failover lab: VPCs, appliances and real traffic in containers", LAB_VERBS],
   ];
   for (const [name, description, verbs] of groups) {
     const group = program.command(name).description(description);
@@ -65,6 +87,7 @@ const EXAMPLES: Record<string, string[]> = {
       ...AGENTS_VERBS,
       ...TUNNEL_VERBS,
       ...PSK_VERBS,
+      ...LAB_VERBS,
     ].map((v) => [v.path, v.examples]),
   ),
 };

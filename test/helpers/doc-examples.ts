@@ -9,6 +9,7 @@ import type { Fleet } from "../../control-plane/src/fleet/types.ts";
  *
  *   <!-- example: agent -->            a whole agent config
  *   <!-- example: fleet -->            a whole fleet file
+ *   <!-- example: lab -->              a whole lab topology
  *   <!-- example: agent fragment -->   top-level keys that replace those of the page's first
  *   <!-- example: fleet fragment -->   whole example of that kind
  *
@@ -23,12 +24,12 @@ export interface DocExample {
   where: string;
   /** The nearest heading above the block, without its #s. */
   heading: string;
-  kind: "agent" | "fleet" | undefined;
+  kind: "agent" | "fleet" | "lab" | undefined;
   fragment: boolean;
   yaml: string;
 }
 
-const MARKER = /^<!-- example: (agent|fleet)( fragment)? -->$/;
+const MARKER = /^<!-- example: (agent|fleet|lab)( fragment)? -->$/;
 
 export function yamlExamples(file: string, text: string): DocExample[] {
   const lines = text.split("\n");

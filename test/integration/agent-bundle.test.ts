@@ -3,7 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import t from "tap";
-import { buildAgent } from "../../scripts/build-agent.ts";
+import { buildAgent } from "../../scripts/build.ts";
 import { AgentLab, waitFor } from "../helpers/agent-lab.ts";
 
 /**

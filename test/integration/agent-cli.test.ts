@@ -5,7 +5,7 @@ import t from "tap";
 import { stringify } from "yaml";
 import { startApiServer } from "../../agent/src/api/server.ts";
 import { createLogger } from "../../common/logger.ts";
-import { buildAgent } from "../../scripts/build-agent.ts";
+import { buildAgent } from "../../scripts/build.ts";
 import {
   baseTree,
   GOOD_PSK,

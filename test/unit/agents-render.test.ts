@@ -1,10 +1,7 @@
-import { readFile, writeFile } from "node:fs/promises";
 import t, { type Test } from "tap";
 import { parse } from "yaml";
 import { loadConfigText } from "../../agent/src/config/load.ts";
-import type { ParameterFetcher } from "../../agent/src/keys/parameters.ts";
 import type { ConfigInput } from "../../common/agent-config/schema.ts";
-import { Secret } from "../../common/secret.ts";
 import { formatLoadResult } from "../../common/yaml-config.ts";
 import {
   type RenderedAgentConfig,
@@ -20,17 +17,16 @@ import {
   type Tree,
   TWO_VPC,
 } from "../fixtures/agent-fleets.ts";
-import { GOOD_PSK } from "../fixtures/invalid-configs.ts";
 import { fleetTlsReader } from "../fixtures/invalid-fleets.ts";
 import { pageExamples } from "../helpers/doc-examples.ts";
+import { fakeSsm } from "../helpers/fake-ssm.ts";
+import { matchesGolden } from "../helpers/golden.ts";
 import { refusedWith } from "../helpers/refused.ts";
 
 /**
  * `swanpair agents render`'s renderer: golden files, the mesh the controller expects, the
  * agent's own loader accepting every config, and the fleet fields it reads.
  */
-
-const GOLDEN = new URL("../fixtures/golden/agents/", import.meta.url);
 
 type Tunnel = NonNullable<ConfigInput["tunnels"]>[number];
 
@@ -48,29 +44,11 @@ function tunnel(config: ConfigInput | undefined, name: string): Tunnel | undefin
   return config?.tunnels?.find((x) => x.name === name);
 }
 
-/** Every key the agents ask SSM for is there, a SecureString; records what was asked. */
-function fakeSsm() {
-  const asked: Array<{ region: string; endpoint?: string | undefined; names: string[] }> = [];
-  const fetch: ParameterFetcher = async (ssm, names) => {
-    asked.push({ ...ssm, names: [...names] });
-    return new Map(
-      names.map((n) => [n, { found: true, type: "SecureString", value: new Secret(GOOD_PSK) }]),
-    );
-  };
-  return { asked, fetch };
-}
-
 t.test("golden files: a two-VPC fleet and a three-VPC hub fleet", async (t) => {
   for (const [name, text] of Object.entries(GOLDEN_FLEETS)) {
     const configs = render(await loadAgentFleet(text));
     for (const { appliance, yaml } of configs) {
-      const url = new URL(`${name}/${appliance}.yaml`, GOLDEN);
-      if (process.env.UPDATE_GOLDEN === "1") await writeFile(url, yaml);
-      t.equal(
-        yaml,
-        await readFile(url, "utf8"),
-        `${name}/${appliance}.yaml matches (UPDATE_GOLDEN=1 rewrites it)`,
-      );
+      await matchesGolden(t, `agents/${name}/${appliance}.yaml`, yaml);
     }
     t.same(
       configs.map((c) => c.appliance),

@@ -5,6 +5,7 @@ import {
   type Cidr,
   cidrContains,
   cidrsOverlap,
+  cidrWithin,
   ipProblem,
   ipToBigInt,
   parseCidr,
@@ -37,6 +38,14 @@ t.test("rejects bad input with a reason", async (t) => {
     t.equal(r.ok, false, text);
     if (!r.ok) t.match(r.reason, re, text);
   }
+});
+
+t.test("a block within another", async (t) => {
+  t.ok(cidrWithin(must("10.1.1.0/24"), must("10.1.0.0/16")));
+  t.ok(cidrWithin(must("10.1.0.0/16"), must("10.1.0.0/16")), "a block is within itself");
+  t.notOk(cidrWithin(must("10.0.0.0/8"), must("10.1.0.0/16")), "not the larger in the smaller");
+  t.notOk(cidrWithin(must("10.2.0.0/24"), must("10.1.0.0/16")));
+  t.notOk(cidrWithin(must("2001:db8::/64"), must("10.0.0.0/8")), "not across families");
 });
 
 t.test("overlap and containment", async (t) => {

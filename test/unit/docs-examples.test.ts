@@ -5,6 +5,7 @@ import { parse, stringify } from "yaml";
 import { loadConfigFile } from "../../agent/src/config/load.ts";
 import { formatLoadResult } from "../../common/yaml-config.ts";
 import { loadFleetFile } from "../../control-plane/src/fleet/load.ts";
+import { loadLabText } from "../../control-plane/src/lab/topology/load.ts";
 import { GOOD_PSK } from "../fixtures/invalid-configs.ts";
 import { makeTestPki, type TlsPaths } from "../helpers/certs.ts";
 import { type DocExample, docsExamples } from "../helpers/doc-examples.ts";
@@ -24,10 +25,10 @@ const examples = await docsExamples();
 const dir = await tempDir(t, "swp-docs-");
 const pki = await makeTestPki(join(dir, "pki"));
 
-t.test("every yaml block in docs/ is marked as an agent or fleet example", async (t) => {
+t.test("every yaml block in docs/ is marked as an agent, fleet or lab example", async (t) => {
   t.ok(examples.length >= 6, `found ${examples.length}`);
   for (const e of examples)
-    t.ok(e.kind, `${e.where}: add <!-- example: agent|fleet [fragment] -->`);
+    t.ok(e.kind, `${e.where}: add <!-- example: agent|fleet|lab [fragment] -->`);
   for (const kind of ["agent", "fleet"] as const) {
     t.ok(
       examples.some((e) => e.kind === kind && !e.fragment),
@@ -62,8 +63,16 @@ function namedFiles(kind: "agent" | "fleet", tree: Tree): [string, string | keyo
   ];
 }
 
+// A lab topology names no file: it loads as written.
+for (const e of examples.filter((x) => x.kind === "lab")) {
+  t.test(`${e.where} (${e.heading}) loads as a lab topology`, async (t) => {
+    t.notOk(e.fragment, "a whole topology");
+    t.same(formatLoadResult("lab.yml", loadLabText(e.yaml)), [], "no error, no warning");
+  });
+}
+
 let n = 0;
-for (const e of examples.filter((x) => x.kind)) {
+for (const e of examples.filter((x) => x.kind === "agent" || x.kind === "fleet")) {
   t.test(
     `${e.where} (${e.heading}) loads as ${e.kind === "agent" ? "an agent" : "a fleet"}${e.fragment ? " fragment" : ""}`,
     async (t) => {

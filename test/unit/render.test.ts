@@ -1,4 +1,4 @@
-import { readFile, stat, writeFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import fc from "fast-check";
 import t, { type Test } from "tap";
@@ -11,9 +11,9 @@ import { quoteValue, renderStrongswanConf } from "../../agent/src/render/strongs
 import { renderSwanctlConf } from "../../agent/src/render/swanctl-conf.ts";
 import type { ViciMessage } from "../../agent/src/vici/message.ts";
 import { Secret } from "../../common/secret.ts";
+import { matchesGolden } from "../helpers/golden.ts";
 import { tempDir } from "../helpers/temp-dir.ts";
 
-const GOLDEN = new URL("../fixtures/golden/", import.meta.url);
 const PSK_ALPHA = "correct horse battery staple";
 const PSK_BETA = "0sesame: not base64";
 
@@ -105,16 +105,6 @@ const cases = (): Record<string, ResolvedConfig> => ({
 });
 const CASES = cases();
 
-async function golden(t: Test, file: string, actual: string) {
-  const url = new URL(file, GOLDEN);
-  if (process.env.UPDATE_GOLDEN === "1") await writeFile(url, actual);
-  t.equal(
-    actual,
-    await readFile(url, "utf8"),
-    `${file} matches the golden file (UPDATE_GOLDEN=1 rewrites it)`,
-  );
-}
-
 /** Lines, trimmed, so assertions do not depend on indentation. */
 function lines(text: string): string[] {
   return text.split("\n").map((line) => line.trim());
@@ -133,9 +123,9 @@ const hex = (s: string) => Buffer.from(s, "utf8").toString("hex");
 t.test("golden files", async (t) => {
   for (const [name, cfg] of Object.entries(CASES)) {
     const rendered = renderAll(cfg, { redactSecrets: false });
-    await golden(t, `${name}.swanctl.conf`, rendered.swanctlConf);
-    await golden(t, `${name}.strongswan.conf`, rendered.strongswanConf);
-    await golden(
+    await matchesGolden(t, `${name}.swanctl.conf`, rendered.swanctlConf);
+    await matchesGolden(t, `${name}.strongswan.conf`, rendered.strongswanConf);
+    await matchesGolden(
       t,
       `${name}.connections.json`,
       `${JSON.stringify(rendered.connections, null, 2)}\n`,

@@ -35,7 +35,7 @@ export function agentConfig(
       psk: { ssm: pskParameterName(pskPrefix, appliance.name, t.far) },
       localSubnets: cidrs(appliance.name),
       remoteSubnets: cidrs(t.far),
-      probe: { source: own.private, target: far.private },
+      probe: { source: own.private, target: far.private, ...settings.probe },
       crypto: { preset: settings.crypto.preset },
       priority: t.priority,
       // The XFRM interface towards a far appliance has one id on every appliance: its place
@@ -52,6 +52,7 @@ export function agentConfig(
         name: p.connection,
         target: addressOf(facts, p.target).private,
         source: own.pathSource,
+        ...settings.probe,
       }))
     : [];
   return {

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { absPath, cidr, ip, name } from "../../../common/schema-fields.ts";
 import { quote } from "../../../common/text.ts";
 import { FENCE_KEY_PREFIX, isFenceTagKey, LEGACY_FENCE_TAGS } from "./fence-tags.ts";
+import type { FailoverPolicy } from "./types.ts";
 
 /**
  * The fleet file, as the operator writes it. Shape rules live here; rules across fields,
@@ -82,6 +83,19 @@ export const DEFAULT_FAILOVER = {
 } as const;
 
 export const DEFAULT_LEASE_TTL_MS = 15_000;
+
+/** The `failover` section; the lab topology takes it too, with a lab's defaults. */
+export function failoverSchema(defaults: FailoverPolicy) {
+  return z
+    .strictObject({
+      intervalMs: z.number().int().min(100).max(60_000).default(defaults.intervalMs),
+      fall: z.number().int().min(1).max(100).default(defaults.fall),
+      rise: z.number().int().min(1).max(100).default(defaults.rise),
+      holdDownMs: z.number().int().min(0).max(3_600_000).default(defaults.holdDownMs),
+      preempt: z.boolean().default(defaults.preempt),
+    })
+    .default(defaults);
+}
 
 /** DynamoDB's rule for table names. */
 const dynamoTableName = z
@@ -218,6 +232,16 @@ const agentsSchema = z
         preset: z.enum(PROPOSAL_PRESETS).default("modern").describe("the agents' proposal set"),
       })
       .prefault({}),
+    probe: z
+      .strictObject({
+        intervalMs: z.number().int().min(50).max(60_000).optional(),
+        fall: z.number().int().min(1).max(100).optional(),
+        rise: z.number().int().min(1).max(100).optional(),
+      })
+      .optional()
+      .describe(
+        "timers of every tunnel probe and path the rendered configs hold; default: the agent's (1000 ms, fall 3, rise 2). They bound how fast an agent moves traffic off a dead far member and how fast the controller sees a tunnel down",
+      ),
   })
   .describe("defaults of the agent configs rendered from the fleet (swanpair agents render)");
 
@@ -344,15 +368,7 @@ export const fleetSchema = z.strictObject({
   appliances: z.array(applianceSchema).min(1),
   pairs: z.array(pairSchema).min(1),
   connections: z.array(connectionSchema).default([]),
-  failover: z
-    .strictObject({
-      intervalMs: z.number().int().min(100).max(60_000).default(DEFAULT_FAILOVER.intervalMs),
-      fall: z.number().int().min(1).max(100).default(DEFAULT_FAILOVER.fall),
-      rise: z.number().int().min(1).max(100).default(DEFAULT_FAILOVER.rise),
-      holdDownMs: z.number().int().min(0).max(3_600_000).default(DEFAULT_FAILOVER.holdDownMs),
-      preempt: z.boolean().default(DEFAULT_FAILOVER.preempt),
-    })
-    .default(DEFAULT_FAILOVER),
+  failover: failoverSchema(DEFAULT_FAILOVER),
   leases: leasesSchema.optional(),
   agents: agentsSchema.optional(),
   keys: keysSchema.optional(),

@@ -62,6 +62,8 @@ export interface AgentDefaults {
   /** `socket` is for https agents; a unix agent's socket is its URL's path. */
   api: { socket: string; tls?: { ca: string; cert: string; key: string } };
   crypto: { preset: "modern" | "aws-compatible" };
+  /** Timers of every rendered tunnel probe and path; unset ones are the agent's defaults. */
+  probe?: { intervalMs?: number; fall?: number; rise?: number };
 }
 
 /** Where the tunnels' keys live; `prefix` defaults to /swanpair/<tag.value>. */

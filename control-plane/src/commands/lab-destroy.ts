@@ -1,0 +1,30 @@
+import { emit } from "../../../common/cli.ts";
+import { destroyLab } from "../lab/destroy.ts";
+import { LAB_OPTION, labName } from "./lab-shared.ts";
+import type { Verb } from "./shared.ts";
+
+/** `swanpair lab destroy`: removes a lab's containers, networks and moto. */
+
+export const labDestroy: Verb = {
+  path: "lab destroy",
+  examples: ["swanpair lab destroy", "swanpair lab destroy --lab hub --cleanup"],
+  register: (parent) =>
+    parent
+      .command("destroy")
+      .description(
+        "remove the lab's containers, networks and EC2 API; --cleanup also its directory (fleet file, PKI, logs)",
+      )
+      .option(...LAB_OPTION)
+      .option("--cleanup", "also remove the lab's directory")
+      .option("--json", "print what was removed as JSON")
+      .action(async (opts: { lab?: string; cleanup?: boolean; json?: boolean }) => {
+        const lab = await labName(opts.lab);
+        const removed = await destroyLab(lab, opts.cleanup === true);
+        emit(opts.json, { lab, ...removed }, () =>
+          [
+            `lab ${lab}: removed ${removed.containers.length} containers and ${removed.networks.length} networks`,
+            ...(removed.dir ? [`removed ${removed.dir}`] : []),
+          ].join("\n"),
+        );
+      }),
+};

@@ -1,0 +1,189 @@
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { EC2Client } from "@aws-sdk/client-ec2";
+import { stringify } from "yaml";
+import { writeFileAtomic } from "../../../common/atomic-write.ts";
+import { renderAgentConfigs } from "../agents-config/render.ts";
+import { loadFleetFile } from "../fleet/load.ts";
+import type { Fleet } from "../fleet/types.ts";
+import { ensureKeys } from "../keys/store.ts";
+import { keyPrefix, tunnelKeys } from "../keys/tunnel-keys.ts";
+import { askAgents } from "../tunnels/ask-agents.ts";
+import { tunnelsTrouble, tunnelsView } from "../tunnels/view.ts";
+import { dockerAnswers, labResources } from "./docker.ts";
+import { seedLabEc2 } from "./ec2-seed.ts";
+import { labFleet } from "./fleet-file.ts";
+import { ensureLabImage } from "./images.ts";
+import { startLabMoto } from "./moto.ts";
+import {
+  CONTROLLER_PORT,
+  createNetworks,
+  startAppliance,
+  startCentralController,
+  startHost,
+  startRouter,
+  TLS_DIR,
+} from "./nodes.ts";
+import { makeLabPki } from "./pki.ts";
+import type { LabPlan } from "./plan.ts";
+import { type LabState, makeLabDir, writeLabState } from "./state.ts";
+import { waitUntil } from "./wait.ts";
+
+/**
+ * `swanpair lab deploy`: from a plan to a running lab, in the order the parts need each other:
+ * image, networks, moto, EC2 resources, keys and certificates, routers (appliances reach SSM
+ * through them), appliances, hosts, the controller; then it waits for every tunnel and the
+ * controller's first answer.
+ */
+
+export type Progress = (line: string) => void;
+
+export class LabError extends Error {}
+
+const STATE_DIR = "/var/lib/swanpair";
+
+export async function deployLab(plan: LabPlan, progress: Progress): Promise<LabState> {
+  if (!(await dockerAnswers()))
+    throw new LabError("no Docker daemon answers (is dockerd running?)");
+  const existing = await labResources(plan.lab);
+  if (existing.containers.length + existing.networks.length > 0) {
+    throw new LabError(
+      `lab ${plan.lab} exists (${existing.containers.length} containers, ${existing.networks.length} networks); remove it first: swanpair lab destroy --lab ${plan.lab}`,
+    );
+  }
+  const dir = await makeLabDir(plan.lab);
+  const image = await ensureLabImage({ progress });
+  progress(`image ${image}`);
+
+  await createNetworks(plan);
+  progress(`networks: ${[plan.internet.network, ...plan.vpcs.map((v) => v.network)].join(", ")}`);
+  const moto = await startLabMoto(dir, plan.internet.hostAddress);
+  progress(`EC2 API (moto) at ${moto.endpoint}`);
+  const ec2 = new EC2Client({
+    region: plan.region,
+    endpoint: moto.endpoint,
+    credentials: LAB_CREDENTIALS,
+  });
+  const ids = await seedLabEc2(ec2, plan);
+  progress(
+    `EC2 holds ${plan.vpcs.length} VPCs, their route tables and ${Object.keys(ids.appliances).length} appliance instances`,
+  );
+
+  const pki = await makeLabPki(join(dir, "pki"), plan);
+  const fleetOptions = {
+    ec2Endpoint: moto.endpoint,
+    ssmEndpoint: moto.endpoint,
+    stateDir: STATE_DIR,
+  };
+  const inContainers = labFleet(plan, ids, { ...fleetOptions, tlsDir: TLS_DIR });
+  const onHost = {
+    ...labFleet(plan, ids, { ...fleetOptions, tlsDir: TLS_DIR }),
+    tls: { ca: pki.ca, cert: pki.operator.cert, key: pki.operator.key },
+  };
+  const fleetFile = join(dir, "fleet.yaml");
+  await writeFileAtomic(fleetFile, stringify(onHost), 0o600);
+  const fleet = await loadLabFleet(fleetFile);
+
+  const prefix = keyPrefix(fleet);
+  if (!prefix.ok) throw new LabError(prefix.problem);
+  await withLabCredentials(() => ensureKeys(fleet, tunnelKeys(fleet, prefix.prefix)));
+  const rendered = renderAgentConfigs(fleet);
+  if (!rendered.ok)
+    throw new LabError(
+      `agent configs: ${rendered.issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`,
+    );
+  progress(`keys in SSM under ${prefix.prefix}; ${rendered.configs.length} agent configs rendered`);
+
+  const state: LabState = {
+    plan,
+    ids,
+    image,
+    moto,
+    fleetFile,
+    partitions: [],
+    throttled: [],
+    createdAt: new Date().toISOString(),
+  };
+  await writeLabState(state);
+
+  const stage = join(dir, "stage");
+  await mkdir(stage, { recursive: true, mode: 0o700 });
+  for (const vpc of plan.vpcs) {
+    await startRouter(plan, vpc, image, ids.vpcs[vpc.name]?.id ?? "", moto.endpoint);
+  }
+  progress(`routers: ${plan.vpcs.map((v) => v.router.container).join(", ")}`);
+  for (const vpc of plan.vpcs) {
+    for (const a of vpc.appliances) {
+      const yaml = rendered.configs.find((c) => c.appliance === a.name)?.yaml ?? "";
+      const server = pki.servers[a.name];
+      if (server === undefined) throw new Error(`no certificate for ${a.name}`);
+      await startAppliance(plan, vpc, a, image, stage, { agentYaml: yaml, ca: pki.ca, ...server });
+    }
+    for (const h of vpc.hosts) await startHost(plan, vpc, h, image);
+  }
+  progress(`appliances and hosts started`);
+  if (plan.controller.mode === "central") {
+    await startCentralController(plan, image, stage, {
+      fleetYaml: stringify(inContainers),
+      ca: pki.ca,
+      ...pki.controller,
+    });
+    progress(`controller: ${plan.controller.node.container}`);
+  }
+
+  await waitUntil(
+    "every tunnel up",
+    120_000,
+    async () => {
+      const view = tunnelsView(
+        fleet,
+        await askAgents(fleet, fleet.appliances, (api) => api.status(), 3000),
+      );
+      const trouble = tunnelsTrouble(view);
+      return trouble.length === 0 ? true : { not: trouble.slice(0, 3).join("; ") };
+    },
+    progress,
+  );
+  if (plan.controller.mode === "central") {
+    const url = `http://${plan.controller.internetAddress}:${CONTROLLER_PORT}/v1/status`;
+    await waitUntil(
+      "the controller answers",
+      60_000,
+      async () => {
+        const r = await fetch(url, { signal: AbortSignal.timeout(2000) }).catch(() => undefined);
+        await r?.body?.cancel();
+        return r?.ok === true ? true : { not: r ? `HTTP ${r.status}` : "no answer" };
+      },
+      progress,
+    );
+  }
+  progress(`lab ${plan.lab} is up`);
+  return state;
+}
+
+/** moto takes any credentials; these keep real ones away from it. */
+export const LAB_CREDENTIALS = { accessKeyId: "swanpair-lab", secretAccessKey: "swanpair-lab" };
+
+/** SSM and the agent API clients read credentials from the environment. */
+export async function withLabCredentials<T>(fn: () => Promise<T>): Promise<T> {
+  const saved = { id: process.env.AWS_ACCESS_KEY_ID, secret: process.env.AWS_SECRET_ACCESS_KEY };
+  process.env.AWS_ACCESS_KEY_ID = LAB_CREDENTIALS.accessKeyId;
+  process.env.AWS_SECRET_ACCESS_KEY = LAB_CREDENTIALS.secretAccessKey;
+  try {
+    return await fn();
+  } finally {
+    restore("AWS_ACCESS_KEY_ID", saved.id);
+    restore("AWS_SECRET_ACCESS_KEY", saved.secret);
+  }
+}
+
+function restore(name: string, value: string | undefined) {
+  if (value === undefined) delete process.env[name];
+  else process.env[name] = value;
+}
+
+export async function loadLabFleet(file: string): Promise<Fleet> {
+  const loaded = await loadFleetFile(file);
+  if (!loaded.ok) throw new LabError(`${file}: ${loaded.issues.map((i) => i.message).join("; ")}`);
+  return loaded.fleet;
+}
