@@ -16,7 +16,7 @@ import { labFleet } from "./fleet-file.ts";
 import { ensureLabImage } from "./images.ts";
 import { startLabMoto } from "./moto.ts";
 import {
-  CONTROLLER_PORT,
+  controllerStatusUrls,
   createNetworks,
   startAppliance,
   startCentralController,
@@ -117,7 +117,19 @@ export async function deployLab(plan: LabPlan, progress: Progress): Promise<LabS
       const yaml = rendered.configs.find((c) => c.appliance === a.name)?.yaml ?? "";
       const server = pki.servers[a.name];
       if (server === undefined) throw new Error(`no certificate for ${a.name}`);
-      await startAppliance(plan, vpc, a, image, stage, { agentYaml: yaml, ca: pki.ca, ...server });
+      const colocated =
+        plan.controller.mode === "colocated"
+          ? { fleetYaml: stringify(inContainers), ...pki.controller }
+          : undefined;
+      await startAppliance(
+        plan,
+        vpc,
+        a,
+        image,
+        stage,
+        { agentYaml: yaml, ca: pki.ca, ...server },
+        colocated,
+      );
     }
     for (const h of vpc.hosts) await startHost(plan, vpc, h, image);
   }
@@ -144,19 +156,23 @@ export async function deployLab(plan: LabPlan, progress: Progress): Promise<LabS
     },
     progress,
   );
-  if (plan.controller.mode === "central") {
-    const url = `http://${plan.controller.internetAddress}:${CONTROLLER_PORT}/v1/status`;
-    await waitUntil(
-      "the controller answers",
-      60_000,
-      async () => {
-        const r = await fetch(url, { signal: AbortSignal.timeout(2000) }).catch(() => undefined);
-        await r?.body?.cancel();
-        return r?.ok === true ? true : { not: r ? `HTTP ${r.status}` : "no answer" };
-      },
-      progress,
-    );
-  }
+  const urls = controllerStatusUrls(plan);
+  await waitUntil(
+    urls.length === 1 ? "the controller answers" : `the ${urls.length} controllers answer`,
+    60_000,
+    async () => {
+      const answers = await Promise.all(
+        urls.map(async (url) => {
+          const r = await fetch(url, { signal: AbortSignal.timeout(2000) }).catch(() => undefined);
+          await r?.body?.cancel();
+          return r?.ok === true ? undefined : `${url}: ${r ? `HTTP ${r.status}` : "no answer"}`;
+        }),
+      );
+      const missing = answers.filter((a) => a !== undefined);
+      return missing.length === 0 ? true : { not: missing.join("; ") };
+    },
+    progress,
+  );
   progress(`lab ${plan.lab} is up`);
   return state;
 }

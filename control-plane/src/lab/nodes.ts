@@ -121,7 +121,16 @@ export async function startRouter(
 }
 
 export const AGENT_CONFIG = "/etc/swanpair/agent.yaml";
+export const CONTROLLER_FLEET = "/etc/swanpair/fleet.yaml";
+export const CONTROLLER_PORT = 9470;
 export const TLS_DIR = "/etc/swanpair/tls";
+
+/** Co-located mode: the appliance's controller, beside its agent, with the fleet file. */
+export interface ColocatedController {
+  fleetYaml: string;
+  cert: string;
+  key: string;
+}
 
 export async function startAppliance(
   plan: LabPlan,
@@ -130,8 +139,14 @@ export async function startAppliance(
   image: string,
   stage: string,
   files: { agentYaml: string; ca: string; cert: string; key: string },
+  controller?: ColocatedController,
 ): Promise<void> {
   const prefixlen = vpc.cidr.split("/")[1];
+  // The controller runs in the background of the shell that then becomes the agent: a killed
+  // or paused container takes both, as a dead instance would.
+  const colocated = controller
+    ? ` && (swanpair controller run --config ${CONTROLLER_FLEET} --self ${a.name} --listen 0.0.0.0:${CONTROLLER_PORT} &)`
+    : "";
   await runNode(
     {
       plan,
@@ -146,13 +161,18 @@ export async function startAppliance(
       command: withDefaultRoute(
         a.gateway,
         `swanpair-agent run --config ${AGENT_CONFIG}`,
-        ` && ip addr add ${a.pathSource}/${prefixlen} dev eth0`,
+        ` && ip addr add ${a.pathSource}/${prefixlen} dev eth0${colocated}`,
       ),
       files: {
         [AGENT_CONFIG]: { text: files.agentYaml, mode: 0o600 },
         [`${TLS_DIR}/ca.crt`]: { from: files.ca },
         [`${TLS_DIR}/server.crt`]: { from: files.cert },
         [`${TLS_DIR}/server.key`]: { from: files.key },
+        ...(controller && {
+          [CONTROLLER_FLEET]: { text: controller.fleetYaml, mode: 0o600 },
+          [`${TLS_DIR}/client.crt`]: { from: controller.cert },
+          [`${TLS_DIR}/client.key`]: { from: controller.key },
+        }),
       },
     },
     stage,
@@ -180,9 +200,6 @@ export async function startHost(
     "",
   );
 }
-
-export const CONTROLLER_FLEET = "/etc/swanpair/fleet.yaml";
-export const CONTROLLER_PORT = 9470;
 
 export async function startCentralController(
   plan: LabPlan,
@@ -215,4 +232,13 @@ export async function startCentralController(
     stage,
     plan.vpcs.map((v) => [v.network, c.vpcAddresses[v.name] ?? ""]),
   );
+}
+
+/** Where the lab's controllers serve /v1/status: the central one, or one per appliance. */
+export function controllerStatusUrls(plan: LabPlan): string[] {
+  const hosts =
+    plan.controller.mode === "central"
+      ? [plan.controller.internetAddress]
+      : plan.vpcs.flatMap((v) => v.appliances.map((a) => a.address));
+  return hosts.map((h) => `http://${h}:${CONTROLLER_PORT}/v1/status`);
 }
