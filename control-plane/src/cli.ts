@@ -9,12 +9,14 @@ import { iamPolicy } from "./commands/iam-policy.ts";
 import { labDemo } from "./commands/lab-demo.ts";
 import { labDeploy } from "./commands/lab-deploy.ts";
 import { labDestroy } from "./commands/lab-destroy.ts";
+import { labEc2Gate } from "./commands/lab-ec2-gate.ts";
 import { labFail } from "./commands/lab-fail.ts";
 import { labGraphVerb } from "./commands/lab-graph.ts";
 import { labHeal } from "./commands/lab-heal.ts";
 import { labInspect } from "./commands/lab-inspect.ts";
 import { labRouter } from "./commands/lab-router.ts";
 import { labStream } from "./commands/lab-stream.ts";
+import { labTraffic } from "./commands/lab-traffic.ts";
 import { leasesInit } from "./commands/leases.ts";
 import { plan } from "./commands/plan.ts";
 import { prepare } from "./commands/prepare.ts";
@@ -46,9 +48,11 @@ const LAB_VERBS: Verb[] = [
   labGraphVerb,
   labFail,
   labHeal,
+  labTraffic,
   labDestroy,
   labRouter,
   labStream,
+  labEc2Gate,
 ];
 
 export function buildProgram(): Command {

@@ -16,7 +16,7 @@ export const labFail: Verb = {
     parent
       .command("fail")
       .description(
-        "inject a fault: kill (docker kill), pause (docker pause), charon (kill -9 charon, the agent lives), partition (drop every packet between NODE and the controller or --from)",
+        "inject a fault: kill (docker kill), pause (docker pause), charon (kill -9 charon, the agent lives), partition (drop every packet between NODE and the controller or --from), throttle-ec2 (NODE's controller gets RequestLimitExceeded beyond 2 EC2 calls a second)",
       )
       .argument("<node>", "the node's name (or its container's)")
       .requiredOption("--mode <mode>", `one of ${FAULT_MODES.join(", ")}`)

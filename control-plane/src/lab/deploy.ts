@@ -11,6 +11,7 @@ import { keyPrefix, tunnelKeys } from "../keys/tunnel-keys.ts";
 import { askAgents } from "../tunnels/ask-agents.ts";
 import { tunnelsTrouble, tunnelsView } from "../tunnels/view.ts";
 import { dockerAnswers, labResources } from "./docker.ts";
+import { GATE_LISTEN } from "./ec2-gate.ts";
 import { seedLabEc2 } from "./ec2-seed.ts";
 import { labFleet } from "./fleet-file.ts";
 import { ensureLabImage } from "./images.ts";
@@ -41,6 +42,7 @@ export type Progress = (line: string) => void;
 export class LabError extends Error {}
 
 const STATE_DIR = "/var/lib/swanpair";
+const GATE_URL = `http://${GATE_LISTEN.host}:${GATE_LISTEN.port}`;
 
 export async function deployLab(plan: LabPlan, progress: Progress): Promise<LabState> {
   if (!(await dockerAnswers()))
@@ -75,7 +77,11 @@ export async function deployLab(plan: LabPlan, progress: Progress): Promise<LabS
     ssmEndpoint: moto.endpoint,
     stateDir: STATE_DIR,
   };
-  const inContainers = labFleet(plan, ids, { ...fleetOptions, tlsDir: TLS_DIR });
+  const inContainers = labFleet(plan, ids, {
+    ...fleetOptions,
+    ec2Endpoint: GATE_URL,
+    tlsDir: TLS_DIR,
+  });
   const onHost = {
     ...labFleet(plan, ids, { ...fleetOptions, tlsDir: TLS_DIR }),
     tls: { ca: pki.ca, cert: pki.operator.cert, key: pki.operator.key },
@@ -119,7 +125,7 @@ export async function deployLab(plan: LabPlan, progress: Progress): Promise<LabS
       if (server === undefined) throw new Error(`no certificate for ${a.name}`);
       const colocated =
         plan.controller.mode === "colocated"
-          ? { fleetYaml: stringify(inContainers), ...pki.controller }
+          ? { fleetYaml: stringify(inContainers), ...pki.controller, ec2Upstream: moto.endpoint }
           : undefined;
       await startAppliance(
         plan,
@@ -139,6 +145,7 @@ export async function deployLab(plan: LabPlan, progress: Progress): Promise<LabS
       fleetYaml: stringify(inContainers),
       ca: pki.ca,
       ...pki.controller,
+      ec2Upstream: moto.endpoint,
     });
     progress(`controller: ${plan.controller.node.container}`);
   }

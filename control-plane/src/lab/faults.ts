@@ -1,4 +1,5 @@
 import { docker, inspectContainers } from "./docker.ts";
+import { THROTTLE_FLAG } from "./ec2-gate.ts";
 import type { LabPlan } from "./plan.ts";
 import { type LabState, writeLabState } from "./state.ts";
 
@@ -86,6 +87,14 @@ export function partitionPeer(plan: LabPlan, node: LabNodeRef): LabNodeRef {
 }
 
 const CHARON = "charon-systemd";
+
+function controllersOf(plan: LabPlan): string[] {
+  return plan.controller.mode === "central"
+    ? [plan.controller.node.name]
+    : plan.vpcs.flatMap((v) => v.appliances.map((a) => a.name));
+}
+
+const runsController = (plan: LabPlan, node: LabNodeRef) => controllersOf(plan).includes(node.name);
 const partitionTag = (a: string, b: string) => `swanpair-partition:${[a, b].sort().join("/")}`;
 
 async function dropBetween(node: LabNodeRef, other: LabNodeRef, add: boolean): Promise<void> {
@@ -153,8 +162,20 @@ export async function failNode(
       detail = `dropped every packet between ${node.name} and ${other.name}`;
       break;
     }
-    case "throttle-ec2":
-      throw new FaultError("throttle-ec2 is not available in this version of the lab");
+    case "throttle-ec2": {
+      if (!runsController(state.plan, node)) {
+        throw new FaultError(
+          `${name} runs no controller; throttle the controller's EC2 calls (${controllersOf(state.plan).join(", ")})`,
+        );
+      }
+      await docker(["exec", node.container, "touch", THROTTLE_FLAG]);
+      state.throttled = [...new Set([...state.throttled, node.name])];
+      await writeLabState(state);
+      const whose =
+        node.role === "controller" ? "the central controller" : `${node.name}'s controller`;
+      detail = `EC2 throttles ${whose}: RequestLimitExceeded beyond 2 calls a second per action`;
+      break;
+    }
   }
   return { node: node.name, mode, at: Date.now(), detail };
 }
@@ -170,6 +191,11 @@ export async function healNode(state: LabState, name: string): Promise<string[]>
   } else if (c !== undefined && !c.running) {
     await docker(["start", node.container]);
     done.push(`docker start ${node.container}`);
+  }
+  if (state.throttled.includes(node.name)) {
+    await docker(["exec", node.container, "rm", "-f", THROTTLE_FLAG]).catch(() => undefined);
+    state.throttled = state.throttled.filter((n) => n !== node.name);
+    done.push(`EC2 no longer throttled for ${node.name}`);
   }
   for (const tag of state.partitions.filter((p) =>
     p.split(":")[1]?.split("/").includes(node.name),

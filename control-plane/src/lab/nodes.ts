@@ -130,7 +130,11 @@ export interface ColocatedController {
   fleetYaml: string;
   cert: string;
   key: string;
+  ec2Upstream: string;
 }
+
+/** A controller reaches EC2 through its own gate, so a fault can throttle it alone. */
+const gate = (upstream: string) => `(swanpair lab ec2-gate --upstream ${upstream} &)`;
 
 export async function startAppliance(
   plan: LabPlan,
@@ -145,7 +149,7 @@ export async function startAppliance(
   // The controller runs in the background of the shell that then becomes the agent: a killed
   // or paused container takes both, as a dead instance would.
   const colocated = controller
-    ? ` && (swanpair controller run --config ${CONTROLLER_FLEET} --self ${a.name} --listen 0.0.0.0:${CONTROLLER_PORT} &)`
+    ? ` && ${gate(controller.ec2Upstream)} && (swanpair controller run --config ${CONTROLLER_FLEET} --self ${a.name} --listen 0.0.0.0:${CONTROLLER_PORT} &)`
     : "";
   await runNode(
     {
@@ -205,7 +209,7 @@ export async function startCentralController(
   plan: LabPlan,
   image: string,
   stage: string,
-  files: { fleetYaml: string; ca: string; cert: string; key: string },
+  files: { fleetYaml: string; ca: string; cert: string; key: string; ec2Upstream: string },
 ): Promise<void> {
   const c = plan.controller;
   await runNode(
@@ -219,8 +223,9 @@ export async function startCentralController(
       address: c.internetAddress,
       forwards: false,
       command: [
-        ...["swanpair", "controller", "run", "--config", CONTROLLER_FLEET],
-        ...["--listen", `0.0.0.0:${CONTROLLER_PORT}`],
+        "sh",
+        "-c",
+        `${gate(files.ec2Upstream)} && exec swanpair controller run --config ${CONTROLLER_FLEET} --listen 0.0.0.0:${CONTROLLER_PORT}`,
       ],
       files: {
         [CONTROLLER_FLEET]: { text: files.fleetYaml, mode: 0o600 },
