@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what swanpair needs on a fresh Debian 12 machine, as root. Idempotent: a second
 # run only checks. Node 24 comes from the npm registry into .tools/ (Debian 12 ships Node 18).
-#   scripts/bootstrap.sh            everything: the agent, the controller and the tests
-#   scripts/bootstrap.sh --runtime  only what the demo needs (no moto, no test tools)
+#   scripts/bootstrap.sh            everything: the agent, the controller, the lab and the tests
+#   scripts/bootstrap.sh --runtime  what the demo (the failover lab) needs, not the test tools
+# The lab needs Docker (docker.io: the engine is started by scripts/dockerd.sh, never by the
+# package), mmdebstrap for its offline images, openssl for its certificates and moto for EC2.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,11 +18,12 @@ esac
 [ "$(id -u)" -eq 0 ] || { echo "bootstrap: run as root (strongSwan and network namespaces need it)" >&2; exit 2; }
 
 APT_UPDATED=0
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 # Installs the Debian packages among "$@" that are not installed yet.
 apt_install() {
   local missing=() p
   for p in "$@"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    installed "$p" || missing+=("$p")
   done
   [ ${#missing[@]} -gt 0 ] || return 0
   echo "bootstrap: installing ${missing[*]}"
@@ -28,11 +31,24 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-BASE_PACKAGES=(iproute2 iptables iputils-ping procps ca-certificates)
-[ "$RUNTIME_ONLY" -eq 1 ] || BASE_PACKAGES+=(openssl shellcheck python3 python3-venv)
+BASE_PACKAGES=(iproute2 iptables iputils-ping procps ca-certificates openssl python3 python3-venv)
+[ "$RUNTIME_ONLY" -eq 1 ] || BASE_PACKAGES+=(shellcheck)
 # npm is only needed to fetch Node 24; any npm will do, Debian's if there is none.
 command -v npm >/dev/null || BASE_PACKAGES+=(nodejs npm)
 apt_install "${BASE_PACKAGES[@]}"
+
+# Docker from Debian, with no service started by the install (docs/decisions/0010).
+if ! installed docker.io || ! installed mmdebstrap; then
+  policy=/usr/sbin/policy-rc.d
+  added_policy=0
+  if ! [ -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && added_policy=1
+  fi
+  status=0
+  apt_install docker.io mmdebstrap || status=$?
+  [ "$added_policy" -eq 0 ] || rm -f "$policy"
+  [ "$status" -eq 0 ] || exit "$status"
+fi
 
 NODE=.tools/node_modules/.bin/node
 if ! [ -x "$NODE" ] || ! "$NODE" --version | grep -q '^v24\.'; then
@@ -56,14 +72,12 @@ if ! [ node_modules/.package-lock.json -nt package-lock.json ]; then
   # tap compiles its plugin list on first use; do it now so the first test run is not the one that does.
   [ "$RUNTIME_ONLY" -eq 1 ] || npx tap build >/dev/null
 fi
-if [ "$RUNTIME_ONLY" -eq 0 ]; then
-  # moto (a local EC2 API) for the control plane's integration tests, in .venv/ (gitignored);
-  # pinned, because the tests rely on how this version answers.
-  MOTO_VERSION=5.2.5
-  if ! .venv/bin/python -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
-    echo "bootstrap: installing moto $MOTO_VERSION into .venv/"
-    python3 -m venv .venv
-    .venv/bin/pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
-  fi
+# moto (a local EC2 API) for the lab and the control plane's integration tests, in .venv/
+# (gitignored); pinned, because the tests rely on how this version answers.
+MOTO_VERSION=5.2.5
+if ! .venv/bin/python -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
+  echo "bootstrap: installing moto $MOTO_VERSION into .venv/"
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
 fi
 echo "bootstrap: ready (node $(node --version), strongSwan $(dpkg-query -W -f='${Version}' charon-systemd))"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command from the README: lint, type-check, schema check, then every tap test
-# (unit and integration; integration tests start real charon in network namespaces).
+# (unit and integration; integration tests start real charon in network namespaces; e2e tests
+# run the failover lab in containers, on a Docker engine started here when none runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
@@ -12,7 +13,17 @@ npx tsc --noEmit -p .
 node scripts/gen-schema.ts --check
 
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+started=0
+if ! docker info >/dev/null 2>&1; then
+  bash scripts/dockerd.sh start
+  started=1
+fi
+# shellcheck disable=SC2317 # called by the trap
+cleanup() {
+  rm -f "$log"
+  if [ "$started" -eq 1 ]; then bash scripts/dockerd.sh stop >/dev/null 2>&1 || true; fi
+}
+trap cleanup EXIT
 set +e
 npx tap "$@" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}

@@ -7,8 +7,12 @@
 #   SWANPAIR_FRESH_SRC      the git repository to clone (default: the checkout this script is in)
 #   SWANPAIR_FRESH_TIMEOUT  seconds before the run counts as failed (default 1500)
 #   SWANPAIR_FRESH_LOG      also keep the container's whole output (timestamped) in this file
-# Needs root and a running Docker daemon (test/e2e/dockerd.sh start). Prints the elapsed time;
+# Needs root and a running Docker daemon (scripts/dockerd.sh start). Prints the elapsed time;
 # on failure exits 1 and prints the container's output. The container is always removed.
+# The demo is the failover lab, whose containers need a Docker engine: the container borrows
+# this machine's (its socket is mounted), so its lab's containers run beside it, and a Docker
+# engine inside a container without --privileged is not possible here. The demo still installs
+# docker.io itself, and would start an engine of its own on a real machine.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -23,7 +27,7 @@ NAME=swanpair-fresh-$$
 say() { echo "fresh-machine: $*"; }
 t0=$SECONDS
 
-docker info >/dev/null 2>&1 || { say "no Docker daemon answers (start one: test/e2e/dockerd.sh start)"; exit 1; }
+docker info >/dev/null 2>&1 || { say "no Docker daemon answers (start one: scripts/dockerd.sh start)"; exit 1; }
 gitdir=$(git -C "$SRC" rev-parse --path-format=absolute --git-common-dir)
 sha=$(git -C "$SRC" rev-parse HEAD)
 image=$(bash "$root/images/fresh-debian/build.sh")
@@ -31,6 +35,11 @@ image=$(bash "$root/images/fresh-debian/build.sh")
 log=$(mktemp /tmp/swanpair-fresh-machine.XXXXXX)
 cleanup() {
   docker rm -f "$NAME" >/dev/null 2>&1 || true
+  # The demo's lab, should the container have died before removing it.
+  leftovers=$(docker ps -aq --filter label=swanpair.lab=demo)
+  # shellcheck disable=SC2086 # one id per word
+  [ -z "$leftovers" ] || docker rm -f $leftovers >/dev/null 2>&1 || true
+  docker network ls -q --filter label=swanpair.lab=demo | xargs -r docker network rm >/dev/null 2>&1 || true
   rm -f "$log"
 }
 trap cleanup EXIT
@@ -60,7 +69,8 @@ set +e
 # At the time limit the client is killed (it outlives a TERM) and the container removed below.
 timeout -s KILL "$TIMEOUT" docker run --name "$NAME" --sig-proxy=false --network host \
   --cap-add ALL --cap-drop SYS_RESOURCE --security-opt seccomp=unconfined \
-  --device /dev/net/tun \
+  --device /dev/net/tun --security-opt apparmor=unconfined \
+  -v /var/run/docker.sock:/var/run/docker.sock \
   -v "$gitdir:/src.git:ro" "${ca_args[@]}" -e "SWANPAIR_SHA=$sha" \
   "$image" bash -c "$inside" 2>&1 |
   while IFS= read -r line; do printf '[%4d s] %s\n' $((SECONDS - t0)) "$line"; done >"$log"
@@ -79,5 +89,5 @@ if [ "$rc" -ne 0 ]; then
   exit 1
 fi
 # Progress lines only, with the seconds since the start: where the time went.
-grep -E '^\[ *[0-9]+ s\] (fresh-machine|bootstrap|demo):' "$log" || true
+grep -E '^\[ *[0-9]+ s\] (fresh-machine|bootstrap|demo|lab|  [a-z0-9]+ -> )' "$log" || true
 say "passed in $elapsed s (removing the container: $t_rm s)"

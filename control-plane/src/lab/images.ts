@@ -33,7 +33,7 @@ export async function ensureLabImage(options: LabImageOptions = {}): Promise<str
   const progress = options.progress ?? (() => {});
   await docker("version", "--format", "{{.Server.Version}}").catch((err: unknown) => {
     throw failed(
-      `no Docker daemon answers (${errorText(err)}); start one (bash test/e2e/dockerd.sh start)`,
+      `no Docker daemon answers (${errorText(err)}); start one (bash scripts/dockerd.sh start)`,
     );
   });
   // mmdebstrap and docker import are shell work, done as images/fresh-debian/ does them.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Starts a Docker daemon that stays out of the way of the network-namespace tests
 # (docs/decisions/0010-dockerd-beside-namespace-tests.md), or uses the one running.
-#   test/e2e/dockerd.sh start   a daemon answers afterwards; one this script started is recorded
-#   test/e2e/dockerd.sh stop    stops the daemon "start" started, and nothing else
+#   scripts/dockerd.sh start   a daemon answers afterwards; one this script started is recorded
+#   scripts/dockerd.sh stop    stops the daemon "start" started, and nothing else
 # Root only. Bridge and address pool in 198.19.240.0/20, away from the machine's uplink,
 # DNS and mirror addresses and from the labs' 198.18.0.0/16.
 set -euo pipefail
