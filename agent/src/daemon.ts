@@ -16,11 +16,14 @@ import type { AgentControl } from "./api/control.ts";
 import { type ApiServer, startApiServer } from "./api/server.ts";
 import type { ApplyPlan } from "./apply/plan.ts";
 import { Reconciler } from "./apply/reconciler.ts";
+import { type Judgement, judgeGroup } from "./carrier/decide.ts";
+import { carrierGroups } from "./carrier/groups.ts";
+import { CarrierSteer } from "./carrier/steer.ts";
 import { CharonLink } from "./charon/link.ts";
 import { CharonSupervisor } from "./charon/supervisor.ts";
 import { coalesce } from "./coalesce.ts";
 import { loadConfigText } from "./config/load.ts";
-import type { ResolvedConfig, ResolvedPath } from "./config/types.ts";
+import type { ResolvedConfig, ResolvedPath, ResolvedTunnel } from "./config/types.ts";
 import { ProbeSet } from "./health/probe-set.ts";
 import type { SaObservation } from "./health/sa-state.ts";
 import { deriveTunnelState } from "./health/tunnel-state.ts";
@@ -60,11 +63,14 @@ export class AgentDaemon implements AgentControl {
   readonly #metrics = createMetrics();
   readonly #reconciler: Reconciler;
   readonly #probes: ProbeSet;
+  readonly #steer: CarrierSteer;
   #config!: ResolvedConfig;
   /** The text #config was loaded from: GET /v1/config. */
   #text!: string;
   /** The desired state rendered from #config, once per config generation. */
   #rendered!: Rendered;
+  /** The running config's carrier groups (decision 0017). */
+  #groups: ResolvedTunnel[][] = [];
   #generation = 0;
   #loadedAt: string | null = null;
   #lastError: string | null = null;
@@ -90,6 +96,10 @@ export class AgentDaemon implements AgentControl {
     this.#log = opts.logger;
     this.#reconciler = new Reconciler(opts.logger.child({ component: "apply" }));
     this.#probes = new ProbeSet(opts.logger.child({ component: "probe" }));
+    this.#steer = new CarrierSteer({
+      log: opts.logger.child({ component: "carrier" }),
+      onDue: () => void this.#refreshOnEvent(),
+    });
   }
 
   /**
@@ -129,7 +139,11 @@ export class AgentDaemon implements AgentControl {
       logger: this.#log.child({ component: "api" }),
     });
     try {
-      this.#probes.onChange(() => this.#trackStates());
+      // A probe that rises or falls may change a group's wanted carrier: steer on fresh SAs.
+      this.#probes.onChange(() => {
+        this.#trackStates();
+        void this.#refreshOnEvent();
+      });
       await this.#enact();
       if (config.charon.mode === "child") {
         this.#supervisor = new CharonSupervisor({
@@ -164,6 +178,7 @@ export class AgentDaemon implements AgentControl {
 
   async stop(): Promise<void> {
     clearInterval(this.#timer);
+    this.#steer.stop();
     await this.#api?.close();
     await this.#probes.stop();
     await this.#queue.catch(() => {});
@@ -176,6 +191,7 @@ export class AgentDaemon implements AgentControl {
     // "initiating" expires with time alone, so states are brought up to date here too.
     this.#trackStates();
     const c = this.#config;
+    const judgements = this.#judgements();
     return {
       appliance: c.appliance.name,
       datapath: c.datapath,
@@ -193,7 +209,7 @@ export class AgentDaemon implements AgentControl {
         loadedAt: this.#loadedAt,
         lastError: this.#lastError,
       },
-      tunnels: c.tunnels.map((t) => this.#tunnelStatus(t.name, t.remoteAddress)),
+      tunnels: c.tunnels.map((t) => this.#tunnelStatus(t.name, t.remoteAddress, judgements)),
       paths: c.paths.map((p) => this.#pathStatus(p)),
     };
   }
@@ -310,6 +326,7 @@ export class AgentDaemon implements AgentControl {
   #adopt(config: ResolvedConfig, rendered: Rendered) {
     this.#config = config;
     this.#rendered = rendered;
+    this.#groups = carrierGroups(config.tunnels);
     this.#generation++;
   }
 
@@ -327,8 +344,32 @@ export class AgentDaemon implements AgentControl {
 
   async #refreshSas() {
     if (!this.#link.ready) return;
-    this.#sas = await this.#link.port().listSas();
+    const port = this.#link.port();
+    this.#sas = await port.listSas();
     this.#trackStates();
+    for (const action of this.#steer.act(this.#judgements(), port)) {
+      this.#metrics.carrierActions.inc({ action: action.kind });
+    }
+  }
+
+  /** Every carrier group judged on the SAs and probes as they are now. */
+  #judgements(): Judgement[] {
+    return this.#groups.map((group) =>
+      judgeGroup(
+        group.map((t) => ({
+          name: t.name,
+          priority: t.priority,
+          probe: this.#probes.snapshot(t.name).state,
+          sa: this.#saOf(t.name),
+          initiating: this.#link.isInitiating(t.name),
+        })),
+        this.#config.datapath,
+      ),
+    );
+  }
+
+  #saOf(name: string): SaObservation {
+    return this.#sas.get(name) ?? { ike: null, child: null };
   }
 
   /** Notes when each tunnel's and path's state last changed; called whenever an input changes. */
@@ -347,7 +388,7 @@ export class AgentDaemon implements AgentControl {
   }
 
   #derive(name: string) {
-    const sa = this.#sas.get(name) ?? { ike: null, child: null };
+    const sa = this.#saOf(name);
     const probe = this.#probes.snapshot(name);
     const derived = deriveTunnelState({
       ike: sa.ike?.state ?? null,
@@ -383,8 +424,9 @@ export class AgentDaemon implements AgentControl {
     }
   }
 
-  #tunnelStatus(name: string, remoteAddress: string): TunnelStatus {
+  #tunnelStatus(name: string, remoteAddress: string, judgements: Judgement[]): TunnelStatus {
     const { sa, probe, state, reason } = this.#derive(name);
+    const judged = judgements.find((j) => j.members.includes(name));
     return {
       name,
       state,
@@ -394,6 +436,9 @@ export class AgentDaemon implements AgentControl {
       child: sa.child,
       probe,
       since: this.#since.get(name)?.at as string,
+      group: judged
+        ? { members: judged.members, carrier: judged.carrier, wanted: judged.wanted }
+        : null,
     };
   }
 

@@ -1,4 +1,5 @@
 import type { Counter, Registry } from "prom-client";
+import { carries } from "../../common/agent-api/carries.ts";
 import type {
   AgentStatus,
   PathStatus,
@@ -6,6 +7,7 @@ import type {
   TunnelState,
 } from "../../common/agent-api/status.ts";
 import { metricsRegistry } from "../../common/metrics.ts";
+import type { CarrierAction } from "./carrier/decide.ts";
 
 const TUNNEL_STATES: readonly TunnelState[] = ["up", "down", "connecting"];
 const PATH_STATES: readonly PathStatus["state"][] = ["up", "down", "unknown"];
@@ -22,6 +24,8 @@ export interface AgentMetrics {
   registry: Registry;
   /** Count every reload attempt: `reloads.inc({ result: reloadOutcome(r) })`, or "failed" if reload threw. */
   reloads: Counter<"result">;
+  /** Count every carrier action started (decision 0017): `carrierActions.inc({ action: "rekey" })`. */
+  carrierActions: Counter<"action">;
   /**
    * Refresh the gauges from a status snapshot; call before each scrape.
    * Also advances swanpair_charon_restarts_total from status.charon.restarts, so
@@ -42,6 +46,14 @@ export function createMetrics(): AgentMetrics {
   for (const result of ["ok", "rejected", "failed"] satisfies ReloadOutcome[]) {
     reloads.inc({ result }, 0);
   }
+  const carrierActions = counter(
+    "swanpair_carrier_actions_total",
+    "Actions the agent started to make a carrier group's wanted tunnel carry (initiate, rekey)",
+    ["action"],
+  );
+  for (const action of ["initiate", "rekey"] satisfies CarrierAction["kind"][]) {
+    carrierActions.inc({ action }, 0);
+  }
   const charonRestarts = counter(
     "swanpair_charon_restarts_total",
     "Times the agent restarted charon after it exited",
@@ -55,6 +67,11 @@ export function createMetrics(): AgentMetrics {
     "swanpair_tunnel_state",
     "Tunnel state, one-hot: 1 for the current state, 0 for the others",
     ["tunnel", "state"],
+  );
+  const tunnelCarries = gauge(
+    "swanpair_tunnel_carries",
+    "1 when the tunnel's CHILD_SA is the one its selectors' traffic is sent into, else 0 (absent when the agent cannot tell)",
+    ["tunnel"],
   );
   const probeRtt = gauge(
     "swanpair_probe_rtt_seconds",
@@ -91,7 +108,7 @@ export function createMetrics(): AgentMetrics {
     "swanpair_config_generation",
     "Generation of the configuration currently loaded",
   );
-  const perTunnel = [tunnelUp, tunnelState, probeRtt, probeLoss];
+  const perTunnel = [tunnelUp, tunnelState, tunnelCarries, probeRtt, probeLoss];
   const perPath = [pathUp, pathState, pathRtt, pathLoss];
 
   let seenRestarts = 0;
@@ -105,6 +122,8 @@ export function createMetrics(): AgentMetrics {
       tunnelUp.set({ tunnel }, t.state === "up" ? 1 : 0);
       for (const state of TUNNEL_STATES)
         tunnelState.set({ tunnel, state }, t.state === state ? 1 : 0);
+      const carrying = carries(t);
+      if (carrying !== null) tunnelCarries.set({ tunnel }, carrying ? 1 : 0);
       if (t.probe.state === "disabled") continue;
       probeLoss.set({ tunnel }, t.probe.loss);
       if (t.probe.rttMs !== null) probeRtt.set({ tunnel }, t.probe.rttMs / 1000);
@@ -125,5 +144,5 @@ export function createMetrics(): AgentMetrics {
     }
   }
 
-  return { registry, reloads, update };
+  return { registry, reloads, carrierActions, update };
 }

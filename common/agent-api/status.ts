@@ -34,6 +34,26 @@ export interface PathStatus extends ProbeReading {
   since: string;
 }
 
+/**
+ * The tunnels whose CHILD_SAs have the same selectors as one tunnel's (a carrier group,
+ * decision 0017): the datapath sends their traffic into one of them.
+ */
+export interface CarrierGroupStatus {
+  /** Every member, this tunnel included, by preference: ascending priority, then config order. */
+  members: string[];
+  /**
+   * The member whose CHILD_SA the datapath sends the group's traffic into now (libipsec: the one
+   * installed last; kernel: the lowest priority); null when none is installed, or (kernel) when
+   * the installed members with the lowest priority are several.
+   */
+  carrier: string | null;
+  /**
+   * The member the agent makes carry (libipsec): the first whose probe is up; null when the
+   * agent leaves the group alone (kernel datapath, no probe up).
+   */
+  wanted: string | null;
+}
+
 export interface TunnelStatus {
   name: string;
   state: TunnelState;
@@ -45,6 +65,8 @@ export interface TunnelStatus {
   probe: ProbeStatus;
   /** ISO time of the last state change. */
   since: string;
+  /** Its carrier group; null when no other tunnel has its selectors. */
+  group: CarrierGroupStatus | null;
 }
 
 export interface AgentStatus {

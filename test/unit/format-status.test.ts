@@ -33,12 +33,28 @@ t.test("header and aligned table", async (t) => {
     out,
     [
       "appliance vpn-a, charon 5.9.14 running (pid 4242, restarts 1), config generation 3, datapath kernel",
-      "NAME              STATE        REMOTE         IKE           CHILD       RTT    LOSS   SINCE   REASON",
-      "to-dc1            up           198.51.100.7   ESTABLISHED   INSTALLED   12ms   0%     3m      child installed, probe up",
-      "to-datacenter-2   down         2001:db8::7    -             -           -      100%   2d2h    no IKE SA",
-      "dc3               connecting   198.51.100.7   CONNECTING    -           -      -      2s      IKE in progress",
+      "NAME              STATE        REMOTE         IKE           CHILD       CARRIER   RTT    LOSS   SINCE   REASON",
+      "to-dc1            up           198.51.100.7   ESTABLISHED   INSTALLED   -         12ms   0%     3m      child installed, probe up",
+      "to-datacenter-2   down         2001:db8::7    -             -           -         -      100%   2d2h    no IKE SA",
+      "dc3               connecting   198.51.100.7   CONNECTING    -           -         -      -      2s      IKE in progress",
     ].join("\n"),
   );
+});
+
+t.test("CARRIER: the group's carrier, and the one the agent moves the traffic to", async (t) => {
+  const group = (carrier: string | null, wanted: string | null) => ({
+    group: { members: ["b1", "b2"], carrier, wanted },
+  });
+  const rows = (...tunnels: ReturnType<typeof tunnel>[]) =>
+    formatStatus(status(tunnels), { now: NOW })
+      .split("\n")
+      .slice(2)
+      .map((line) => line.split(/ {3,}/)[5]);
+  t.same(rows(tunnel("b1", group("b1", "b1")), tunnel("b2", group("b1", "b1"))), ["b1", "b1"]);
+  t.same(rows(tunnel("b1", group("b2", "b1"))), ["b2 -> b1"], "moving to the wanted one");
+  t.same(rows(tunnel("b1", group(null, "b1"))), ["- -> b1"], "none installed yet");
+  t.same(rows(tunnel("b1", group("b2", null))), ["b2"], "the agent leaves the group alone");
+  t.same(rows(tunnel("c1")), ["-"], "a tunnel alone");
 });
 
 t.test("every row starts its columns at the header's offsets", async (t) => {

@@ -109,6 +109,36 @@ t.test("reload outcomes", async (t) => {
   t.ok((await samples(m)).includes('swanpair_reloads_total{result="rejected"} 1'));
 });
 
+t.test("which tunnel carries, and the carrier actions started", async (t) => {
+  const m = createMetrics();
+  const group = { members: ["b1", "b2", "b3"], carrier: "b1", wanted: "b1" };
+  m.update(
+    status([
+      tunnel("b1", { group }),
+      tunnel("b2", { group }),
+      tunnel("b3", { group: { ...group, carrier: null }, child: null }),
+      tunnel("c1"),
+    ]),
+  );
+  m.carrierActions.inc({ action: "rekey" });
+  const s = await samples(m);
+  for (const line of [
+    'swanpair_tunnel_carries{tunnel="b1"} 1',
+    'swanpair_tunnel_carries{tunnel="b2"} 0',
+    'swanpair_tunnel_carries{tunnel="b3"} 0',
+    'swanpair_tunnel_carries{tunnel="c1"} 1',
+    'swanpair_carrier_actions_total{action="rekey"} 1',
+    'swanpair_carrier_actions_total{action="initiate"} 0',
+  ]) {
+    t.ok(s.includes(line), line);
+  }
+  m.update(status([tunnel("d1", { group: { ...group, members: ["d1", "d2"], carrier: null } })]));
+  t.notOk(
+    (await samples(m)).some((l) => l.startsWith("swanpair_tunnel_carries")),
+    "absent when the agent cannot tell",
+  );
+});
+
 t.test("registries are independent", async (t) => {
   const a = createMetrics();
   const b = createMetrics();

@@ -38,8 +38,8 @@ t.test("paths follow the tunnels as a table of their own", async (t) => {
     out,
     [
       "appliance vpn-a, charon 5.9.14 running (pid 4242, restarts 1), config generation 3, datapath kernel",
-      "NAME     STATE   REMOTE         IKE           CHILD       RTT    LOSS   SINCE   REASON",
-      "to-dc1   up      198.51.100.7   ESTABLISHED   INSTALLED   12ms   0%     3m      child installed, probe up",
+      "NAME     STATE   REMOTE         IKE           CHILD       CARRIER   RTT    LOSS   SINCE   REASON",
+      "to-dc1   up      198.51.100.7   ESTABLISHED   INSTALLED   -         12ms   0%     3m      child installed, probe up",
       "",
       "PATH              STATE     TARGET           RTT     LOSS   SENT   RECEIVED   SINCE",
       "ab                up        10.2.0.20        3.2ms   0%     10     10         2m",

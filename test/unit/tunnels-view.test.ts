@@ -36,14 +36,20 @@ const unreachable: AgentAnswer<never> = {
 const noSa = { ike: null, child: null, reason: "no ike sa" } as const;
 const probeDown = { state: "down", rttMs: null, loss: 1, sent: 10, received: 0 } as const;
 
-t.test("CARRIES: from the installed CHILD_SAs and the fleet's pairs", async (t) => {
-  const view = tunnelsView(fleet, [
-    // a1: its tunnel to b1 is the only installed one towards pair pb; the one to b2 has no SA.
-    answered("a1", [tunnel("b1"), tunnel("b2", { state: "down", ...noSa })]),
-    // a2: both of its tunnels towards pb are installed: the priority decides, unreported.
-    answered("a2", [tunnel("b1"), tunnel("b2", { state: "connecting" })]),
-    // b1: a tunnel the fleet does not name may share anyone's selectors.
-    answered("b1", [tunnel("a1"), tunnel("dc9")]),
+t.test("CARRIES: as the agents report their carrier groups", async (t) => {
+  const group = (carrier: string | null) => ({
+    group: { members: ["b1", "b2"], carrier, wanted: "b1" },
+  });
+  const view = tunnelsView([
+    // a1: both tunnels towards pair pb installed; its agent says b1's carries.
+    answered("a1", [tunnel("b1", group("b1")), tunnel("b2", group("b1"))]),
+    // a2: the group's carrier is b2; b1 has no SA.
+    answered("a2", [tunnel("b1", { ...group("b2"), ...noSa }), tunnel("b2", group("b2"))]),
+    // b1: a tunnel alone carries when installed; a kernel group whose pick is not visible.
+    answered("b1", [
+      tunnel("a1"),
+      tunnel("dc8", { group: { members: ["dc8", "dc9"], carrier: null, wanted: null } }),
+    ]),
   ]);
   const carries = Object.fromEntries(
     view.appliances.map((a) => [a.name, a.tunnels.map((x) => [x.name, x.carries])]),
@@ -54,22 +60,24 @@ t.test("CARRIES: from the installed CHILD_SAs and the fleet's pairs", async (t) 
       ["b2", "no"],
     ],
     a2: [
-      ["b1", null],
-      ["b2", null],
+      ["b1", "no"],
+      ["b2", "yes"],
     ],
     b1: [
-      ["a1", null],
-      ["dc9", null],
+      ["a1", "yes"],
+      ["dc8", null],
     ],
   });
 
-  const [a1] = tunnelsView(fleet, [
+  const [a1] = tunnelsView([
     answered("a1", [
       // Installed while its probe fails: it carries, into a black hole; STATE says down.
       tunnel("b1", { state: "down", reason: "child installed, probe down", probe: probeDown }),
       // A CHILD_SA under an IKE_SA that is being deleted carries nothing.
       tunnel("b2", { ike: { uniqueId: "4", state: "DELETING" } }),
       tunnel("dc9", { child: { uniqueId: "7", state: "INSTALLING" } }),
+      // An agent older than carrier groups does not say.
+      tunnel("dc7", { group: undefined as unknown as null }),
     ]),
   ]).appliances;
   t.same(
@@ -78,12 +86,13 @@ t.test("CARRIES: from the installed CHILD_SAs and the fleet's pairs", async (t) 
       ["b1", "down", "yes"],
       ["b2", "up", "no"],
       ["dc9", "up", "no"],
+      ["dc7", "up", null],
     ],
   );
 });
 
 t.test("agents that give no status are entries saying why; the JSON shape", async (t) => {
-  const view = tunnelsView(fleet, [
+  const view = tunnelsView([
     answered("a1", [tunnel("b1")]),
     {
       appliance: "a2",
@@ -113,16 +122,16 @@ t.test("agents that give no status are entries saying why; the JSON shape", asyn
 });
 
 t.test("trouble: every tunnel not up, nothing when all are", async (t) => {
-  const down = tunnelsView(fleet, [
+  const down = tunnelsView([
     answered("a1", [tunnel("b1"), tunnel("b2", { state: "connecting" })]),
     answered("b1", [tunnel("a1", { state: "down", ...noSa })]),
   ]);
   t.same(tunnelsTrouble(down), ["tunnel(s) not up: a1/b2 connecting, b1/a1 down"]);
-  const up = tunnelsView(fleet, [answered("a1", [tunnel("b1")]), answered("a2", [])]);
+  const up = tunnelsView([answered("a1", [tunnel("b1")]), answered("a2", [])]);
   t.same(tunnelsTrouble(up), [], "an appliance without tunnels is no trouble");
 });
 
-const mixed = tunnelsView(fleet, [
+const mixed = tunnelsView([
   answered("a1", [
     tunnel("b1", { remoteAddress: "198.18.0.2", since: "2026-03-01T11:57:00Z" }),
     tunnel("b2", {
@@ -150,7 +159,7 @@ t.test(
         `b2          unreachable: ${NO_SOCKET}`,
       ].join("\n"),
     );
-    const noProbe = tunnelsView(fleet, [
+    const noProbe = tunnelsView([
       answered("a1", [
         tunnel("b1", { probe: { state: "disabled", rttMs: null, loss: 0, sent: 0, received: 0 } }),
       ]),

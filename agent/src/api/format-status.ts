@@ -35,6 +35,7 @@ const COLUMNS: Column<TunnelStatus>[] = [
   { title: "REMOTE", value: (t) => t.remoteAddress },
   { title: "IKE", value: (t) => t.ike?.state ?? "-" },
   { title: "CHILD", value: (t) => t.child?.state ?? "-" },
+  { title: "CARRIER", value: (t) => carrier(t) },
   { title: "RTT", value: (t) => (t.probe.state === "disabled" ? "-" : formatRtt(t.probe.rttMs)) },
   {
     title: "LOSS",
@@ -43,6 +44,18 @@ const COLUMNS: Column<TunnelStatus>[] = [
   { title: "SINCE", value: (t, now) => formatAge(t.since, now) },
   { title: "REASON", value: (t) => t.reason },
 ];
+
+/**
+ * Which member of the tunnel's carrier group carries, "-" for a tunnel alone (or none carrying);
+ * "b2 -> b1" while the agent moves the traffic to the one it wants.
+ */
+function carrier({ group }: TunnelStatus): string {
+  if (!group) return "-";
+  const now = group.carrier ?? "-";
+  return group.wanted === null || group.wanted === group.carrier
+    ? now
+    : `${now} -> ${group.wanted}`;
+}
 
 const PATH_COLUMNS: Column<PathStatus>[] = [
   { title: "PATH", value: (p) => p.name },

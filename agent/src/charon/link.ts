@@ -24,6 +24,8 @@ export interface CharonOps extends CharonPort {
   listSas(): Promise<Map<string, SaObservation>>;
   initiate(tunnel: string): Promise<void>;
   terminate(tunnel: string): Promise<void>;
+  /** Rekeys one CHILD_SA, by charon's unique id; charon does it in the background. */
+  rekeyChild(childId: string): Promise<void>;
 }
 
 const FAST_POLL_MS = 20;
@@ -115,6 +117,9 @@ export class CharonLink {
         await vici.terminate(client, { child: tunnel, timeoutMs: -1 }, opts).catch((error) => {
           if (!/no matching SAs/.test(String(error?.message))) throw error;
         });
+      },
+      rekeyChild: async (childId) => {
+        await vici.rekey(client, { childId: Number(childId) }, opts);
       },
     };
   }

@@ -15,7 +15,11 @@ export interface DerivedTunnelState {
   reason: string;
 }
 
-const CHILD_NEGOTIATING = new Set(["CREATED", "INSTALLING", "RETRYING"]);
+export const CHILD_NEGOTIATING: ReadonlySet<string> = new Set([
+  "CREATED",
+  "INSTALLING",
+  "RETRYING",
+]);
 const IKE_NEGOTIATING = new Set(["CREATED", "CONNECTING"]);
 
 /**

@@ -61,6 +61,14 @@ export interface TerminateArgs {
   timeoutMs?: number;
 }
 
+/** Which SAs to rekey; charon rekeys every one that matches. */
+export interface RekeyArgs {
+  child?: string;
+  ike?: string;
+  childId?: number;
+  ikeId?: number;
+}
+
 function badReply(cmd: string, what: string): SwpError {
   return new SwpError("SWP_ERR_VICI_PROTOCOL", `${cmd} reply: ${what}`, { command: cmd });
 }
@@ -250,4 +258,23 @@ export async function terminate(
     matches: Number(text(reply, "matches", "terminate")),
     terminated: Number(text(reply, "terminated", "terminate")),
   };
+}
+
+/**
+ * Queues a rekey of the matching SAs; charon answers at once and rekeys in the background
+ * (events tell the outcome). A CHILD_SA's rekey installs the new SA before the old one goes.
+ * Fails (SWP_ERR_VICI_COMMAND) when nothing matched.
+ */
+export async function rekey(
+  client: ViciClient,
+  what: RekeyArgs,
+  options?: CallOptions,
+): Promise<{ matches: number }> {
+  const msg = args({
+    child: what.child,
+    ike: what.ike,
+    "child-id": what.childId,
+    "ike-id": what.ikeId,
+  });
+  return { matches: Number(text(await client.call("rekey", msg, options), "matches", "rekey")) };
 }

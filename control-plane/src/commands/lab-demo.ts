@@ -1,5 +1,6 @@
-import { emit } from "../../../common/cli.ts";
+import { EXIT, ExitError, emit } from "../../../common/cli.ts";
 import { formatDemo, runDemo } from "../lab/demo.ts";
+import { LabError } from "../lab/lab-error.ts";
 import { progressLine } from "./lab-shared.ts";
 import { planOrExit, TOPOLOGY_OPTION } from "./lab-topology.ts";
 import type { Verb } from "./shared.ts";

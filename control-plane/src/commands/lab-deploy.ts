@@ -1,6 +1,7 @@
 import { EXIT, ExitError, print } from "../../../common/cli.ts";
-import { deployLab, LabError } from "../lab/deploy.ts";
+import { deployLab } from "../lab/deploy.ts";
 import { labDryRun } from "../lab/dry-run.ts";
+import { LabError } from "../lab/lab-error.ts";
 import { progressLine } from "./lab-shared.ts";
 import { planOrExit, TOPOLOGY_OPTION } from "./lab-topology.ts";
 import type { Verb } from "./shared.ts";

@@ -27,7 +27,7 @@ export const tunnels: Verb = {
         const fleet = await loadOrExit(opts.config);
         const appliances = selectAppliances(fleet, opts.appliance);
         const answers = await askAgents(fleet, appliances, (api) => api.status(), AGENT_TIMEOUT_MS);
-        const view = tunnelsView(fleet, answers);
+        const view = tunnelsView(answers);
         emit(opts.json, view, () => formatTunnels(view, { now: new Date(), color: useColor() }));
         exitIfTrouble("tunnels", tunnelsTrouble(view), opts.json);
       }),

@@ -7,7 +7,7 @@ import type { LabPlan } from "./plan.ts";
 import { arrivalBins } from "./traffic/analyze.ts";
 import { trafficSvg } from "./traffic/plot-svg.ts";
 import { formatTimeline, timelineJson } from "./traffic/timeline.ts";
-import { readTraffic, startTraffic, stopTraffic } from "./traffic-run.ts";
+import { type DirectionReport, readTraffic, startTraffic, stopTraffic } from "./traffic-run.ts";
 
 /**
  * `swanpair lab demo`: the failover the project exists for, from nothing and back to nothing.
@@ -48,19 +48,11 @@ export async function runDemo(plan: LabPlan, o: DemoOptions): Promise<DemoResult
     o.progress(`traffic: ${plan.traffic.ratePps} packets/s each way between the VPCs' hosts`);
     const run = await runFault(state, { node: active, mode: "kill", progress: o.progress });
     await stopTraffic(plan);
-    const traffic = await readTraffic(plan);
-    const startMs = Math.min(...traffic.map((d) => d.flow.startMs));
-    const endMs = Math.max(...traffic.map((d) => d.flow.sends.at(-1)?.sentMs ?? startMs));
-    const svg = trafficSvg({
-      title: `swanpair lab ${plan.lab}: ${active} killed (docker kill), packets per ${BIN_MS} ms`,
-      binMs: BIN_MS,
-      startMs,
-      series: traffic.map((d) => ({
-        label: `${d.from} -> ${d.to}`,
-        bins: arrivalBins(d.flow, { startMs, endMs, binMs: BIN_MS }),
-      })),
-      marks: run.moments.events.map((e) => ({ atMs: e.atMs, label: e.name })),
-    });
+    const svg = plotRun(
+      await readTraffic(plan),
+      run,
+      `swanpair lab ${plan.lab}: ${active} killed (docker kill), packets per ${BIN_MS} ms`,
+    );
     await writeFile(o.svg, svg);
     return {
       lab: plan.lab,
@@ -75,6 +67,22 @@ export async function runDemo(plan: LabPlan, o: DemoOptions): Promise<DemoResult
   } finally {
     if (!o.keep) await destroyLab(plan.lab, false);
   }
+}
+
+/** Packets per 100 ms each way, the failover's moments marked. */
+export function plotRun(traffic: DirectionReport[], run: FaultRun, title: string): string {
+  const startMs = Math.min(...traffic.map((d) => d.flow.startMs));
+  const endMs = Math.max(...traffic.map((d) => d.flow.sends.at(-1)?.sentMs ?? startMs));
+  return trafficSvg({
+    title,
+    binMs: BIN_MS,
+    startMs,
+    series: traffic.map((d) => ({
+      label: `${d.from} -> ${d.to}`,
+      bins: arrivalBins(d.flow, { startMs, endMs, binMs: BIN_MS }),
+    })),
+    marks: run.moments.events.map((e) => ({ atMs: e.atMs, label: e.name })),
+  });
 }
 
 export function formatDemo(r: DemoResult): string {

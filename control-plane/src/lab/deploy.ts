@@ -2,19 +2,21 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { EC2Client } from "@aws-sdk/client-ec2";
 import { stringify } from "yaml";
+import type { AgentStatus } from "../../../common/agent-api/status.ts";
 import { writeFileAtomic } from "../../../common/atomic-write.ts";
 import { renderAgentConfigs } from "../agents-config/render.ts";
 import { loadFleetFile } from "../fleet/load.ts";
 import type { Fleet } from "../fleet/types.ts";
 import { ensureKeys } from "../keys/store.ts";
 import { keyPrefix, tunnelKeys } from "../keys/tunnel-keys.ts";
-import { askAgents } from "../tunnels/ask-agents.ts";
+import { type AgentAnswer, askAgents } from "../tunnels/ask-agents.ts";
 import { tunnelsTrouble, tunnelsView } from "../tunnels/view.ts";
-import { dockerAnswers, labResources } from "./docker.ts";
+import { dockerAnswers, dockerOutput, inspectContainers, labResources } from "./docker.ts";
 import { GATE_LISTEN } from "./ec2-gate.ts";
 import { seedLabEc2 } from "./ec2-seed.ts";
 import { labFleet } from "./fleet-file.ts";
 import { ensureLabImage } from "./images.ts";
+import { LabError } from "./lab-error.ts";
 import { startLabMoto } from "./moto.ts";
 import {
   controllerStatusUrls,
@@ -38,8 +40,6 @@ import { waitUntil } from "./wait.ts";
  */
 
 export type Progress = (line: string) => void;
-
-export class LabError extends Error {}
 
 const STATE_DIR = "/var/lib/swanpair";
 const GATE_URL = `http://${GATE_LISTEN.host}:${GATE_LISTEN.port}`;
@@ -154,11 +154,9 @@ export async function deployLab(plan: LabPlan, progress: Progress): Promise<LabS
     "every tunnel up",
     120_000,
     async () => {
-      const view = tunnelsView(
-        fleet,
-        await askAgents(fleet, fleet.appliances, (api) => api.status(), 3000),
-      );
-      const trouble = tunnelsTrouble(view);
+      const answers = await askAgents(fleet, fleet.appliances, (api) => api.status(), 3000);
+      await failFast(plan, answers);
+      const trouble = tunnelsTrouble(tunnelsView(answers));
       return trouble.length === 0 ? true : { not: trouble.slice(0, 3).join("; ") };
     },
     progress,
@@ -182,6 +180,32 @@ export async function deployLab(plan: LabPlan, progress: Progress): Promise<LabS
   );
   progress(`lab ${plan.lab} is up`);
   return state;
+}
+
+/**
+ * Waiting out the timeout helps no one when an appliance's container has exited (its agent's
+ * preflight names what is missing) or its charon keeps crashing (with charon's reason).
+ */
+async function failFast(plan: LabPlan, answers: AgentAnswer<AgentStatus>[]): Promise<void> {
+  const appliances = plan.vpcs.flatMap((v) => v.appliances);
+  const states = await inspectContainers(appliances.map((a) => a.container));
+  const exited = states.find((c) => !c.running);
+  if (exited !== undefined) {
+    const { stdout, stderr } = await dockerOutput(["logs", "--tail", "15", exited.name]).catch(
+      () => ({
+        stdout: "",
+        stderr: "",
+      }),
+    );
+    throw new LabError(
+      `${exited.name} exited (${exited.status}); its last lines:\n${`${stdout}${stderr}`.trim()}`,
+    );
+  }
+  for (const a of answers) {
+    if (!a.ok || a.value.charon.state !== "crash-loop") continue;
+    const reason = a.value.charon.lastExit?.reason ?? "no reason given";
+    throw new LabError(`charon keeps exiting on ${a.appliance}: ${reason}`);
+  }
 }
 
 /** moto takes any credentials; these keep real ones away from it. */

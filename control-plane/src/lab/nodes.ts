@@ -1,6 +1,7 @@
 import { copyFile, mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { docker, LAB_LABEL } from "./docker.ts";
+import { docker, dockerOutput, inspectContainers, LAB_LABEL } from "./docker.ts";
+import { LabError } from "./lab-error.ts";
 import type { LabAppliance, LabHost, LabPlan, LabVpc } from "./plan.ts";
 
 /**
@@ -118,6 +119,31 @@ export async function startRouter(
     "",
     [[plan.internet.network, vpc.router.internetAddress]],
   );
+  await routerUp(vpc.router.container);
+}
+
+/**
+ * Waits for the router's "router up" line: its NAT is in place from then on. An appliance
+ * started earlier could send its first IKE packet through a router without NAT yet, and the
+ * conntrack entry left without NAT then outlives charon's retransmissions: that tunnel stays
+ * down from that side for minutes (seen in the failure matrix).
+ */
+async function routerUp(container: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { stdout, stderr } = await dockerOutput(["logs", container]);
+    const log = `${stdout}${stderr}`;
+    if (log.includes('"msg":"router up"')) return;
+    const [state] = await inspectContainers([container]);
+    const tail = () => log.trim().split("\n").slice(-10).join("\n");
+    if (state?.running !== true)
+      throw new LabError(`${container} exited (${state?.status ?? "missing"}):\n${tail()}`);
+    if (Date.now() > deadline)
+      throw new LabError(
+        `${container} did not set up its NAT in ${timeoutMs / 1000} s:\n${tail()}`,
+      );
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 export const AGENT_CONFIG = "/etc/swanpair/agent.yaml";

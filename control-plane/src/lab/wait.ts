@@ -1,3 +1,5 @@
+import { LabError } from "./lab-error.ts";
+
 /**
  * Waits for a condition, telling progress what it is still waiting for at most every 5 s.
  * `check` answers true, or what is missing.
@@ -20,7 +22,7 @@ export async function waitUntil(
     }
     last = r.not;
     if (Date.now() - start > timeoutMs) {
-      throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}: ${last}`);
+      throw new LabError(`timed out after ${timeoutMs / 1000} s waiting for ${what}: ${last}`);
     }
     if (Date.now() - said >= 5000) {
       progress(`waiting for ${what}: ${last}`);

@@ -1,6 +1,5 @@
-import { CHILD_CARRYING, IKE_ALIVE } from "../../../common/agent-api/sa-states.ts";
+import { carries } from "../../../common/agent-api/carries.ts";
 import type { AgentStatus, TunnelStatus } from "../../../common/agent-api/status.ts";
-import type { Fleet } from "../fleet/types.ts";
 import { type AgentAnswer, reachable } from "./ask-agents.ts";
 
 /**
@@ -9,8 +8,8 @@ import { type AgentAnswer, reachable } from "./ask-agents.ts";
  */
 
 /**
- * Whether this tunnel's CHILD_SA is the one the kernel sends its selectors' traffic into:
- * "yes", "no", or null when the agent's status cannot tell (see withCarries()).
+ * Whether this tunnel's CHILD_SA is the one the datapath sends its selectors' traffic into, as
+ * its agent reports it (carries()): "yes", "no", or null when the agent cannot tell.
  */
 export type Carries = "yes" | "no" | null;
 
@@ -30,11 +29,15 @@ export interface TunnelsView {
   appliances: ApplianceTunnels[];
 }
 
-export function tunnelsView(fleet: Fleet, answers: AgentAnswer<AgentStatus>[]): TunnelsView {
+/**
+ * @param _fleet no longer read: the agents report their carriers (decision 0017). Kept until
+ * the lab's callers (control-plane/src/lab/, bench/lab.ts, test/helpers/lab.ts) drop it.
+ */
+export function tunnelsView(answers: AgentAnswer<AgentStatus>[]): TunnelsView {
   return {
     appliances: answers.map((a) =>
       a.ok
-        ? { name: a.appliance, reachable: true, tunnels: withCarries(fleet, a.value.tunnels) }
+        ? { name: a.appliance, reachable: true, tunnels: a.value.tunnels.map(withCarries) }
         : { name: a.appliance, reachable: reachable(a), error: a.error, tunnels: [] },
     ),
   };
@@ -57,33 +60,7 @@ export function tunnelsTrouble(view: TunnelsView): string[] {
   ];
 }
 
-const installed = (t: TunnelStatus) =>
-  t.ike !== null &&
-  IKE_ALIVE.has(t.ike.state) &&
-  t.child !== null &&
-  CHILD_CARRYING.has(t.child.state);
-
-/**
- * The status has neither selectors nor priorities, so CARRIES is derived from what it has:
- * a tunnel without an installed CHILD_SA carries nothing; one with an installed CHILD_SA
- * carries when no other installed tunnel of the appliance may hold the same selectors.
- * Tunnels are named after the far appliance (docs/fleet-config.md), and the tunnels to one far
- * pair share the far VPC's selectors; a tunnel the fleet does not name may share anyone's.
- * Between rivals the priority decides, which the status does not report: null.
- */
-function withCarries(fleet: Fleet, tunnels: TunnelStatus[]): TunnelRow[] {
-  const group = (t: TunnelStatus): string | undefined =>
-    fleet.pairs.find((p) => p.members.includes(t.name))?.name ??
-    fleet.appliances.find((a) => a.name === t.name)?.name;
-  const live = tunnels.filter(installed);
-  return tunnels.map((t) => {
-    if (!installed(t)) return { ...t, carries: "no" };
-    const mine = group(t);
-    const rivals = live.filter((u) => {
-      if (u === t) return false;
-      const theirs = group(u);
-      return mine === undefined || theirs === undefined || mine === theirs;
-    });
-    return { ...t, carries: rivals.length === 0 ? "yes" : null };
-  });
+function withCarries(t: TunnelStatus): TunnelRow {
+  const carrying = carries(t);
+  return { ...t, carries: carrying === null ? null : carrying ? "yes" : "no" };
 }

@@ -18,8 +18,11 @@ export async function setUpGateway(
 ): Promise<void> {
   const ipt = (...args: string[]) => sh("iptables", ["-w", ...args]);
   await ipt("-A", "OUTPUT", "-p", "icmp", "--icmp-type", "redirect", "-j", "DROP");
+  // The rules first, the addresses last: the router receives an Elastic IP's packets only once
+  // it holds the address, and by then the DNAT rule is there for the first packet of each flow.
+  // A packet that came earlier would leave a conntrack entry without NAT, and charon's
+  // retransmissions (the gaps stay under the 30 s UDP timeout) would keep it for minutes.
   for (const e of eips) {
-    await sh("ip", ["addr", "add", `${e.public}/32`, "dev", dev.internet]);
     await ipt(
       "-t",
       "nat",
@@ -53,4 +56,5 @@ export async function setUpGateway(
   }
   await ipt("-A", "FORWARD", "-o", dev.internet, "-j", "DROP");
   await ipt("-A", "FORWARD", "-i", dev.internet, "-j", "DROP");
+  for (const e of eips) await sh("ip", ["addr", "add", `${e.public}/32`, "dev", dev.internet]);
 }

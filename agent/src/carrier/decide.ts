@@ -1,0 +1,89 @@
+import { installed } from "../../../common/agent-api/carries.ts";
+import type { CarrierGroupStatus, ProbeStatus } from "../../../common/agent-api/status.ts";
+import type { SaObservation } from "../health/sa-state.ts";
+import { CHILD_NEGOTIATING } from "../health/tunnel-state.ts";
+
+/**
+ * Which tunnel of a carrier group carries, and what to do about it (decision 0017), pure:
+ * observations in, one action out. carrier.test.ts holds the table and the 2x2 mesh proof.
+ */
+
+/** What the agent knows about one member of a group. */
+export interface Member {
+  name: string;
+  priority: number | undefined;
+  probe: ProbeStatus["state"];
+  /** Its IKE_SA and its main CHILD_SA (the newest of its name), as summariseSas reports them. */
+  sa: SaObservation;
+  /** The agent asked charon to initiate it and has not seen the outcome yet. */
+  initiating: boolean;
+}
+
+export type CarrierAction =
+  /** The wanted member has no CHILD_SA: a new one will be installed last, so it carries. */
+  | { kind: "initiate"; tunnel: string }
+  /**
+   * Another member's CHILD_SA was installed after the wanted one's (`newer`): rekeying it
+   * installs a new CHILD_SA before the old one goes (make-before-break), so it carries again.
+   */
+  | { kind: "rekey"; tunnel: string; childId: string; newer: string };
+
+export interface Judgement extends CarrierGroupStatus {
+  action: CarrierAction | null;
+}
+
+type Child = NonNullable<SaObservation["child"]>;
+
+/**
+ * Installed later: fewer whole seconds since install or, within one second, the higher unique
+ * id (charon numbers CHILD_SAs as it creates them, rekeys and the far end's included).
+ */
+function newer(a: Child, b: Child): boolean {
+  const [sa, sb] = [
+    a.installedS ?? Number.MAX_SAFE_INTEGER,
+    b.installedS ?? Number.MAX_SAFE_INTEGER,
+  ];
+  return sa !== sb ? sa < sb : Number(a.uniqueId) > Number(b.uniqueId);
+}
+
+/** libipsec sends into the CHILD_SA installed last; the kernel follows the lowest priority. */
+function carrierOf(live: readonly Member[], datapath: "libipsec" | "kernel"): Member | null {
+  const [first, second] = live;
+  if (first === undefined) return null;
+  if (datapath === "libipsec") {
+    return live.reduce((best, m) =>
+      newer(m.sa.child as Child, best.sa.child as Child) ? m : best,
+    );
+  }
+  // Members come by ascending priority; the kernel's pick between equals is not visible.
+  const tied =
+    second !== undefined && (first.priority === undefined || first.priority === second.priority);
+  return tied ? null : first;
+}
+
+/**
+ * @param members the group's members by preference (carrierGroups' order)
+ * @returns who carries now, who should, and the one action that makes it so (libipsec only)
+ */
+export function judgeGroup(members: readonly Member[], datapath: "libipsec" | "kernel"): Judgement {
+  const carrier = carrierOf(
+    members.filter((m) => installed(m.sa)),
+    datapath,
+  );
+  const wanted = datapath === "libipsec" ? members.find((m) => m.probe === "up") : undefined;
+  const judged = { members: members.map((m) => m.name), carrier: carrier?.name ?? null };
+  if (wanted === undefined) return { ...judged, wanted: null, action: null };
+  return { ...judged, wanted: wanted.name, action: actionFor(wanted, carrier) };
+}
+
+function actionFor(wanted: Member, carrier: Member | null): CarrierAction | null {
+  const child = wanted.sa.child;
+  if (!installed(wanted.sa)) {
+    // A CHILD_SA being negotiated will be installed last anyway.
+    const negotiating = child !== null && CHILD_NEGOTIATING.has(child.state);
+    return negotiating || wanted.initiating ? null : { kind: "initiate", tunnel: wanted.name };
+  }
+  // Rekeying already (REKEYING), or replaced by the far end's rekey (REKEYED): wait for it.
+  if (carrier === null || carrier === wanted || child?.state !== "INSTALLED") return null;
+  return { kind: "rekey", tunnel: wanted.name, childId: child.uniqueId, newer: carrier.name };
+}
