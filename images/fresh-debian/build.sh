@@ -14,27 +14,14 @@ REPO=swanpair/fresh-debian12
 
 say() { echo "fresh-debian: $*" >&2; }
 
-# The same Debian mirrors as the host's apt (one-line style, whatever the host's format),
-# from the indexes apt knows.
-sources() {
-  # shellcheck disable=SC2016 # $(...) are apt's format fields, not the shell's
-  apt-get indextargets --format '$(REPO_URI) $(RELEASE) $(COMPONENT)' \
-    'Identifier: Packages' 'Origin: Debian' 2>/dev/null |
-    awk -v s="$SUITE" '$2 == s || index($2, s "-") == 1' | sort -u |
-    awk '{ k = $1 " " $2; if (!(k in c)) { o[++n] = k; c[k] = $3 } else c[k] = c[k] " " $3 }
-         END { for (i = 1; i <= n; i++) print "deb " o[i] " " c[o[i]] }'
-}
+# shellcheck source=images/lib/debian-sources.sh
+. "$here/../lib/debian-sources.sh"
 
 docker info >/dev/null 2>&1 || { say "no Docker daemon answers"; exit 1; }
-SOURCES=$(sources)
-if [ -z "$SOURCES" ]; then
-  apt-get update -qq # apt has fetched no index yet on a new machine
-  SOURCES=$(sources)
-fi
-[ -n "$SOURCES" ] || { say "apt knows no Debian $SUITE mirror (see /etc/apt/sources.list*)"; exit 1; }
+SOURCES=$(debian_sources "$SUITE")
 PACKAGES=$(grep -v '^\s*\(#\|$\)' "$here/packages" | paste -sd, -)
 HASH=$({
-  cat "$here/build.sh" "$here/packages"
+  cat "$here/build.sh" "$here/packages" "$here/../lib/debian-sources.sh"
   echo "$SUITE $VARIANT"
   echo "$SOURCES"
 } | sha256sum | cut -c1-16)

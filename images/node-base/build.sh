@@ -22,15 +22,8 @@ DPKG_EXCLUDES=(/usr/share/doc/'*' /usr/share/man/'*' /usr/share/info/'*' /usr/sh
 
 say() { echo "node-base: $*" >&2; }
 
-# The same Debian mirrors as the host's apt (as in images/fresh-debian/build.sh).
-sources() {
-  # shellcheck disable=SC2016 # $(...) are apt's format fields, not the shell's
-  apt-get indextargets --format '$(REPO_URI) $(RELEASE) $(COMPONENT)' \
-    'Identifier: Packages' 'Origin: Debian' 2>/dev/null |
-    awk -v s="$SUITE" '$2 == s || index($2, s "-") == 1' | sort -u |
-    awk '{ k = $1 " " $2; if (!(k in c)) { o[++n] = k; c[k] = $3 } else c[k] = c[k] " " $3 }
-         END { for (i = 1; i <= n; i++) print "deb " o[i] " " c[o[i]] }'
-}
+# shellcheck source=images/lib/debian-sources.sh
+. "$here/../lib/debian-sources.sh"
 
 # The real ELF binary behind .tools/node_modules/.bin/node (a symlink, or a shim on some
 # npm versions: then the platform package's binary).
@@ -56,14 +49,9 @@ fi
 NODE=$(node_binary) || { say "no Node binary in .tools/: run scripts/bootstrap.sh"; exit 1; }
 NODE_VERSION=$("$NODE" --version)
 [[ "$NODE_VERSION" == v24.* ]] || { say "$NODE is $NODE_VERSION, not Node 24"; exit 1; }
-SOURCES=$(sources)
-if [ -z "$SOURCES" ]; then
-  apt-get update -qq # apt has fetched no index yet on a new machine
-  SOURCES=$(sources)
-fi
-[ -n "$SOURCES" ] || { say "apt knows no Debian $SUITE mirror (see /etc/apt/sources.list*)"; exit 1; }
+SOURCES=$(debian_sources "$SUITE")
 HASH=$({
-  cat "$here/build.sh" "$here/apt-slim.conf"
+  cat "$here/build.sh" "$here/apt-slim.conf" "$here/../lib/debian-sources.sh"
   sha256sum <"$NODE"
   echo "$SUITE $VARIANT"
   echo "$SOURCES"
