@@ -1,16 +1,19 @@
 /**
  * Builds both programs as single ESM files: dist/swanpair-agent.mjs for appliances and
  * dist/swanpair.mjs (the controller CLI, AWS SDK inside) for the lab's image. One file, no
- * node_modules, no type stripping at run time: see docs/decisions/0008-agent-bundle.md.
- *   node scripts/build.ts            both, into dist/; prints their paths
+ * node_modules, no type stripping at run time: see docs/decisions/0008-agent-bundle.md. Also
+ * dist/deb-packages.txt, the strongSwan packages Dockerfile.agent installs.
+ *   node scripts/build.ts            all three, into dist/; prints their paths
  */
-import { chmod } from "node:fs/promises";
-import { resolve } from "node:path";
+import { chmod, mkdir, writeFile } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
 import { build } from "esbuild";
+import { DATAPATHS, debianPackagesFor, pluginsFor } from "../agent/src/render/plugins.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 export const AGENT_BUNDLE = resolve(ROOT, "dist/swanpair-agent.mjs");
 export const SWANPAIR_BUNDLE = resolve(ROOT, "dist/swanpair.mjs");
+export const PACKAGE_LIST = resolve(ROOT, "dist/deb-packages.txt");
 
 async function bundle(entry: string, outfile: string): Promise<string> {
   await build({
@@ -40,9 +43,21 @@ export function buildSwanpair(outfile = SWANPAIR_BUNDLE): Promise<string> {
   return bundle("control-plane/bin/swanpair.ts", outfile);
 }
 
-/** Both bundles, at their default paths. */
+/**
+ * The strongSwan packages the agent's rendered configs load, one per line, for
+ * Dockerfile.agent: the plugin table stays the only list, and a plain `docker build` needs no
+ * build argument.
+ */
+export async function writePackageList(outfile = PACKAGE_LIST): Promise<string> {
+  const plugins = DATAPATHS.flatMap(pluginsFor);
+  await mkdir(dirname(outfile), { recursive: true });
+  await writeFile(outfile, `${debianPackagesFor(plugins).join("\n")}\n`);
+  return outfile;
+}
+
+/** Both bundles and the package list, at their default paths. */
 export function buildAll(): Promise<string[]> {
-  return Promise.all([buildAgent(), buildSwanpair()]);
+  return Promise.all([buildAgent(), buildSwanpair(), writePackageList()]);
 }
 
 if (import.meta.main) {

@@ -18,7 +18,10 @@ const ROOT = resolve(import.meta.dirname, "../../..");
 export const BASE_IMAGE = "node:24-bookworm-slim";
 export const LAB_IMAGE_REPO = "swanpair/appliance";
 const DOCKERFILE = resolve(ROOT, "Dockerfile.agent");
-const BUNDLES = ["dist/swanpair-agent.mjs", "dist/swanpair.mjs"].map((f) => resolve(ROOT, f));
+/** What `scripts/build.ts` makes and the image copies: both bundles and the package list. */
+const BUILT = ["dist/swanpair-agent.mjs", "dist/swanpair.mjs", "dist/deb-packages.txt"].map((f) =>
+  resolve(ROOT, f),
+);
 const TAIL_LINES = 40;
 
 const exec = promisify(execFile);
@@ -42,14 +45,11 @@ export async function ensureLabImage(options: LabImageOptions = {}): Promise<str
   });
   // In a child process, so that esbuild never enters the controller's own bundle.
   await run(process.execPath, [resolve(ROOT, "scripts/build.ts")]);
-  const packages = (await node("scripts/deb-packages.ts", "--runtime"))
-    .split(/\s+/)
-    .filter(Boolean);
   const baseId = (await docker("image", "inspect", "--format", "{{.Id}}", BASE_IMAGE)).trim();
 
   const hash = createHash("sha256");
-  for (const file of [DOCKERFILE, ...BUNDLES]) hash.update(await readFile(file)).update("\0");
-  hash.update(packages.join(" ")).update("\0").update(baseId);
+  for (const file of [DOCKERFILE, ...BUILT]) hash.update(await readFile(file)).update("\0");
+  hash.update(baseId);
   const inputs = hash.digest("hex").slice(0, 16);
   const image = `${LAB_IMAGE_REPO}:${inputs}`;
   if (await exists(image)) {
@@ -67,7 +67,7 @@ export async function ensureLabImage(options: LabImageOptions = {}): Promise<str
     "docker",
     [
       ...["build", "--network", "host", "--force-rm", "--file", DOCKERFILE, "--tag", image],
-      ...["--build-arg", `BASE=${BASE_IMAGE}`, "--build-arg", `PACKAGES=${packages.join(" ")}`],
+      ...["--build-arg", `BASE=${BASE_IMAGE}`],
       ...["--label", `swanpair.inputs=${inputs}`, ROOT],
     ],
     (line) => {
@@ -81,10 +81,6 @@ export async function ensureLabImage(options: LabImageOptions = {}): Promise<str
 
 async function docker(...args: string[]): Promise<string> {
   return (await exec("docker", args)).stdout;
-}
-
-async function node(script: string, ...args: string[]): Promise<string> {
-  return (await exec(process.execPath, [resolve(ROOT, script), ...args])).stdout;
 }
 
 async function exists(image: string): Promise<boolean> {
