@@ -42,7 +42,8 @@ t.test("groups: identical selectors, by priority then config order, two or more"
 
 /**
  * A member as a token: "NAME PROBE CHILD [FLAGS]". CHILD is "-" (no CHILD_SA) or its unique
- * id, "@Ns" for installed N seconds ago (default 0), "/STATE" for a state other than
+ * id, "@Ns" for installed N seconds ago (default: 1000 - id, so that a higher id was installed
+ * in a later second), "/STATE" for a state other than
  * INSTALLED. FLAGS: "init" (the agent is initiating it), "ikegone" (its IKE_SA is DELETING),
  * "p=N" (its priority; default 100 per place in the list).
  */
@@ -57,7 +58,11 @@ function member(token: string, place: number): Member {
     sa: {
       ike: { uniqueId: "1", state: flags.includes("ikegone") ? "DELETING" : "ESTABLISHED" },
       child: m
-        ? { uniqueId: m[1] as string, state: m[3] ?? "INSTALLED", installedS: Number(m[2] ?? 0) }
+        ? {
+            uniqueId: m[1] as string,
+            state: m[3] ?? "INSTALLED",
+            installedS: m[2] === undefined ? 1000 - Number(m[1]) : Number(m[2]),
+          }
         : null,
     },
     initiating: flags.includes("init"),
@@ -82,10 +87,22 @@ t.test("judgeGroup: who carries, who should, and what to do", async (t) => {
       "b2 b1 rekey b1#5 (b2 newer)",
     ],
     [
-      "seconds since install decide before ids",
+      "seconds since install decide, not ids",
       ["b1 up 9@2s", "b2 up 7@0s"],
       "libipsec",
       "b2 b1 rekey b1#9 (b2 newer)",
+    ],
+    [
+      "installed in the same second: which carries is not known, so the wanted one is rekeyed",
+      ["b1 up 9@1s", "b2 up 7@1s"],
+      "libipsec",
+      "- b1 rekey b1#9 (b2 newer)",
+    ],
+    [
+      "two others installed in one second after the wanted one: rekey it",
+      ["b1 down 9@1s", "b2 up 5@3s", "b3 up 7@1s"],
+      "libipsec",
+      "- b2 rekey b2#5 (b1 newer)",
     ],
     [
       "the preferred one's probe fell: the next one up is wanted",
@@ -186,7 +203,8 @@ function actions(order: string[], prefs: Prefs, down: Set<string>): Map<string, 
           child: {
             uniqueId: String(order.indexOf(tunnelOf(x, y)) + 1),
             state: "INSTALLED",
-            installedS: 0,
+            // Actions are seconds apart (the steer's gap): each install has its own second.
+            installedS: order.length - order.indexOf(tunnelOf(x, y)),
           },
         },
         initiating: false,

@@ -34,31 +34,32 @@ export interface Judgement extends CarrierGroupStatus {
 
 type Child = NonNullable<SaObservation["child"]>;
 
+const installedS = (m: Member) => (m.sa.child as Child).installedS ?? Number.MAX_SAFE_INTEGER;
+
 /**
- * Installed later: fewer whole seconds since install or, within one second, the higher unique
- * id (charon numbers CHILD_SAs as it creates them, rekeys and the far end's included).
+ * Who carries: under libipsec the member installed last. charon reports install times in whole
+ * seconds, and within one second its order is not visible (unique ids do not tell it: as the
+ * responder to a rekey charon installs the outbound SA after the initiator's, so two crossing
+ * rekeys can install the lower id last). Members installed in the newest second together are
+ * `tied`, and none of them is known to carry.
  */
-function newer(a: Child, b: Child): boolean {
-  const [sa, sb] = [
-    a.installedS ?? Number.MAX_SAFE_INTEGER,
-    b.installedS ?? Number.MAX_SAFE_INTEGER,
-  ];
-  return sa !== sb ? sa < sb : Number(a.uniqueId) > Number(b.uniqueId);
+interface Carrier {
+  member: Member | null;
+  tied: Member[];
 }
 
-/** libipsec sends into the CHILD_SA installed last; the kernel follows the lowest priority. */
-function carrierOf(live: readonly Member[], datapath: "libipsec" | "kernel"): Member | null {
+function carrierOf(live: readonly Member[], datapath: "libipsec" | "kernel"): Carrier {
   const [first, second] = live;
-  if (first === undefined) return null;
+  if (first === undefined) return { member: null, tied: [] };
   if (datapath === "libipsec") {
-    return live.reduce((best, m) =>
-      newer(m.sa.child as Child, best.sa.child as Child) ? m : best,
-    );
+    const newest = Math.min(...live.map(installedS));
+    const tied = live.filter((m) => installedS(m) === newest);
+    return tied.length === 1 ? { member: tied[0] ?? null, tied: [] } : { member: null, tied };
   }
   // Members come by ascending priority; the kernel's pick between equals is not visible.
   const tied =
     second !== undefined && (first.priority === undefined || first.priority === second.priority);
-  return tied ? null : first;
+  return { member: tied ? null : first, tied: [] };
 }
 
 /**
@@ -71,12 +72,12 @@ export function judgeGroup(members: readonly Member[], datapath: "libipsec" | "k
     datapath,
   );
   const wanted = datapath === "libipsec" ? members.find((m) => m.probe === "up") : undefined;
-  const judged = { members: members.map((m) => m.name), carrier: carrier?.name ?? null };
+  const judged = { members: members.map((m) => m.name), carrier: carrier.member?.name ?? null };
   if (wanted === undefined) return { ...judged, wanted: null, action: null };
   return { ...judged, wanted: wanted.name, action: actionFor(wanted, carrier) };
 }
 
-function actionFor(wanted: Member, carrier: Member | null): CarrierAction | null {
+function actionFor(wanted: Member, carrier: Carrier): CarrierAction | null {
   const child = wanted.sa.child;
   if (!installed(wanted.sa)) {
     // A CHILD_SA being negotiated will be installed last anyway.
@@ -84,6 +85,10 @@ function actionFor(wanted: Member, carrier: Member | null): CarrierAction | null
     return negotiating || wanted.initiating ? null : { kind: "initiate", tunnel: wanted.name };
   }
   // Rekeying already (REKEYING), or replaced by the far end's rekey (REKEYED): wait for it.
-  if (carrier === null || carrier === wanted || child?.state !== "INSTALLED") return null;
-  return { kind: "rekey", tunnel: wanted.name, childId: child.uniqueId, newer: carrier.name };
+  if (child?.state !== "INSTALLED" || carrier.member === wanted) return null;
+  // Another member was installed later, or in the same second: a rekey (at most one per group
+  // every few seconds) installs the wanted one a whole second after the others at least.
+  const rival = carrier.member ?? carrier.tied.find((m) => m !== wanted);
+  if (rival === undefined) return null;
+  return { kind: "rekey", tunnel: wanted.name, childId: child.uniqueId, newer: rival.name };
 }

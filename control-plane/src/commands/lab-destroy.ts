@@ -1,5 +1,6 @@
-import { emit } from "../../../common/cli.ts";
+import { EXIT, ExitError, emit } from "../../../common/cli.ts";
 import { destroyLab } from "../lab/destroy.ts";
+import { LabError } from "../lab/lab-error.ts";
 import { LAB_OPTION, labName } from "./lab-shared.ts";
 import type { Verb } from "./shared.ts";
 
@@ -19,7 +20,13 @@ export const labDestroy: Verb = {
       .option("--json", "print what was removed as JSON")
       .action(async (opts: { lab?: string; cleanup?: boolean; json?: boolean }) => {
         const lab = await labName(opts.lab);
-        const removed = await destroyLab(lab, opts.cleanup === true);
+        let removed: Awaited<ReturnType<typeof destroyLab>>;
+        try {
+          removed = await destroyLab(lab, opts.cleanup === true);
+        } catch (err) {
+          if (err instanceof LabError) throw new ExitError(EXIT.failed, err.message);
+          throw err;
+        }
         emit(opts.json, { lab, ...removed }, () =>
           [
             `lab ${lab}: removed ${removed.containers.length} containers and ${removed.networks.length} networks`,

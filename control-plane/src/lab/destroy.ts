@@ -13,12 +13,12 @@ export async function destroyLab(
   cleanup: boolean,
 ): Promise<{ containers: string[]; networks: string[]; moto: boolean; dir?: string }> {
   const state = await readLabState(lab).catch(() => undefined);
-  const removed = await removeLab(lab);
-  stopLabMoto(state?.moto.pid);
-  let dir: string | undefined;
-  if (cleanup) {
-    dir = labDir(lab);
-    await rm(dir, { recursive: true, force: true });
+  const dir = cleanup ? labDir(lab) : undefined;
+  try {
+    return { ...(await removeLab(lab)), moto: state !== undefined, dir };
+  } finally {
+    // Also when Docker refused to remove something: moto and the directory are the lab's own.
+    stopLabMoto(state?.moto.pid);
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
   }
-  return { ...removed, moto: state !== undefined, dir };
 }
