@@ -115,7 +115,7 @@ const offset = (run: FaultRun, name: string) => {
 
 const progress = (line: string) => process.stderr.write(`bench:lab: ${line}\n`);
 
-async function steady(state: LabState): Promise<void> {
+async function steady(state: LabState, moved: boolean): Promise<void> {
   const fleet = await loadLabFleet(state.fleetFile);
   await waitUntil(
     "every tunnel up again",
@@ -128,10 +128,10 @@ async function steady(state: LabState): Promise<void> {
     },
     () => undefined,
   );
-  // Long enough for the controller to see every member healthy again (rise ticks) and for a
-  // hold-down of the lab's length to pass, so no run starts inside the last one's.
+  // Long enough for the controller to see every member healthy again (rise ticks) and, after
+  // a move, for its hold-down to pass, so that no run starts inside the last one's.
   const f = state.plan.failover;
-  await new Promise((r) => setTimeout(r, (f.rise + 2) * f.intervalMs + f.holdDownMs));
+  await new Promise((r) => setTimeout(r, (f.rise + 2) * f.intervalMs + (moved ? f.holdDownMs : 0)));
 }
 
 async function activeOf(state: LabState, vpc: 0 | 1): Promise<{ node: string; partner: string }> {
@@ -187,7 +187,7 @@ async function benchLab(file: string): Promise<LabBenchResults["labs"][number]> 
         );
         await healNode(state, node);
         if (k.throttled) await healNode(state, controller);
-        await steady(state);
+        await steady(state, run.moments.failovers.length > 0);
       }
       kinds.push({
         kind: k.kind,

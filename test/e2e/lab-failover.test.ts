@@ -1,12 +1,13 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import t from "tap";
+import t, { type Test } from "tap";
 import { runFault } from "../../control-plane/src/lab/fault-run.ts";
-import { failNode, healNode, nodeOf } from "../../control-plane/src/lab/faults.ts";
+import { type FaultMode, failNode, healNode, nodeOf } from "../../control-plane/src/lab/faults.ts";
 import { containerLog } from "../../control-plane/src/lab/lab-logs.ts";
 import { lostAfter } from "../../control-plane/src/lab/traffic/analyze.ts";
 import { readTraffic } from "../../control-plane/src/lab/traffic-run.ts";
 import {
+  type CaseContext,
   controllerStatuses,
   deployTestLab,
   failoversSince,
@@ -44,40 +45,43 @@ const B = lab.pairOf.b ?? "";
 const decisions = (f: Array<{ pair: string; from?: string; to: string; reason: string }>) =>
   f.map(({ pair, from, to, reason }) => ({ pair, from, to, reason }));
 
-await labCase(
-  t,
-  lab,
-  "1. the active appliance of VPC a killed",
-  async (t, { progress, routes }) => {
-    const active = routes.a ?? "";
-    const partner = partnerOf(lab, active);
-    const r = await runFault(lab.state, {
-      node: active,
-      mode: "kill",
-      progress,
-      timeoutMs: 20_000,
-    });
-    reportRun(t, r);
-    t.same(
-      decisions(r.moments.failovers),
-      [{ pair: A, from: active, to: partner, reason: "active-dead" }],
-      `exactly one failover: ${A} from ${active} to ${partner}`,
-    );
-    t.same(await routeTargets(lab), { a: partner, b: routes.b }, "a's routes on the partner");
-    for (const d of r.directions) t.ok(d.gapMs < 2000, `${d.from} -> ${d.to}: gap under 2 s`);
-    recoveredCleanly(t, r);
+/** Faults VPC a's active appliance; a's routes must move to its partner, exactly once. */
+async function failActiveOfA(
+  t: Test,
+  { progress, routes }: CaseContext,
+  mode: FaultMode,
+  timeoutMs = 20_000,
+  expect = "exactly one failover",
+) {
+  const active = routes.a ?? "";
+  const partner = partnerOf(lab, active);
+  const r = await runFault(lab.state, { node: active, mode, progress, timeoutMs });
+  reportRun(t, r);
+  t.same(
+    decisions(r.moments.failovers),
+    [{ pair: A, from: active, to: partner, reason: "active-dead" }],
+    `${expect}: ${A} from ${active} to ${partner}`,
+  );
+  return { r, active, partner };
+}
 
-    await t.test("it comes back: no failback, preempt is off", async (t) => {
-      const back = Date.now();
-      await healNode(lab.state, active);
-      // steady: every member healthy for a whole hold-down, after which preemption would move.
-      await steady(lab, progress);
-      const watched = await watchRoutes(lab, 2000);
-      t.same(await failoversSince(lab, back), [], "no failover since it came back");
-      t.same(watched, { a: [partner], b: [routes.b] }, "the routes stayed on the partner");
-    });
-  },
-);
+await labCase(t, lab, "1. the active appliance of VPC a killed", async (t, ctx) => {
+  const { progress, routes } = ctx;
+  const { r, active, partner } = await failActiveOfA(t, ctx, "kill");
+  t.same(await routeTargets(lab), { a: partner, b: routes.b }, "a's routes on the partner");
+  for (const d of r.directions) t.ok(d.gapMs < 2000, `${d.from} -> ${d.to}: gap under 2 s`);
+  recoveredCleanly(t, r);
+
+  await t.test("it comes back: no failback, preempt is off", async (t) => {
+    const back = Date.now();
+    await healNode(lab.state, active);
+    // steady: every member healthy for a whole hold-down, after which preemption would move.
+    await steady(lab, progress);
+    const watched = await watchRoutes(lab, 2000);
+    t.same(await failoversSince(lab, back), [], "no failover since it came back");
+    t.same(watched, { a: [partner], b: [routes.b] }, "the routes stayed on the partner");
+  });
+});
 
 await labCase(
   t,
@@ -115,39 +119,22 @@ await labCase(
   },
 );
 
-await labCase(
-  t,
-  lab,
-  "3. the active appliance hung, then resumed",
-  async (t, { progress, routes }) => {
-    const active = routes.a ?? "";
-    const partner = partnerOf(lab, active);
-    const r = await runFault(lab.state, {
-      node: active,
-      mode: "pause",
-      progress,
-      timeoutMs: 20_000,
-    });
-    reportRun(t, r);
-    t.same(
-      decisions(r.moments.failovers),
-      [{ pair: A, from: active, to: partner, reason: "active-dead" }],
-      `exactly one failover: ${A} from ${active} to ${partner}`,
-    );
-    recoveredCleanly(t, r);
+await labCase(t, lab, "3. the active appliance hung, then resumed", async (t, ctx) => {
+  const { progress, routes } = ctx;
+  const { r, active, partner } = await failActiveOfA(t, ctx, "pause");
+  recoveredCleanly(t, r);
 
-    const resumed = Date.now();
-    progress(`resume: ${(await healNode(lab.state, active)).join(", ")}`);
-    const watched = await watchRoutes(lab, 5000);
-    t.same(await failoversSince(lab, resumed), [], "no failover in the 5 s after the resume");
-    t.same(watched, { a: [partner], b: [routes.b] }, "the routes stayed on the partner");
-    for (const d of await readTraffic(lab.plan)) {
-      const lost = lostAfter(d.flow, resumed).length;
-      t.comment(`${d.from} -> ${d.to}: ${lost} lost since the resume`);
-      t.equal(lost, 0, `${d.from} -> ${d.to}: nothing lost after the resume`);
-    }
-  },
-);
+  const resumed = Date.now();
+  progress(`resume: ${(await healNode(lab.state, active)).join(", ")}`);
+  const watched = await watchRoutes(lab, 5000);
+  t.same(await failoversSince(lab, resumed), [], "no failover in the 5 s after the resume");
+  t.same(watched, { a: [partner], b: [routes.b] }, "the routes stayed on the partner");
+  for (const d of await readTraffic(lab.plan)) {
+    const lost = lostAfter(d.flow, resumed).length;
+    t.comment(`${d.from} -> ${d.to}: ${lost} lost since the resume`);
+    t.equal(lost, 0, `${d.from} -> ${d.to}: nothing lost after the resume`);
+  }
+});
 
 await labCase(t, lab, "4. charon killed, its agent alive", async (t, { progress, routes }) => {
   const active = routes.a ?? "";
@@ -222,28 +209,15 @@ await labCase(
   t,
   lab,
   "7. EC2 throttled for the controller while the active appliance dies",
-  async (t, { progress, routes }) => {
-    const active = routes.a ?? "";
-    const partner = partnerOf(lab, active);
+  async (t, ctx) => {
     const controller = lab.state.plan.controller.node.name;
     const throttledAt = Date.now();
     await failNode(lab.state, controller, "throttle-ec2");
     t.teardown(() => healNode(lab.state, controller));
-    const r = await runFault(lab.state, {
-      node: active,
-      mode: "kill",
-      progress,
-      timeoutMs: 40_000,
-    });
-    reportRun(t, r);
-    t.same(
-      decisions(r.moments.failovers),
-      [{ pair: A, from: active, to: partner, reason: "active-dead" }],
-      "it converges: one failover, however many calls EC2 refused",
-    );
-    t.same(await routeTargets(lab), { a: partner, b: routes.b }, "a's routes on the partner");
+    const { r, partner } = await failActiveOfA(t, ctx, "kill", 40_000, "it converges, once");
+    t.same(await routeTargets(lab), { a: partner, b: ctx.routes.b }, "a's routes on the partner");
     const refused = (
-      await containerLog(lab.state.plan.controller.node.container, r.fault.at)
+      await containerLog(lab.state.plan.controller.node.container, throttledAt)
     ).filter((l) => l.fields.msg === "throttled");
     t.ok(refused.length > 0, "EC2 did refuse the controller's calls meanwhile");
     recoveredCleanly(t, r);
