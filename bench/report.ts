@@ -208,6 +208,10 @@ export function labReport(r: LabBenchResults): string {
     "directions' outages (send time of the first lost packet to that of the first packet through).",
     `Median (min–max) of ${r.runsPerKind} runs each.`,
     "",
+    "The charon runs follow each other within 30 s, so the agent's restart backoff (100 ms,",
+    "doubling while charon lived under 30 s) grows from run to run: a later run's charon stays",
+    "down long enough for the controller's two signals, and its failover is counted as false.",
+    "",
   ];
   for (const lab of r.labs) {
     lines.push(
