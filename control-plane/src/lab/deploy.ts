@@ -11,6 +11,7 @@ import { ensureKeys } from "../keys/store.ts";
 import { keyPrefix, tunnelKeys } from "../keys/tunnel-keys.ts";
 import { type AgentAnswer, askAgents } from "../tunnels/ask-agents.ts";
 import { tunnelsTrouble, tunnelsView } from "../tunnels/view.ts";
+import { destroyLab } from "./destroy.ts";
 import { dockerAnswers, dockerOutput, inspectContainers, labResources } from "./docker.ts";
 import { GATE_LISTEN } from "./ec2-gate.ts";
 import { seedLabEc2 } from "./ec2-seed.ts";
@@ -53,6 +54,17 @@ export async function deployLab(plan: LabPlan, progress: Progress): Promise<LabS
       `lab ${plan.lab} exists (${existing.containers.length} containers, ${existing.networks.length} networks); remove it first: swanpair lab destroy --lab ${plan.lab}`,
     );
   }
+  // From here on the lab is being made: a failure removes what was made (its directory, with
+  // moto's log, stays) so that the next deploy does not find a half lab in its way.
+  try {
+    return await makeLab(plan, progress);
+  } catch (err) {
+    await destroyLab(plan.lab, false).catch(() => undefined);
+    throw err;
+  }
+}
+
+async function makeLab(plan: LabPlan, progress: Progress): Promise<LabState> {
   const dir = await makeLabDir(plan.lab);
   const image = await ensureLabImage({ progress });
   progress(`image ${image}`);
