@@ -5,7 +5,7 @@ import { inspectContainers } from "../../control-plane/src/lab/docker.ts";
 import { directionResult, runFault } from "../../control-plane/src/lab/fault-run.ts";
 import { failNode, healNode } from "../../control-plane/src/lab/faults.ts";
 import { CONTROLLER_PORT } from "../../control-plane/src/lab/nodes.ts";
-import { readTraffic } from "../../control-plane/src/lab/traffic-run.ts";
+import { readTraffic, trafficFlowing } from "../../control-plane/src/lab/traffic-run.ts";
 import { waitUntil } from "../../control-plane/src/lab/wait.ts";
 import {
   controllerEvents,
@@ -239,15 +239,7 @@ await labCase(t, lab, "8. both members of a pair down", async (t, { progress, ro
   await waitUntil(
     "traffic flowing again both ways",
     60_000,
-    async () => {
-      const now = Date.now();
-      const stalled = (await readTraffic(lab.plan)).filter(
-        (d) => !d.flow.arrivals.some((a) => a.sentMs > now - 300),
-      );
-      return stalled.length === 0
-        ? true
-        : { not: stalled.map((d) => `${d.from} -> ${d.to}`).join(", ") };
-    },
+    () => trafficFlowing(lab.plan, 300),
     progress,
     200,
   );

@@ -1,9 +1,10 @@
-import { DescribeRouteTablesCommand, EC2Client } from "@aws-sdk/client-ec2";
+import { DescribeRouteTablesCommand } from "@aws-sdk/client-ec2";
 import type { Test } from "tap";
 import type { ControllerStatus } from "../../control-plane/src/controller/loop.ts";
 import { type FenceValue, fenceKey, parseFence } from "../../control-plane/src/fleet/fence-tags.ts";
 import type { Fleet } from "../../control-plane/src/fleet/types.ts";
-import { deployLab, LAB_CREDENTIALS, loadLabFleet } from "../../control-plane/src/lab/deploy.ts";
+import { labControllers } from "../../control-plane/src/lab/controllers.ts";
+import { deployLab, labEc2, loadLabFleet } from "../../control-plane/src/lab/deploy.ts";
 import { destroyLab } from "../../control-plane/src/lab/destroy.ts";
 import { dockerOutput, inspectContainers } from "../../control-plane/src/lab/docker.ts";
 import type { FaultRun } from "../../control-plane/src/lab/fault-run.ts";
@@ -20,6 +21,7 @@ import {
   readTraffic,
   startTraffic,
   stopTraffic,
+  trafficFlowing,
 } from "../../control-plane/src/lab/traffic-run.ts";
 import { waitUntil } from "../../control-plane/src/lab/wait.ts";
 import { askAgents } from "../../control-plane/src/tunnels/ask-agents.ts";
@@ -173,13 +175,8 @@ async function steadyNow(lab: TestLab): Promise<true | { not: string }> {
         return { not: `${where}: ${unwell.map((m) => `${m.name} ${m.status}`).join(", ")}` };
     }
   }
-  const now = Date.now();
-  const stalled = (await readTraffic(lab.plan)).filter(
-    (d) => !d.flow.arrivals.some((a) => a.sentMs > now - 500),
-  );
-  if (stalled.length > 0)
-    return { not: `no traffic ${stalled.map((d) => `${d.from} -> ${d.to}`).join(", ")}` };
-  return true;
+  const flowing = await trafficFlowing(lab.plan, 500);
+  return flowing === true ? true : { not: `no traffic ${flowing.not}` };
 }
 
 /**
@@ -237,9 +234,7 @@ export interface Failover {
 
 /** The containers the lab's controllers run in. */
 export function controllerContainers(plan: LabPlan): string[] {
-  return plan.controller.mode === "central"
-    ? [plan.controller.node.container]
-    : plan.vpcs.flatMap((v) => v.appliances.map((a) => a.container));
+  return labControllers(plan).map((c) => c.container);
 }
 
 /** Every controller's log lines of kind KIND from `sinceMs` on, oldest first. */
@@ -298,11 +293,7 @@ export async function fenceOf(lab: TestLab, vpc: string): Promise<FenceValue | u
   const { plan, ids, moto } = lab.state;
   const table = ids.vpcs[vpc]?.routeTable;
   if (table === undefined) throw new Error(`no route table for VPC ${vpc}`);
-  const ec2 = new EC2Client({
-    region: plan.region,
-    endpoint: moto.endpoint,
-    credentials: LAB_CREDENTIALS,
-  });
+  const ec2 = labEc2(plan.region, moto.endpoint);
   try {
     const answer = await ec2.send(new DescribeRouteTablesCommand({ RouteTableIds: [table] }));
     const key = fenceKey(lab.connection, lab.pairOf[vpc] ?? "");

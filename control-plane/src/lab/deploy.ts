@@ -73,12 +73,8 @@ async function makeLab(plan: LabPlan, progress: Progress): Promise<LabState> {
   progress(`networks: ${[plan.internet.network, ...plan.vpcs.map((v) => v.network)].join(", ")}`);
   const moto = await startLabMoto(dir, plan.internet.hostAddress);
   progress(`EC2 API (moto) at ${moto.endpoint}`);
-  const ec2 = new EC2Client({
-    region: plan.region,
-    endpoint: moto.endpoint,
-    credentials: LAB_CREDENTIALS,
-  });
-  const ids = await seedLabEc2(ec2, plan);
+  const ec2 = labEc2(plan.region, moto.endpoint);
+  const ids = await seedLabEc2(ec2, plan).finally(() => ec2.destroy());
   progress(
     `EC2 holds ${plan.vpcs.length} VPCs, their route tables and ${Object.keys(ids.appliances).length} appliance instances`,
   );
@@ -222,6 +218,11 @@ async function failFast(plan: LabPlan, answers: AgentAnswer<AgentStatus>[]): Pro
 
 /** moto takes any credentials; these keep real ones away from it. */
 export const LAB_CREDENTIALS = { accessKeyId: "swanpair-lab", secretAccessKey: "swanpair-lab" };
+
+/** An EC2 client for a lab's moto, with the lab's credentials. */
+export function labEc2(region: string, endpoint: string): EC2Client {
+  return new EC2Client({ region, endpoint, credentials: LAB_CREDENTIALS });
+}
 
 /** SSM and the agent API clients read credentials from the environment. */
 export async function withLabCredentials<T>(fn: () => Promise<T>): Promise<T> {

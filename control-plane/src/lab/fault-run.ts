@@ -1,9 +1,10 @@
+import { labControllers } from "./controllers.ts";
 import { type FaultMode, type FaultResult, failNode } from "./faults.ts";
 import { containerLog } from "./lab-logs.ts";
 import type { LabState } from "./state.ts";
 import { type FailoverMoments, failoverMoments } from "./timeline-events.ts";
 import { lostAfter } from "./traffic/analyze.ts";
-import { type DirectionReport, readTraffic } from "./traffic-run.ts";
+import { type DirectionReport, readTraffic, trafficFlowing } from "./traffic-run.ts";
 import { waitUntil } from "./wait.ts";
 
 /**
@@ -46,17 +47,6 @@ export interface FaultRun {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Every direction has delivered a packet sent in the last `withinMs`. */
-async function flowing(state: LabState, withinMs: number): Promise<true | { not: string }> {
-  const now = Date.now();
-  const stalled = (await readTraffic(state.plan)).filter(
-    (d) => !d.flow.arrivals.some((a) => a.sentMs > now - withinMs),
-  );
-  return stalled.length === 0
-    ? true
-    : { not: stalled.map((d) => `${d.from} -> ${d.to}`).join(", ") };
-}
-
 export function directionResult(d: DirectionReport, faultAtMs: number): DirectionResult {
   const since = d.analysis.outages.filter((o) => o.endMs === null || o.endMs >= faultAtMs);
   const first = since[0];
@@ -76,7 +66,7 @@ export function directionResult(d: DirectionReport, faultAtMs: number): Directio
 
 export async function runFault(state: LabState, o: FaultRunOptions): Promise<FaultRun> {
   const { plan } = state;
-  await waitUntil("traffic flowing both ways", 30_000, () => flowing(state, 500), o.progress);
+  await waitUntil("traffic flowing both ways", 30_000, () => trafficFlowing(plan, 500), o.progress);
   await sleep(o.baselineMs ?? 2000);
   const fault = await failNode(state, o.node, o.mode, o.from);
   o.progress(`fault: ${fault.detail}`);
@@ -84,16 +74,13 @@ export async function runFault(state: LabState, o: FaultRunOptions): Promise<Fau
   await waitUntil(
     "traffic flowing again both ways",
     o.timeoutMs ?? 60_000,
-    () => flowing(state, 300),
+    () => trafficFlowing(plan, 300),
     o.progress,
     200,
   );
   await sleep(o.settleMs ?? 3000);
   const traffic = await readTraffic(plan);
-  const controllers =
-    plan.controller.mode === "central"
-      ? [plan.controller.node.container]
-      : plan.vpcs.flatMap((v) => v.appliances.map((a) => a.container));
+  const controllers = labControllers(plan).map((c) => c.container);
   const logs = async (containers: string[]) =>
     (await Promise.all(containers.map((c) => containerLog(c, fault.at))))
       .flat()

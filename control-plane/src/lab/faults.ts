@@ -1,3 +1,4 @@
+import { labControllers } from "./controllers.ts";
 import { docker, inspectContainers } from "./docker.ts";
 import { THROTTLE_FLAG } from "./ec2-gate.ts";
 import type { LabPlan } from "./plan.ts";
@@ -88,11 +89,7 @@ export function partitionPeer(plan: LabPlan, node: LabNodeRef): LabNodeRef {
 
 const CHARON = "charon-systemd";
 
-function controllersOf(plan: LabPlan): string[] {
-  return plan.controller.mode === "central"
-    ? [plan.controller.node.name]
-    : plan.vpcs.flatMap((v) => v.appliances.map((a) => a.name));
-}
+const controllersOf = (plan: LabPlan) => labControllers(plan).map((c) => c.name);
 
 const runsController = (plan: LabPlan, node: LabNodeRef) => controllersOf(plan).includes(node.name);
 const partitionTag = (a: string, b: string) => `swanpair-partition:${[a, b].sort().join("/")}`;

@@ -1,5 +1,5 @@
-import { DescribeRouteTablesCommand, EC2Client } from "@aws-sdk/client-ec2";
-import { LAB_CREDENTIALS } from "./deploy.ts";
+import { DescribeRouteTablesCommand } from "@aws-sdk/client-ec2";
+import { labEc2 } from "./deploy.ts";
 import { inspectContainers } from "./docker.ts";
 import { labNodes } from "./faults.ts";
 import type { LabState } from "./state.ts";
@@ -51,32 +51,31 @@ export async function inspectLab(state: LabState): Promise<LabView> {
 /** Each managed route of each VPC, and the appliance it points at. */
 export async function labRoutes(state: LabState): Promise<LabView["routes"]> {
   const { plan, ids } = state;
-  const ec2 = new EC2Client({
-    region: plan.region,
-    endpoint: state.moto.endpoint,
-    credentials: LAB_CREDENTIALS,
-  });
   const byEni = new Map(Object.entries(ids.appliances).map(([name, x]) => [x.eni, name]));
   const byInstance = new Map(
     Object.entries(ids.appliances).map(([name, x]) => [x.instanceId, name]),
   );
+  const vpcOf = new Map(plan.vpcs.map((v) => [ids.vpcs[v.name]?.routeTable, v.name]));
+  const tables = [...vpcOf.keys()].filter((t): t is string => t !== undefined);
+  const ec2 = labEc2(plan.region, state.moto.endpoint);
+  const answer = await ec2
+    .send(new DescribeRouteTablesCommand({ RouteTableIds: tables }))
+    .finally(() => ec2.destroy());
   const out: LabView["routes"] = [];
-  for (const vpc of plan.vpcs) {
-    const table = ids.vpcs[vpc.name]?.routeTable;
-    if (table === undefined) continue;
-    const answer = await ec2.send(new DescribeRouteTablesCommand({ RouteTableIds: [table] }));
-    for (const r of answer.RouteTables?.[0]?.Routes ?? []) {
+  // In the plan's order of VPCs, whatever order EC2 answers in.
+  for (const table of tables) {
+    const routes = answer.RouteTables?.find((x) => x.RouteTableId === table)?.Routes ?? [];
+    for (const r of routes) {
       const target = r.NetworkInterfaceId ?? r.InstanceId;
       if (target === undefined || r.DestinationCidrBlock === undefined) continue;
       const appliance = byEni.get(r.NetworkInterfaceId ?? "") ?? byInstance.get(r.InstanceId ?? "");
       out.push({
-        vpc: vpc.name,
+        vpc: vpcOf.get(table) ?? "",
         destination: r.DestinationCidrBlock,
         target,
         ...(appliance ? { appliance } : {}),
       });
     }
   }
-  ec2.destroy();
   return out;
 }

@@ -1,5 +1,6 @@
 import { copyFile, mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { labControllers } from "./controllers.ts";
 import { docker, dockerOutput, inspectContainers, LAB_LABEL } from "./docker.ts";
 import { LabError } from "./lab-error.ts";
 import type { LabAppliance, LabHost, LabPlan, LabVpc } from "./plan.ts";
@@ -267,9 +268,5 @@ export async function startCentralController(
 
 /** Where the lab's controllers serve /v1/status: the central one, or one per appliance. */
 export function controllerStatusUrls(plan: LabPlan): string[] {
-  const hosts =
-    plan.controller.mode === "central"
-      ? [plan.controller.internetAddress]
-      : plan.vpcs.flatMap((v) => v.appliances.map((a) => a.address));
-  return hosts.map((h) => `http://${h}:${CONTROLLER_PORT}/v1/status`);
+  return labControllers(plan).map((c) => `http://${c.address}:${CONTROLLER_PORT}/v1/status`);
 }

@@ -52,6 +52,20 @@ export async function startTraffic(
   return pairs;
 }
 
+/** Every direction has delivered a packet sent in the last `withinMs`, or which have not. */
+export async function trafficFlowing(
+  plan: LabPlan,
+  withinMs: number,
+): Promise<true | { not: string }> {
+  const now = Date.now();
+  const stalled = (await readTraffic(plan)).filter(
+    (d) => !d.flow.arrivals.some((a) => a.sentMs > now - withinMs),
+  );
+  return stalled.length === 0
+    ? true
+    : { not: stalled.map((d) => `${d.from} -> ${d.to}`).join(", ") };
+}
+
 /** SIGTERM to every stream in the lab's hosts; they flush their records and exit. */
 export async function stopTraffic(plan: LabPlan): Promise<void> {
   const script = `for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null | grep -q 'lab stream' && kill -TERM \${p#/proc/}; done; true`;
