@@ -18,7 +18,6 @@ import { loadLabFile } from "../../control-plane/src/lab/topology/load.ts";
 import { lostAfter } from "../../control-plane/src/lab/traffic/analyze.ts";
 import {
   type DirectionReport,
-  readTraffic,
   startTraffic,
   stopTraffic,
   trafficFlowing,

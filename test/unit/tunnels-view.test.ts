@@ -1,7 +1,6 @@
 import { stripVTControlCharacters } from "node:util";
 import t from "tap";
 import type { AgentStatus, ReloadResult, TunnelStatus } from "../../common/agent-api/status.ts";
-import { DEFAULT_FAILOVER } from "../../control-plane/src/fleet/schema.ts";
 import type { AgentAnswer } from "../../control-plane/src/tunnels/ask-agents.ts";
 import { formatTunnels } from "../../control-plane/src/tunnels/format.ts";
 import {
@@ -11,7 +10,6 @@ import {
 } from "../../control-plane/src/tunnels/reload-view.ts";
 import { tunnelsTrouble, tunnelsView } from "../../control-plane/src/tunnels/view.ts";
 import { agentStatus, tunnelStatus as tunnel } from "../fixtures/agent-status.ts";
-import { twoPairFleet } from "../fixtures/fleets.ts";
 
 /**
  * `swanpair tunnels` and `swanpair agents reload` from the agents' answers, pure: which tunnel
@@ -19,7 +17,6 @@ import { twoPairFleet } from "../fixtures/fleets.ts";
  */
 
 const NOW = new Date("2026-03-01T12:00:00Z");
-const fleet = twoPairFleet(DEFAULT_FAILOVER);
 
 const answered = (appliance: string, tunnels: TunnelStatus[]): AgentAnswer<AgentStatus> => ({
   appliance,

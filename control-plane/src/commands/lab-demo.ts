@@ -22,11 +22,16 @@ export const labDemo: Verb = {
       .option("--json", "print the numbers as JSON")
       .action(async (opts: { topology: string; svg: string; keep?: boolean; json?: boolean }) => {
         const plan = await planOrExit(opts.topology);
-        const result = await runDemo(plan, {
-          svg: opts.svg,
-          keep: opts.keep === true,
-          progress: progressLine(),
-        });
-        emit(opts.json, result, () => formatDemo(result));
+        try {
+          const result = await runDemo(plan, {
+            svg: opts.svg,
+            keep: opts.keep === true,
+            progress: progressLine(),
+          });
+          emit(opts.json, result, () => formatDemo(result));
+        } catch (err) {
+          if (err instanceof LabError) throw new ExitError(EXIT.failed, err.message);
+          throw err;
+        }
       }),
 };
