@@ -1,6 +1,6 @@
 import { mkdir, realpath, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { CHILD_CARRYING, IKE_ALIVE } from "../../common/agent-api/sa-states.ts";
+import { CHILD_CARRYING } from "../../common/agent-api/sa-states.ts";
 import type {
   AgentStatus,
   ConfigPushResult,
@@ -18,11 +18,13 @@ import type { ApplyPlan } from "./apply/plan.ts";
 import { Reconciler } from "./apply/reconciler.ts";
 import { type Judgement, judgeGroup } from "./carrier/decide.ts";
 import { carrierGroups } from "./carrier/groups.ts";
+import { agentStartsMain, childToStart, mayStartMain } from "./carrier/start.ts";
 import { CarrierSteer } from "./carrier/steer.ts";
 import { CharonLink } from "./charon/link.ts";
 import { CharonSupervisor } from "./charon/supervisor.ts";
 import { coalesce } from "./coalesce.ts";
 import { loadConfigText } from "./config/load.ts";
+import { probeChildName } from "./config/probe-child.ts";
 import type { ResolvedConfig, ResolvedPath, ResolvedTunnel } from "./config/types.ts";
 import { ProbeSet } from "./health/probe-set.ts";
 import type { SaObservation } from "./health/sa-state.ts";
@@ -71,6 +73,8 @@ export class AgentDaemon implements AgentControl {
   #rendered!: Rendered;
   /** The running config's carrier groups (decision 0017). */
   #groups: ResolvedTunnel[][] = [];
+  /** Tunnels whose main CHILD_SA this agent starts, not charon (agentStartsMain). */
+  #agentStarted: ResolvedTunnel[] = [];
   #generation = 0;
   #loadedAt: string | null = null;
   #lastError: string | null = null;
@@ -327,6 +331,7 @@ export class AgentDaemon implements AgentControl {
     this.#config = config;
     this.#rendered = rendered;
     this.#groups = carrierGroups(config.tunnels);
+    this.#agentStarted = config.tunnels.filter((t) => agentStartsMain(t, config.datapath));
     this.#generation++;
   }
 
@@ -350,6 +355,8 @@ export class AgentDaemon implements AgentControl {
     for (const action of this.#steer.act(this.#judgements(), port)) {
       this.#metrics.carrierActions.inc({ action: action.kind });
     }
+    // A far end's new IKE_SA is answered at once with the main CHILD_SA (decision 0017).
+    await this.#initiateMissing(this.#agentStarted);
   }
 
   /** Every carrier group judged on the SAs and probes as they are now. */
@@ -362,10 +369,16 @@ export class AgentDaemon implements AgentControl {
           probe: this.#probes.snapshot(t.name).state,
           sa: this.#saOf(t.name),
           initiating: this.#link.isInitiating(t.name),
+          mayStart: this.#mayStart(t),
         })),
         this.#config.datapath,
       ),
     );
+  }
+
+  /** Whether this end may start tunnel t's missing main CHILD_SA now, or leaves it to the far end. */
+  #mayStart(t: ResolvedTunnel): boolean {
+    return !agentStartsMain(t, this.#config.datapath) || mayStartMain(this.#saOf(t.name));
   }
 
   #saOf(name: string): SaObservation {
@@ -394,33 +407,42 @@ export class AgentDaemon implements AgentControl {
       ike: sa.ike?.state ?? null,
       child: sa.child?.state ?? null,
       probe,
-      initiating: this.#link.isInitiating(name),
+      initiating: this.#link.isInitiating(name) || this.#link.isInitiating(probeChildName(name)),
     });
     return { sa, probe, ...derived };
   }
 
   /**
    * Tunnels that should be up but have no CHILD_SA get an initiate (charon does not retry a
-   * first attempt that failed). One already being negotiated is left alone.
+   * first attempt that failed), unless the far end's agent is to start it (mayStartMain). One
+   * already being negotiated is left alone.
    */
-  async #initiateMissing() {
-    for (const t of this.#config.tunnels) {
-      const sa = this.#sas.get(t.name);
-      const negotiating = sa?.ike && !IKE_ALIVE.has(sa.ike.state);
-      if (t.startAction !== "start" || sa?.child || negotiating || this.#link.isInitiating(t.name))
-        continue;
+  async #initiateMissing(tunnels = this.#config.tunnels) {
+    for (const t of tunnels) {
+      const sa = this.#saOf(t.name);
+      const child = childToStart(t, sa, this.#config.datapath);
+      if (child === undefined || this.#link.isInitiating(child)) continue;
+      if (sa.ike && agentStartsMain(t, this.#config.datapath)) {
+        const why = sa.ike.initiator
+          ? "the far end's agent did not start it within the grace"
+          : "the far end made the IKE_SA without it";
+        this.#log.info({ tunnel: t.name }, `starting the main CHILD_SA: ${why}`);
+      }
       this.#link
         .port()
-        .initiate(t.name)
+        .initiate(t.name, child)
         .catch((error: Error) =>
           this.#log.debug({ tunnel: t.name, err: error }, "initiate did not complete"),
         );
     }
   }
 
+  /** charon starts what it loads with start_action=start: the main CHILD_SA or the probe's. */
   #noteStarted(loaded: readonly string[]) {
     for (const t of this.#config.tunnels) {
-      if (t.startAction === "start" && loaded.includes(t.name)) this.#link.noteInitiating(t.name);
+      if (t.startAction !== "start" || !loaded.includes(t.name)) continue;
+      const agentStarts = agentStartsMain(t, this.#config.datapath);
+      this.#link.noteInitiating(agentStarts ? probeChildName(t.name) : t.name);
     }
   }
 

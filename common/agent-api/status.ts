@@ -60,7 +60,8 @@ export interface TunnelStatus {
   remoteAddress: string;
   /** Why the state is what it is, in a few words: "child installed, probe up". */
   reason: string;
-  ike: { uniqueId: string; state: string; establishedS?: number } | null;
+  /** initiator: this end made the IKE_SA (decision 0017 lets the other end start its CHILD_SA). */
+  ike: { uniqueId: string; state: string; establishedS?: number; initiator: boolean } | null;
   child: { uniqueId: string; state: string; installedS?: number } | null;
   probe: ProbeStatus;
   /** ISO time of the last state change. */

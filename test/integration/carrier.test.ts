@@ -222,3 +222,43 @@ t.test("b1 back: traffic returns to b1 and a steady stream loses nothing", async
   t.ok(got.b1 > 0 && got.b2 > 0, "the stream moved from b2 to b1");
   t.same(await received(10, 0.02), { sent: 10, received: 10, b1: 10, b2: 0 });
 });
+
+t.test(
+  "b2 crashes and comes back: a starts its CHILD_SA, and a stream loses nothing",
+  async (t) => {
+    // charon installs a new CHILD_SA before it answers; had b2 started it, a (which sends) would
+    // send into it before b2 could receive (decision 0017, "Which end starts").
+    await quiet();
+    const before = echoes();
+    const stream = ping(800, 0.01);
+    await sleep(300);
+    const charon = Number(await readFile(join(dir, "b2", "charon.pid"), "utf8"));
+    await stopChild(agents.get("b2"), "SIGKILL");
+    process.kill(charon, "SIGKILL");
+    const restartedAt = new Date().toISOString();
+    await startAgent("b2", [tunnel("b2", "a", 100)]);
+    const b2 = await waitFor("b2's new IKE_SA and CHILD_SA at a", async () => {
+      const x = (await tunnelsOfA()).b2;
+      return x?.state === "up" && x.ike?.initiator === false && x;
+    });
+    t.equal(b2.ike?.initiator, false, "b2 made the IKE_SA");
+    // The log reaches its file through a pipe: give it a moment.
+    const started = await waitFor(
+      "a's log of starting b2's CHILD_SA",
+      async () => {
+        const lines = (await readFile(join(dir, "a.log"), "utf8"))
+          .split("\n")
+          .filter((l) => l.includes("starting the main CHILD_SA") && l.includes('"tunnel":"b2"'))
+          .filter((l) => JSON.parse(l).time > restartedAt);
+        return lines.length > 0 && lines;
+      },
+      3000,
+    ).catch(() => []);
+    t.match(started, [/the far end made the IKE_SA without it/], "a's agent started its CHILD_SA");
+    const { sent, received: answered } = await stream;
+    const after = echoes();
+    t.comment(`${sent} pings: ${after.b1 - before.b1} reached b1, ${after.b2 - before.b2} b2`);
+    t.equal(after.b1 - before.b1 + after.b2 - before.b2, sent, "every request reached b1 or b2");
+    t.equal(answered, sent, "every request was answered");
+  },
+);

@@ -44,7 +44,8 @@ t.test("groups: identical selectors, by priority then config order, two or more"
  * A member as a token: "NAME PROBE CHILD [FLAGS]". CHILD is "-" (no CHILD_SA) or its unique
  * id, "@Ns" for installed N seconds ago (default: 1000 - id, so that a higher id was installed
  * in a later second), "/STATE" for a state other than
- * INSTALLED. FLAGS: "init" (the agent is initiating it), "ikegone" (its IKE_SA is DELETING),
+ * INSTALLED. FLAGS: "init" (the agent is initiating it), "farstarts" (the far end's agent is to
+ * start its CHILD_SA: mayStartMain said no), "ikegone" (its IKE_SA is DELETING),
  * "p=N" (its priority; default 100 per place in the list).
  */
 function member(token: string, place: number): Member {
@@ -56,7 +57,11 @@ function member(token: string, place: number): Member {
     priority: priority ? Number(priority.slice(2)) || undefined : 100 * (place + 1),
     probe: probe as Member["probe"],
     sa: {
-      ike: { uniqueId: "1", state: flags.includes("ikegone") ? "DELETING" : "ESTABLISHED" },
+      ike: {
+        uniqueId: "1",
+        state: flags.includes("ikegone") ? "DELETING" : "ESTABLISHED",
+        initiator: true,
+      },
       child: m
         ? {
             uniqueId: m[1] as string,
@@ -66,6 +71,7 @@ function member(token: string, place: number): Member {
         : null,
     },
     initiating: flags.includes("init"),
+    mayStart: !flags.includes("farstarts"),
   };
 }
 
@@ -125,6 +131,12 @@ t.test("judgeGroup: who carries, who should, and what to do", async (t) => {
     ],
     ["nothing installed yet", ["b1 up -", "b2 unknown -"], "libipsec", "- b1 initiate b1"],
     ["already initiating it: wait", ["b1 up - init", "b2 up 7"], "libipsec", "b2 b1 -"],
+    [
+      "the far end is to start its CHILD_SA (it did not make the IKE_SA): wait",
+      ["b1 up - farstarts", "b2 up 7"],
+      "libipsec",
+      "b2 b1 -",
+    ],
     [
       "its CHILD_SA being negotiated: wait",
       ["b1 up 9/INSTALLING", "b2 up 7"],
@@ -199,7 +211,7 @@ function actions(order: string[], prefs: Prefs, down: Set<string>): Map<string, 
         priority: 100 * (i + 1),
         probe: down.has(`${x}>${y}`) ? "down" : "up",
         sa: {
-          ike: { uniqueId: "1", state: "ESTABLISHED" },
+          ike: { uniqueId: "1", state: "ESTABLISHED", initiator: true },
           child: {
             uniqueId: String(order.indexOf(tunnelOf(x, y)) + 1),
             state: "INSTALLED",
@@ -208,6 +220,7 @@ function actions(order: string[], prefs: Prefs, down: Set<string>): Map<string, 
           },
         },
         initiating: false,
+        mayStart: true,
       }),
     );
     const { action } = judgeGroup(members, "libipsec");

@@ -24,7 +24,7 @@ t.test("header and aligned table", async (t) => {
         since: "2026-03-01T11:59:58Z",
         reason: "IKE in progress",
         child: null,
-        ike: { uniqueId: "9", state: "CONNECTING" },
+        ike: { uniqueId: "9", state: "CONNECTING", initiator: true },
       }),
     ]),
     { now: NOW },

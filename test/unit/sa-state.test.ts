@@ -17,12 +17,13 @@ t.test("one established IKE_SA with an installed child", async (t) => {
         uniqueid: "1",
         state: "ESTABLISHED",
         established: "5",
+        initiator: "yes",
         "child-sas": child("to-b1", "1", "INSTALLED"),
       },
     },
   ]);
   t.same(m.get("to-b1"), {
-    ike: { uniqueId: "1", state: "ESTABLISHED", establishedS: 5 },
+    ike: { uniqueId: "1", state: "ESTABLISHED", establishedS: 5, initiator: true },
     child: { uniqueId: "1", state: "INSTALLED", installedS: 3 },
   });
 });
@@ -76,4 +77,9 @@ t.test("a child living under another tunnel's IKE_SA is found by its own name", 
   t.equal(m.get("two")?.child?.uniqueId, "2");
   t.equal(m.get("two")?.ike?.uniqueId, "1");
   t.equal(m.get("one")?.child?.uniqueId, "1");
+});
+
+t.test("an IKE_SA the far end made: charon omits `initiator`", async (t) => {
+  const m = summariseSas([{ "to-b1": { uniqueid: "2", state: "ESTABLISHED", established: "1" } }]);
+  t.equal(m.get("to-b1")?.ike?.initiator, false);
 });

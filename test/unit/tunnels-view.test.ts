@@ -71,7 +71,7 @@ t.test("CARRIES: as the agents report their carrier groups", async (t) => {
       // Installed while its probe fails: it carries, into a black hole; STATE says down.
       tunnel("b1", { state: "down", reason: "child installed, probe down", probe: probeDown }),
       // A CHILD_SA under an IKE_SA that is being deleted carries nothing.
-      tunnel("b2", { ike: { uniqueId: "4", state: "DELETING" } }),
+      tunnel("b2", { ike: { uniqueId: "4", state: "DELETING", initiator: false } }),
       tunnel("dc9", { child: { uniqueId: "7", state: "INSTALLING" } }),
       // An agent older than carrier groups does not say.
       tunnel("dc7", { group: undefined as unknown as null }),

@@ -17,6 +17,8 @@ export interface Member {
   sa: SaObservation;
   /** The agent asked charon to initiate it and has not seen the outcome yet. */
   initiating: boolean;
+  /** This end may start its CHILD_SA now (mayStartMain), or leaves that to the far end's agent. */
+  mayStart: boolean;
 }
 
 export type CarrierAction =
@@ -80,9 +82,10 @@ export function judgeGroup(members: readonly Member[], datapath: "libipsec" | "k
 function actionFor(wanted: Member, carrier: Carrier): CarrierAction | null {
   const child = wanted.sa.child;
   if (!installed(wanted.sa)) {
-    // A CHILD_SA being negotiated will be installed last anyway.
+    // A CHILD_SA being negotiated will be installed last anyway; one the far end starts, too.
     const negotiating = child !== null && CHILD_NEGOTIATING.has(child.state);
-    return negotiating || wanted.initiating ? null : { kind: "initiate", tunnel: wanted.name };
+    const waiting = negotiating || wanted.initiating || !wanted.mayStart;
+    return waiting ? null : { kind: "initiate", tunnel: wanted.name };
   }
   // Rekeying already (REKEYING), or replaced by the far end's rekey (REKEYED): wait for it.
   if (child?.state !== "INSTALLED" || carrier.member === wanted) return null;

@@ -22,7 +22,8 @@ export interface LinkOptions {
 /** The operations the daemon runs against charon, over the current connection. */
 export interface CharonOps extends CharonPort {
   listSas(): Promise<Map<string, SaObservation>>;
-  initiate(tunnel: string): Promise<void>;
+  /** Initiates a tunnel's CHILD_SA `child` (its main one unless told), and its IKE_SA if needed. */
+  initiate(tunnel: string, child?: string): Promise<void>;
   terminate(tunnel: string): Promise<void>;
   /** Rekeys one CHILD_SA, by charon's unique id; charon does it in the background. */
   rekeyChild(childId: string): Promise<void>;
@@ -107,9 +108,9 @@ export class CharonLink {
       listSas: async () => summariseSas(await vici.listSas(client, {}, opts)),
       // Asynchronous in charon (timeout -1): the outcome arrives as events, and a slow
       // peer never holds the command connection that apply and status need.
-      initiate: async (tunnel) => {
-        this.noteInitiating(tunnel);
-        await vici.initiate(client, { child: tunnel, ike: tunnel, timeoutMs: -1 }, opts);
+      initiate: async (tunnel, child = tunnel) => {
+        this.noteInitiating(child);
+        await vici.initiate(client, { child, ike: tunnel, timeoutMs: -1 }, opts);
       },
       // Idempotent: a tunnel that has no SAs is already terminated.
       terminate: async (tunnel) => {
@@ -124,13 +125,13 @@ export class CharonLink {
     };
   }
 
-  /** charon initiates a start_action=start connection itself when it is loaded. */
-  noteInitiating(tunnel: string) {
-    this.#initiatedAt.set(tunnel, Date.now());
+  /** By CHILD_SA name (a tunnel's main one has the tunnel's): charon starts start_action=start. */
+  noteInitiating(child: string) {
+    this.#initiatedAt.set(child, Date.now());
   }
 
-  isInitiating(tunnel: string): boolean {
-    return Date.now() - (this.#initiatedAt.get(tunnel) ?? 0) < INITIATING_MS;
+  isInitiating(child: string): boolean {
+    return Date.now() - (this.#initiatedAt.get(child) ?? 0) < INITIATING_MS;
   }
 
   async #poll() {

@@ -23,6 +23,7 @@ import {
 import type { Secret } from "../../../common/secret.ts";
 import type { Parameters } from "../keys/parameters.ts";
 import { checkPskText } from "../keys/psk-rules.ts";
+import { probeChildName } from "./probe-child.ts";
 import { resolveProposals } from "./proposals.ts";
 import type {
   ConfigIssue,
@@ -357,7 +358,7 @@ function checkUnique<T>(list: string, items: readonly T[], field: keyof T & stri
 
 /** A tunnel's probe CHILD_SA is named `<tunnel>-probe`: no other tunnel may take that name. */
 function checkProbeChildNames(tunnels: ParsedTunnel[], sink: Sink): void {
-  const probed = new Map(tunnels.flatMap((t, i) => (t.probe ? [[`${t.name}-probe`, i]] : [])));
+  const probed = new Map(tunnels.flatMap((t, i) => (t.probe ? [[probeChildName(t.name), i]] : [])));
   tunnels.forEach((t, i) => {
     const owner = probed.get(t.name);
     if (owner !== undefined)

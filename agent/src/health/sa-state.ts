@@ -1,11 +1,9 @@
 import { CHILD_CARRYING, IKE_ALIVE } from "../../../common/agent-api/sa-states.ts";
+import type { TunnelStatus } from "../../../common/agent-api/status.ts";
 import type { SaEntry } from "../vici/commands.ts";
 import type { DecodedMessage, DecodedValue } from "../vici/message.ts";
 
-export interface SaObservation {
-  ike: { uniqueId: string; state: string; establishedS?: number } | null;
-  child: { uniqueId: string; state: string; installedS?: number } | null;
-}
+export type SaObservation = Pick<TunnelStatus, "ike" | "child">;
 
 const section = (v: DecodedValue | undefined): DecodedMessage | undefined =>
   v !== undefined && typeof v === "object" && !Array.isArray(v) ? v : undefined;
@@ -40,6 +38,7 @@ export function summariseSas(entries: readonly SaEntry[]): Map<string, SaObserva
       uniqueId: text(ikeSection.uniqueid),
       state: text(ikeSection.state),
       establishedS: seconds(ikeSection.established),
+      initiator: ikeSection.initiator === "yes",
     };
     const ikeAlive = IKE_ALIVE.has(ike.state) ? 1 : 0;
     const ikeId = Number(ike.uniqueId) || 0;

@@ -1,5 +1,7 @@
 import { PROBE_CHILD_PRIORITY } from "../../../common/agent-config/schema.ts";
 import type { Secret } from "../../../common/secret.ts";
+import { agentStartsMain } from "../carrier/start.ts";
+import { probeChildName } from "../config/probe-child.ts";
 import type { ResolvedConfig, ResolvedTunnel } from "../config/types.ts";
 import type { ViciMessage } from "../vici/message.ts";
 
@@ -34,13 +36,18 @@ const RECOVERY: Record<StartAction, { dpd: string; close: string }> = {
   none: { dpd: "clear", close: "none" },
 };
 
-function renderChild(tunnel: ResolvedTunnel, datapath: ResolvedConfig["datapath"]): ViciMessage {
+function renderChild(
+  tunnel: ResolvedTunnel,
+  datapath: ResolvedConfig["datapath"],
+  startedBy: "charon" | "agent" = "charon",
+): ViciMessage {
   const recovery = RECOVERY[tunnel.startAction];
   const child: ViciMessage = {
     local_ts: [...tunnel.localSubnets],
     remote_ts: [...tunnel.remoteSubnets],
     esp_proposals: [...tunnel.espProposals],
-    start_action: tunnel.startAction,
+    // The agent starts it (agentStartsMain); DPD and close still bring it back as charon would.
+    start_action: startedBy === "agent" ? "none" : tunnel.startAction,
     dpd_action: recovery.dpd,
     close_action: recovery.close,
   };
@@ -85,8 +92,12 @@ function renderConnection(tunnel: ResolvedTunnel, config: ResolvedConfig): ViciM
     local: { auth: "psk", id: tunnel.localId },
     remote: { auth: "psk", id: tunnel.remoteId },
     children: {
-      [tunnel.name]: renderChild(tunnel, config.datapath),
-      ...(probe ? { [`${tunnel.name}-probe`]: probe } : {}),
+      [tunnel.name]: renderChild(
+        tunnel,
+        config.datapath,
+        agentStartsMain(tunnel, config.datapath) ? "agent" : "charon",
+      ),
+      ...(probe ? { [probeChildName(tunnel.name)]: probe } : {}),
     },
   };
 }

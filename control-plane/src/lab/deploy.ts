@@ -18,7 +18,7 @@ import { seedLabEc2 } from "./ec2-seed.ts";
 import { labFleet } from "./fleet-file.ts";
 import { ensureLabImage } from "./images.ts";
 import { LabError } from "./lab-error.ts";
-import { startLabMoto } from "./moto.ts";
+import { startLabMoto, stopLabMoto } from "./moto.ts";
 import {
   controllerStatusUrls,
   createNetworks,
@@ -73,62 +73,27 @@ async function makeLab(plan: LabPlan, progress: Progress): Promise<LabState> {
   progress(`networks: ${[plan.internet.network, ...plan.vpcs.map((v) => v.network)].join(", ")}`);
   const moto = await startLabMoto(dir, plan.internet.hostAddress);
   progress(`EC2 API (moto) at ${moto.endpoint}`);
-  const ec2 = labEc2(plan.region, moto.endpoint);
-  const ids = await seedLabEc2(ec2, plan).finally(() => ec2.destroy());
-  progress(
-    `EC2 holds ${plan.vpcs.length} VPCs, their route tables and ${Object.keys(ids.appliances).length} appliance instances`,
-  );
-
-  const pki = await makeLabPki(join(dir, "pki"), plan);
-  const fleetOptions = {
-    ec2Endpoint: moto.endpoint,
-    ssmEndpoint: moto.endpoint,
-    stateDir: STATE_DIR,
-  };
-  const inContainers = labFleet(plan, ids, {
-    ...fleetOptions,
-    ec2Endpoint: GATE_URL,
-    tlsDir: TLS_DIR,
-  });
-  const onHost = {
-    ...labFleet(plan, ids, { ...fleetOptions, tlsDir: TLS_DIR }),
-    tls: { ca: pki.ca, cert: pki.operator.cert, key: pki.operator.key },
-  };
-  const fleetFile = join(dir, "fleet.yaml");
-  await writeFileAtomic(fleetFile, stringify(onHost), 0o600);
-  const fleet = await loadLabFleet(fleetFile);
-
-  const prefix = keyPrefix(fleet);
-  if (!prefix.ok) throw new LabError(prefix.problem);
-  await withLabCredentials(() => ensureKeys(fleet, tunnelKeys(fleet, prefix.prefix)));
-  const rendered = renderAgentConfigs(fleet);
-  if (!rendered.ok)
-    throw new LabError(
-      `agent configs: ${rendered.issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`,
-    );
-  progress(`keys in SSM under ${prefix.prefix}; ${rendered.configs.length} agent configs rendered`);
-
-  const state: LabState = {
+  // destroyLab finds moto through lab.json; until that is written, a failure stops it here.
+  const { state, fleet, rendered, pki, inContainers } = await prepareLab(
     plan,
-    ids,
+    dir,
     image,
     moto,
-    fleetFile,
-    partitions: [],
-    throttled: [],
-    createdAt: new Date().toISOString(),
-  };
-  await writeLabState(state);
+    progress,
+  ).catch((err: unknown) => {
+    stopLabMoto(moto.pid);
+    throw err;
+  });
 
   const stage = join(dir, "stage");
   await mkdir(stage, { recursive: true, mode: 0o700 });
   for (const vpc of plan.vpcs) {
-    await startRouter(plan, vpc, image, ids.vpcs[vpc.name]?.id ?? "", moto.endpoint);
+    await startRouter(plan, vpc, image, state.ids.vpcs[vpc.name]?.id ?? "", moto.endpoint);
   }
   progress(`routers: ${plan.vpcs.map((v) => v.router.container).join(", ")}`);
   for (const vpc of plan.vpcs) {
     for (const a of vpc.appliances) {
-      const yaml = rendered.configs.find((c) => c.appliance === a.name)?.yaml ?? "";
+      const yaml = rendered.find((c) => c.appliance === a.name)?.yaml ?? "";
       const server = pki.servers[a.name];
       if (server === undefined) throw new Error(`no certificate for ${a.name}`);
       const colocated =
@@ -188,6 +153,66 @@ async function makeLab(plan: LabPlan, progress: Progress): Promise<LabState> {
   );
   progress(`lab ${plan.lab} is up`);
   return state;
+}
+
+/**
+ * EC2 seeded, the PKI, the fleet file, keys in SSM and the agents' configs, then lab.json:
+ * everything before the first container.
+ */
+async function prepareLab(
+  plan: LabPlan,
+  dir: string,
+  image: string,
+  moto: LabState["moto"],
+  progress: Progress,
+) {
+  const ec2 = labEc2(plan.region, moto.endpoint);
+  const ids = await seedLabEc2(ec2, plan).finally(() => ec2.destroy());
+  progress(
+    `EC2 holds ${plan.vpcs.length} VPCs, their route tables and ${Object.keys(ids.appliances).length} appliance instances`,
+  );
+
+  const pki = await makeLabPki(join(dir, "pki"), plan);
+  const fleetOptions = {
+    ec2Endpoint: moto.endpoint,
+    ssmEndpoint: moto.endpoint,
+    stateDir: STATE_DIR,
+  };
+  const inContainers = labFleet(plan, ids, {
+    ...fleetOptions,
+    ec2Endpoint: GATE_URL,
+    tlsDir: TLS_DIR,
+  });
+  const onHost = {
+    ...labFleet(plan, ids, { ...fleetOptions, tlsDir: TLS_DIR }),
+    tls: { ca: pki.ca, cert: pki.operator.cert, key: pki.operator.key },
+  };
+  const fleetFile = join(dir, "fleet.yaml");
+  await writeFileAtomic(fleetFile, stringify(onHost), 0o600);
+  const fleet = await loadLabFleet(fleetFile);
+
+  const prefix = keyPrefix(fleet);
+  if (!prefix.ok) throw new LabError(prefix.problem);
+  await withLabCredentials(() => ensureKeys(fleet, tunnelKeys(fleet, prefix.prefix)));
+  const rendered = renderAgentConfigs(fleet);
+  if (!rendered.ok)
+    throw new LabError(
+      `agent configs: ${rendered.issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`,
+    );
+  progress(`keys in SSM under ${prefix.prefix}; ${rendered.configs.length} agent configs rendered`);
+
+  const state: LabState = {
+    plan,
+    ids,
+    image,
+    moto,
+    fleetFile,
+    partitions: [],
+    throttled: [],
+    createdAt: new Date().toISOString(),
+  };
+  await writeLabState(state);
+  return { state, fleet, rendered: rendered.configs, pki, inContainers };
 }
 
 /**
