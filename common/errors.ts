@@ -20,6 +20,8 @@ export const ErrorCodes = {
   SWP_ERR_EC2_THROTTLED: "EC2 throttled an API call (RequestLimitExceeded) through every retry",
   SWP_ERR_EC2_UNAUTHORIZED:
     "EC2 refused the credentials or the action (AuthFailure, UnauthorizedOperation), or no credentials were found",
+  SWP_ERR_IMDS_UNAVAILABLE:
+    "the EC2 instance metadata service (IMDSv2) could not be reached or did not answer as it does on EC2",
   SWP_ERR_FAILOVER_REFUSED: "a manual failover was refused before anything was written",
   SWP_ERR_FAILOVER_OVERTAKEN:
     "a manual failover stopped because a newer decision by another writer overtook it",

@@ -172,6 +172,9 @@ export class AgentDaemon implements AgentControl {
     this.#log.info(
       {
         appliance: config.appliance.name,
+        // Written in the config or asked of IMDS (decision 0020): the addresses charon uses.
+        localAddress: config.appliance.localAddress,
+        publicAddress: config.appliance.publicAddress ?? null,
         tunnels: config.tunnels.length,
         paths: config.paths.length,
         mode: config.charon.mode,

@@ -141,10 +141,16 @@ const listenSchema = z.strictObject({
 export const configSchema = z.strictObject({
   appliance: z.strictObject({
     name,
-    localAddress: ip.describe("address charon binds for IKE (on EC2: the private IP)"),
+    localAddress: ip
+      .optional()
+      .describe(
+        "address charon binds for IKE (on EC2: the private IP); default: asked of IMDS, with publicAddress",
+      ),
     publicAddress: ip
       .optional()
-      .describe("address peers dial; the default IKE id (on EC2: the EIP)"),
+      .describe(
+        "address peers dial; the default IKE id (on EC2: the EIP); asked of IMDS only when localAddress is",
+      ),
   }),
   datapath: z
     .enum(["libipsec", "kernel"])
@@ -180,9 +186,13 @@ export const configSchema = z.strictObject({
     .default({ level: "info" }),
   ssm: z
     .strictObject({
-      region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d{1,2}$/, {
-        message: "must be an AWS region such as us-east-1",
-      }),
+      region: z
+        .string()
+        .regex(/^[a-z]{2}(-[a-z]+)+-\d{1,2}$/, {
+          message: "must be an AWS region such as us-east-1",
+        })
+        .optional()
+        .describe("default: the instance's region, asked of IMDS"),
       endpoint: z
         .url({ protocol: /^https?$/, message: "must be an http:// or https:// URL" })
         .optional()
@@ -201,7 +211,15 @@ export const configSchema = z.strictObject({
 
 /** The file as written (before defaults). */
 export type ConfigInput = z.input<typeof configSchema>;
-/** The file after zod applied defaults. */
-export type ParsedConfig = z.output<typeof configSchema>;
+/** The file after zod applied defaults; IMDS may still have fields to fill in. */
+export type WrittenConfig = z.output<typeof configSchema>;
+/**
+ * After discovery filled in what the file left out (agent/src/config/discover.ts): what
+ * verify.ts checks.
+ */
+export type ParsedConfig = Omit<WrittenConfig, "appliance" | "ssm"> & {
+  appliance: WrittenConfig["appliance"] & { localAddress: string };
+  ssm?: NonNullable<WrittenConfig["ssm"]> & { region: string };
+};
 export type ParsedTunnel = ParsedConfig["tunnels"][number];
 export type ParsedPath = ParsedConfig["paths"][number];

@@ -89,14 +89,19 @@ export interface RunningController {
 // biome-ignore lint/suspicious/noExplicitAny: the endpoint's JSON is checked field by field in tests.
 export type ControllerStatusJson = any;
 
+/** `env` adds to childEnv(), e.g. SWANPAIR_IMDS_ENDPOINT. */
 export async function startController(
   t: { teardown(fn: () => unknown): void },
   args: string[],
+  env: NodeJS.ProcessEnv = {},
 ): Promise<RunningController> {
   const child = spawn(
     process.execPath,
     [SWANPAIR_BIN, "controller", "run", "--listen", "127.0.0.1:0", ...args],
-    { env: { ...childEnv(), SWANPAIR_LOG_LEVEL: "debug" }, stdio: ["ignore", "ignore", "pipe"] },
+    {
+      env: { ...childEnv(), SWANPAIR_LOG_LEVEL: "debug", ...env },
+      stdio: ["ignore", "ignore", "pipe"],
+    },
   );
   const log: Array<Record<string, unknown>> = [];
   let raw = "";

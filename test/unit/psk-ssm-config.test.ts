@@ -210,7 +210,6 @@ t.test("names and the section are checked for shape before anything is fetched",
     [{ ssm: "/psk/a1 b1" }, SSM, "tunnels[0].psk.ssm", "format"],
     [{ ssm: "/k" }, { region: "Europe" }, "ssm.region", "format"],
     [{ ssm: "/k" }, { region: "eu-west-1", endpoint: "ftp://x" }, "ssm.endpoint", "format"],
-    [{ ssm: "/k" }, { endpoint: "http://x:1" }, "ssm.region", "required"],
     [{ ssm: "/k", keyId: "x" }, SSM, "tunnels[0].psk.keyId", "unknown-key"],
   ] as const) {
     const r = await loadConfigText(configText([psk, { ssm: "/k" }], ssm), noFiles, fetch);

@@ -1,7 +1,10 @@
 import { EXIT, ExitError } from "../../../common/cli.ts";
-import { createLogger } from "../../../common/logger.ts";
+import { discoverFromEnv } from "../../../common/imds/discover.ts";
+import { createLogger, type Logger } from "../../../common/logger.ts";
 import { runController } from "../controller/run.ts";
+import { discoverSelf, SELF_AUTO } from "../controller/self-from-imds.ts";
 import { parseListen } from "../controller/server.ts";
+import type { Fleet } from "../fleet/types.ts";
 import { loadOrExit, memberOrExit, type Verb } from "./shared.ts";
 
 /** `swanpair controller run`: the control loop as a long-running process. */
@@ -11,6 +14,7 @@ export const controllerRun: Verb = {
   examples: [
     "swanpair controller run --config /etc/swanpair/fleet.yaml",
     "swanpair controller run --config /etc/swanpair/fleet.yaml --self a1 --listen 127.0.0.1:9470",
+    "swanpair controller run --config /etc/swanpair/fleet.yaml --self auto",
   ],
   register: (parent) =>
     parent
@@ -21,24 +25,35 @@ export const controllerRun: Verb = {
       .requiredOption("--config <file>", "fleet config (YAML)")
       .option(
         "--self <appliance>",
-        "co-located mode: run on this appliance and only ever claim routes for it",
+        "co-located mode: run on this appliance and only ever claim routes for it; auto: the appliance whose instanceId is this EC2 instance's (IMDSv2)",
       )
       .option("--listen <host:port>", "status and metrics endpoint", "127.0.0.1:9470")
       .action(async (opts: { config: string; self?: string; listen: string }) => {
         const fleet = await loadOrExit(opts.config);
-        if (opts.self !== undefined) memberOrExit(fleet, opts.self);
         let listen: ReturnType<typeof parseListen>;
         try {
           listen = parseListen(opts.listen);
         } catch (err) {
           throw new ExitError(EXIT.usage, (err as Error).message);
         }
+        const logger = createLogger({ name: "swanpair-controller" });
+        const self = opts.self === SELF_AUTO ? await selfOrExit(fleet, logger) : opts.self;
+        if (self !== undefined) memberOrExit(fleet, self);
         await runController({
           file: opts.config,
           fleet,
-          self: opts.self,
+          self,
           listen,
-          logger: createLogger({ name: "swanpair-controller" }),
+          logger,
         });
       }),
 };
+
+/** `--self auto`: once, at start; a reload keeps the appliance found here. */
+async function selfOrExit(fleet: Fleet, logger: Logger): Promise<string> {
+  const found = await discoverSelf(fleet, discoverFromEnv);
+  if (!found.ok) throw new ExitError(EXIT.usage, found.problem);
+  const { instanceId, availabilityZone } = found.instance;
+  logger.info({ self: found.name, instanceId, availabilityZone }, "--self auto: found in IMDS");
+  return found.name;
+}
