@@ -18,7 +18,12 @@ import type { ApplyPlan } from "./apply/plan.ts";
 import { Reconciler } from "./apply/reconciler.ts";
 import { type Judgement, judgeGroup } from "./carrier/decide.ts";
 import { carrierGroups } from "./carrier/groups.ts";
-import { agentStartsMain, childToStart, mayStartMain } from "./carrier/start.ts";
+import {
+  agentStartsMain,
+  changedMainChildren,
+  childToStart,
+  mayStartMain,
+} from "./carrier/start.ts";
 import { CarrierSteer } from "./carrier/steer.ts";
 import { CharonLink } from "./charon/link.ts";
 import { CharonSupervisor } from "./charon/supervisor.ts";
@@ -293,10 +298,20 @@ export class AgentDaemon implements AgentControl {
       if (push) await this.#restoreConfigFile();
       throw error;
     }
+    const remake = changedMainChildren(
+      loaded.config.tunnels,
+      loaded.config.datapath,
+      this.#rendered.connections,
+      rendered.connections,
+    );
     this.#adopt(loaded.config, rendered);
     this.#text = text;
     await this.#enact();
     this.#noteStarted(plan.loadConns);
+    for (const tunnel of remake) {
+      this.#log.info({ tunnel }, "its CHILD_SA config changed: making the CHILD_SA again");
+      await this.#link.port().terminate(tunnel);
+    }
     this.#loadedAt = new Date().toISOString();
     await this.#refreshSas();
     this.#log.info(

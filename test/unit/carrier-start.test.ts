@@ -1,6 +1,7 @@
 import t from "tap";
 import {
   agentStartsMain,
+  changedMainChildren,
   childToStart,
   FAR_START_GRACE_S,
   mayStartMain,
@@ -109,4 +110,37 @@ t.test("childToStart: which CHILD_SA a tunnel without its main one gets", async 
   ];
   for (const [name, tun, datapath, sa, want] of cases)
     t.equal(childToStart(tun, sa, datapath) ?? "-", want, name);
+});
+
+t.test("changedMainChildren: a reload that changes a main CHILD_SA's config", async (t) => {
+  const conns = (remote: string, proposals = "aes256gcm16-x25519") => ({
+    b1: {
+      children: {
+        b1: { local_ts: ["10.1.0.0/16"], remote_ts: [remote], esp_proposals: [proposals] },
+        "b1-probe": { local_ts: ["10.1.0.11/32"], remote_ts: ["10.2.0.11/32"] },
+      },
+    },
+  });
+  const tunnels = [tunnel("start", true)];
+  const before = conns("10.2.0.0/16");
+  t.same(changedMainChildren(tunnels, "libipsec", before, before), [], "nothing changed");
+  t.same(
+    changedMainChildren(tunnels, "libipsec", before, conns("10.3.0.0/16")),
+    ["b1"],
+    "new subnets: made again",
+  );
+  t.same(
+    changedMainChildren(tunnels, "libipsec", before, conns("10.2.0.0/16", "aes128gcm16-x25519")),
+    ["b1"],
+    "new proposals: made again",
+  );
+  const probeOnly = conns("10.2.0.0/16");
+  (probeOnly.b1.children["b1-probe"] as { remote_ts: string[] }).remote_ts = ["10.2.0.12/32"];
+  t.same(changedMainChildren(tunnels, "libipsec", before, probeOnly), [], "the probe's: charon's");
+  t.same(changedMainChildren(tunnels, "libipsec", {}, before), [], "a new tunnel: nothing to redo");
+  t.same(
+    changedMainChildren([tunnel("start", false)], "libipsec", before, conns("10.3.0.0/16")),
+    [],
+    "charon-started: charon makes it again itself",
+  );
 });

@@ -2,6 +2,7 @@ import { IKE_ALIVE } from "../../../common/agent-api/sa-states.ts";
 import { probeChildName } from "../config/probe-child.ts";
 import type { ResolvedConfig, ResolvedTunnel } from "../config/types.ts";
 import type { SaObservation } from "../health/sa-state.ts";
+import type { ViciMessage } from "../vici/message.ts";
 
 /**
  * Who starts a tunnel's main CHILD_SA under libipsec (decision 0017, "Which end starts").
@@ -48,4 +49,25 @@ export function childToStart(
   }
   // One being negotiated is left to charon.
   return sa.ike !== null && !IKE_ALIVE.has(sa.ike.state) ? undefined : tunnel.name;
+}
+
+/**
+ * The agent-started tunnels whose main CHILD_SA config a reload changed (new subnets, say): a
+ * CHILD_SA keeps the selectors it was negotiated with, so it must be made again. charon does
+ * that itself, on load-conn, for a child with start_action=start (it terminates the CHILD_SAs
+ * of a replaced child config and initiates the new one); the agent does it for the ones it
+ * starts, by terminating them, and childToStart() makes them again.
+ */
+export function changedMainChildren(
+  tunnels: readonly ResolvedTunnel[],
+  datapath: ResolvedConfig["datapath"],
+  before: Record<string, ViciMessage>,
+  after: Record<string, ViciMessage>,
+): string[] {
+  const main = (conns: Record<string, ViciMessage>, name: string) =>
+    JSON.stringify((conns[name]?.children as Record<string, ViciMessage> | undefined)?.[name]);
+  return tunnels
+    .filter((t) => agentStartsMain(t, datapath) && before[t.name] !== undefined)
+    .filter((t) => main(before, t.name) !== main(after, t.name))
+    .map((t) => t.name);
 }
