@@ -201,7 +201,7 @@ async function idleRss(bin: string, nodeFlags?: string[]): Promise<number> {
 async function idleRssBench() {
   const dir = await mkdtemp("/tmp/swp-bench-bundle-");
   try {
-    const bundle = await buildAgent(join(dir, "swanpair-agent.mjs"));
+    const bundle = await buildAgent(join(dir, "agent"));
     return {
       idle_rss_50_tunnels_mb: await idleRss(bundle),
       idle_rss_50_tunnels_source_mb: await idleRss(AGENT_BIN),

@@ -5,6 +5,8 @@
 export const ErrorCodes = {
   SWP_ERR_CONFIG_INVALID: "the configuration failed validation",
   SWP_ERR_CONFIG_READ: "the configuration file could not be read",
+  SWP_ERR_VPN_CONFIG_INVALID:
+    "an AWS VPN connection's configuration (its CustomerGatewayConfiguration XML or EC2's description) is malformed or breaks AWS's rules",
   SWP_ERR_VICI_COMMAND: "charon answered a VICI command with success=no",
   SWP_ERR_VICI_PROTOCOL: "a VICI frame or message was malformed",
   SWP_ERR_VICI_CLOSED: "the VICI connection closed (charon is gone)",

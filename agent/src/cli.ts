@@ -1,6 +1,7 @@
 import { Command } from "commander";
 import { runCli } from "../../common/cli.ts";
 import { doctor } from "./commands/doctor.ts";
+import { importVpn } from "./commands/import-vpn.ts";
 import { initiate } from "./commands/initiate.ts";
 import { reload } from "./commands/reload.ts";
 import { render } from "./commands/render.ts";
@@ -10,7 +11,7 @@ import { terminate } from "./commands/terminate.ts";
 import { validate } from "./commands/validate.ts";
 
 /** In the order `--help` lists them. */
-const VERBS = [run, doctor, validate, render, status, reload, initiate, terminate];
+const VERBS = [run, doctor, validate, render, status, reload, initiate, terminate, importVpn];
 
 function buildProgram(): Command {
   const program = new Command("swanpair-agent")

@@ -132,3 +132,12 @@ export async function startImdsServer(
     close,
   });
 }
+
+/** An endpoint where nothing listens: a port bound once, then closed. */
+export async function deadEndpoint(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return `http://127.0.0.1:${port}`;
+}

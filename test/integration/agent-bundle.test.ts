@@ -1,18 +1,19 @@
 import { execFile } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import t from "tap";
+import { stringify } from "yaml";
 import { buildAgent } from "../../scripts/build.ts";
 import { AgentLab, waitFor } from "../helpers/agent-lab.ts";
 
 /**
- * The single-file build that appliances run: built here, then two agents from it bring up a
- * tunnel, so what ships is what was tested.
+ * The build that appliances run: built here, then two agents from it bring up a tunnel, so
+ * what ships is what was tested.
  */
 const run = promisify(execFile);
 const out = await mkdtemp("/tmp/swp-bundle-");
-const bin = await buildAgent(join(out, "swanpair-agent.mjs"));
+const bin = await buildAgent(join(out, "agent"));
 const lab = await AgentLab.create("swp-bun", { bin });
 t.teardown(async () => {
   await lab.cleanup();
@@ -34,4 +35,60 @@ t.test("two bundled agents bring a tunnel up", async (t) => {
   t.ok(lab.ping("a", 0), "ping through the tunnel");
   const { stdout } = await run(bin, ["status", "--socket", lab.socket("a"), "--json"]);
   t.equal(JSON.parse(stdout).tunnels[0].state, "up");
+});
+
+t.test("the on-demand chunks load from the build: the EC2 and SSM clients", async (t) => {
+  // Each SDK client is a chunk of its own (decision 0008): an answer from the client itself,
+  // a closed port, proves its chunk loaded and kept its named exports.
+  const env = {
+    ...process.env,
+    AWS_ACCESS_KEY_ID: "AKIDBUNDLETEST",
+    AWS_SECRET_ACCESS_KEY: "bundle-test",
+    AWS_MAX_ATTEMPTS: "1",
+  };
+  const fail = (e: { code: number; stdout: string }) => e;
+  const xml = new URL("../fixtures/aws-vpn/vpn-bgp.xml", import.meta.url).pathname;
+  const fromXml = await run(bin, ["import-vpn", "--xml", xml, "--psk-dir", join(out, "psk")]);
+  t.match(fromXml.stdout, /type: aws-vpn/, "import-vpn --xml: the entry on stdout");
+  const fromEc2 = await run(
+    bin,
+    [
+      ...["import-vpn", "--vpn-connection-id", "vpn-0123456789abcdef0", "--json"],
+      ...["--region", "eu-west-1", "--endpoint", "http://127.0.0.1:9", "--psk-dir", out],
+    ],
+    { env },
+  ).then(() => ({ code: 0, stdout: "{}" }), fail);
+  t.equal(fromEc2.code, 1, "import-vpn --vpn-connection-id, EC2 unreachable: exit 1");
+  t.match(JSON.parse(fromEc2.stdout), { error: { code: "SWP_ERR_EC2_CALL" } });
+
+  const config = join(out, "ssm.yaml");
+  await writeFile(
+    config,
+    stringify({
+      appliance: { name: "a", localAddress: "10.0.0.1" },
+      stateDir: out,
+      api: { socket: join(out, "ssm.sock") },
+      ssm: { region: "eu-west-1", endpoint: "http://127.0.0.1:9" },
+      tunnels: [
+        {
+          name: "t",
+          type: "peer",
+          remoteAddress: "192.0.2.1",
+          psk: { ssm: "/swanpair/t" },
+          localSubnets: ["10.1.0.0/16"],
+          remoteSubnets: ["10.2.0.0/16"],
+        },
+      ],
+    }),
+  );
+  const validated = await run(bin, ["validate", "--config", config, "--json"], { env }).then(
+    () => ({ code: 0, stdout: "{}" }),
+    fail,
+  );
+  t.equal(validated.code, 2, "keys in SSM, SSM unreachable: refused");
+  t.match(
+    JSON.parse(validated.stdout).errors,
+    [{ path: "tunnels[0].psk.ssm", message: /SSM at http:\/\/127\.0\.0\.1:9 cannot be reached/ }],
+    "the SSM client's own answer",
+  );
 });

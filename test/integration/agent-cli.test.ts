@@ -339,8 +339,8 @@ t.test("status colours states on a terminal, unless NO_COLOR is set", async (t) 
   t.notMatch(piped.stdout, "\x1b[", "none when piped");
 });
 
-t.test("the single-file build reports the same version", async (t) => {
-  const bin = await buildAgent(join(await fixtureDir(), "swanpair-agent.mjs"));
+t.test("the build reports the same version", async (t) => {
+  const bin = await buildAgent(join(await fixtureDir(), "agent"));
   const r = await spawnCli(bin, ["--version"]);
   t.equal(r.code, 0, r.stderr);
   t.equal(r.stdout, `${PACKAGE.version}\n`);

@@ -1,6 +1,4 @@
 import { writeFile } from "node:fs/promises";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import t from "tap";
 import { stringify } from "yaml";
@@ -8,7 +6,7 @@ import { twoPairFleet } from "../fixtures/fleets.ts";
 import { GOOD_PSK } from "../fixtures/invalid-configs.ts";
 import { AGENT_BIN, waitFor } from "../helpers/agent-lab.ts";
 import { writeFleetFile } from "../helpers/fleet-file.ts";
-import { INSTANCE, startImdsServer } from "../helpers/imds-server.ts";
+import { deadEndpoint, INSTANCE, startImdsServer } from "../helpers/imds-server.ts";
 import { childEnv, SWANPAIR_BIN, spawnCli, startController } from "../helpers/swanpair-bin.ts";
 import { tempDir } from "../helpers/temp-dir.ts";
 
@@ -21,15 +19,6 @@ import { tempDir } from "../helpers/temp-dir.ts";
 const dir = await tempDir(t, "swp-imds-");
 const imds = await startImdsServer(t);
 const env = (endpoint: string) => ({ ...childEnv(), SWANPAIR_IMDS_ENDPOINT: endpoint });
-
-/** An endpoint where nothing listens. */
-async function deadEndpoint(): Promise<string> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return `http://127.0.0.1:${port}`;
-}
 
 const pskPath = join(dir, "to-b1.psk");
 await writeFile(pskPath, `${GOOD_PSK}\n`, { mode: 0o600 });

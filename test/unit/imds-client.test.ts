@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import t from "tap";
 import { ImdsClient, TOKEN_HEADER, TOKEN_TTL_HEADER } from "../../common/imds/client.ts";
 import { discoverInstance, imdsFromEnv } from "../../common/imds/discover.ts";
-import { INSTANCE, startImdsServer } from "../helpers/imds-server.ts";
+import { deadEndpoint, INSTANCE, startImdsServer } from "../helpers/imds-server.ts";
 
 /** The IMDSv2 client against a server that enforces the protocol (test/helpers/imds-server.ts). */
 
@@ -11,15 +11,6 @@ import { INSTANCE, startImdsServer } from "../helpers/imds-server.ts";
 function clock() {
   let ms = 1_000_000;
   return { now: () => ms, advance: (by: number) => (ms += by) };
-}
-
-/** A port nothing listens on: bound once, then closed. */
-async function deadEndpoint(): Promise<string> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return `http://127.0.0.1:${port}`;
 }
 
 t.test("the server enforces IMDSv2: no token, bad TTL, a forged token", async (t) => {

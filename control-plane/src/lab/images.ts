@@ -1,7 +1,7 @@
 import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { readFile } from "node:fs/promises";
-import { resolve } from "node:path";
+import { readdir, readFile } from "node:fs/promises";
+import { relative, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { promisify } from "node:util";
 import { SwpError } from "../../../common/errors.ts";
@@ -9,7 +9,7 @@ import { SwpError } from "../../../common/errors.ts";
 /**
  * The lab's one image (appliances, VPC routers, controller, workload hosts), built on this
  * machine without a registry (docs/lab.md, decision 0018): node:24-bookworm-slim (a real one,
- * or images/node-base/build.sh's stand-in), the two bundles (scripts/build.ts) and
+ * or images/node-base/build.sh's stand-in), both programs' bundles (scripts/build.ts) and
  * Dockerfile.agent. Tagged swanpair/appliance:<hash of the Dockerfile, the bundles, the
  * package list and the base image's id>, so nothing is rebuilt when nothing changed.
  */
@@ -19,9 +19,7 @@ export const BASE_IMAGE = "node:24-bookworm-slim";
 export const LAB_IMAGE_REPO = "swanpair/appliance";
 const DOCKERFILE = resolve(ROOT, "Dockerfile.agent");
 /** What `scripts/build.ts` makes and the image copies: both bundles and the package list. */
-const BUILT = ["dist/swanpair-agent.mjs", "dist/swanpair.mjs", "dist/deb-packages.txt"].map((f) =>
-  resolve(ROOT, f),
-);
+const BUILT = ["dist/agent", "dist/swanpair.mjs", "dist/deb-packages.txt"];
 const TAIL_LINES = 40;
 
 const exec = promisify(execFile);
@@ -48,7 +46,13 @@ export async function ensureLabImage(options: LabImageOptions = {}): Promise<str
   const baseId = (await docker("image", "inspect", "--format", "{{.Id}}", BASE_IMAGE)).trim();
 
   const hash = createHash("sha256");
-  for (const file of [DOCKERFILE, ...BUILT]) hash.update(await readFile(file)).update("\0");
+  // Names relative to the checkout: another checkout of the same sources has the same image.
+  for (const file of [DOCKERFILE, ...(await builtFiles())])
+    hash
+      .update(relative(ROOT, file))
+      .update("\0")
+      .update(await readFile(file))
+      .update("\0");
   hash.update(baseId);
   const inputs = hash.digest("hex").slice(0, 16);
   const image = `${LAB_IMAGE_REPO}:${inputs}`;
@@ -120,4 +124,22 @@ const failed = (message: string) => new SwpError("SWP_ERR_FAILED", message);
 function errorText(err: unknown): string {
   const e = err as { stderr?: string; message?: string };
   return (e.stderr?.trim() || e.message || String(err)).split("\n").at(-1) ?? "";
+}
+
+/** Every file of BUILT, directories walked, in a stable order. */
+async function builtFiles(): Promise<string[]> {
+  const files = await Promise.all(
+    BUILT.map(async (path) => {
+      const entries = await readdir(resolve(ROOT, path), {
+        recursive: true,
+        withFileTypes: true,
+      }).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === "ENOTDIR") return undefined;
+        throw err;
+      });
+      if (entries === undefined) return [resolve(ROOT, path)];
+      return entries.filter((e) => e.isFile()).map((e) => resolve(e.parentPath, e.name));
+    }),
+  );
+  return files.flat().sort();
 }
