@@ -113,16 +113,6 @@ async function makeLab(plan: LabPlan, progress: Progress): Promise<LabState> {
     for (const h of vpc.hosts) await startHost(plan, vpc, h, image);
   }
   progress(`appliances and hosts started`);
-  if (plan.controller.mode === "central") {
-    await startCentralController(plan, image, stage, {
-      fleetYaml: stringify(inContainers),
-      ca: pki.ca,
-      ...pki.controller,
-      ec2Upstream: moto.endpoint,
-    });
-    progress(`controller: ${plan.controller.node.container}`);
-  }
-
   await waitUntil(
     "every tunnel up",
     120_000,
@@ -134,6 +124,18 @@ async function makeLab(plan: LabPlan, progress: Progress): Promise<LabState> {
     },
     progress,
   );
+  // The central controller starts on a steady data plane: its first decision then finds both
+  // members of each pair healthy and gives the routes to the preferred one, as a fleet's
+  // first claim should, rather than to whichever member's tunnels happened to be up first.
+  if (plan.controller.mode === "central") {
+    await startCentralController(plan, image, stage, {
+      fleetYaml: stringify(inContainers),
+      ca: pki.ca,
+      ...pki.controller,
+      ec2Upstream: moto.endpoint,
+    });
+    progress(`controller: ${plan.controller.node.container}`);
+  }
   const urls = controllerStatusUrls(plan);
   await waitUntil(
     urls.length === 1 ? "the controller answers" : `the ${urls.length} controllers answer`,
