@@ -3,7 +3,7 @@ import { join } from "node:path";
 import t from "tap";
 import { stringify } from "yaml";
 import { twoPairFleet } from "../fixtures/fleets.ts";
-import { GOOD_PSK } from "../fixtures/invalid-configs.ts";
+import { baseTree, GOOD_PSK } from "../fixtures/invalid-configs.ts";
 import { AGENT_BIN, waitFor } from "../helpers/agent-lab.ts";
 import { writeFleetFile } from "../helpers/fleet-file.ts";
 import { deadEndpoint, INSTANCE, startImdsServer } from "../helpers/imds-server.ts";
@@ -23,24 +23,10 @@ const env = (endpoint: string) => ({ ...childEnv(), SWANPAIR_IMDS_ENDPOINT: endp
 const pskPath = join(dir, "to-b1.psk");
 await writeFile(pskPath, `${GOOD_PSK}\n`, { mode: 0o600 });
 const agentConfig = join(dir, "agent.yaml");
-await writeFile(
-  agentConfig,
-  stringify({
-    appliance: { name: "a1" },
-    stateDir: "/run/swanpair/a1",
-    api: { socket: "/run/swanpair/a1/agent.sock" },
-    tunnels: [
-      {
-        name: "to-b1",
-        type: "peer",
-        remoteAddress: "203.0.113.20",
-        psk: { file: pskPath },
-        localSubnets: ["10.1.0.0/16"],
-        remoteSubnets: ["10.2.0.0/16"],
-      },
-    ],
-  }),
-);
+const tree = baseTree();
+tree.appliance = { name: "a1" };
+tree.tunnels[0].psk = { file: pskPath };
+await writeFile(agentConfig, stringify(tree));
 
 t.test("swanpair-agent render: a config without addresses gets them from IMDS", async (t) => {
   const before = imds.requests.length;

@@ -5,7 +5,7 @@ import type { LoadResult } from "../../agent/src/config/types.ts";
 import { ImdsClient } from "../../common/imds/client.ts";
 import { type Discover, discoverInstance } from "../../common/imds/discover.ts";
 import { Secret } from "../../common/secret.ts";
-import { GOOD_PSK } from "../fixtures/invalid-configs.ts";
+import { baseTree, GOOD_PSK } from "../fixtures/invalid-configs.ts";
 import { fakeSsm } from "../helpers/fake-ssm.ts";
 import { INSTANCE, startImdsServer } from "../helpers/imds-server.ts";
 import { refusedWith } from "../helpers/refused.ts";
@@ -21,27 +21,16 @@ const psk: FileReader = async () => ({
   content: new Secret(`${GOOD_PSK}\n`),
 });
 
+/** The fixtures' valid config, with this appliance section, extra fields and key. */
 function configText(
   appliance: Record<string, unknown>,
   extra: Record<string, unknown> = {},
   key: Record<string, unknown> = { file: "/etc/swanpair/psk/to-b1" },
 ) {
-  return stringify({
-    appliance: { name: "a1", ...appliance },
-    stateDir: "/run/swanpair/a1",
-    api: { socket: "/run/swanpair/a1/agent.sock" },
-    tunnels: [
-      {
-        name: "to-b1",
-        type: "peer",
-        remoteAddress: "203.0.113.20",
-        psk: key,
-        localSubnets: ["10.1.0.0/16"],
-        remoteSubnets: ["10.2.0.0/16"],
-      },
-    ],
-    ...extra,
-  });
+  const tree = baseTree();
+  tree.appliance = { name: "a1", ...appliance };
+  tree.tunnels[0].psk = key;
+  return stringify({ ...tree, ...extra });
 }
 
 function mustLoad(r: LoadResult) {
@@ -136,7 +125,9 @@ t.test("a config refused by its shape never contacts IMDS", async (t) => {
 });
 
 t.test("discovered values meet the same checks, under the same field paths", async (t) => {
-  const { discover } = await imdsFor(t, { instance: { publicIp: "203.0.113.20" } });
+  const { discover } = await imdsFor(t, {
+    instance: { publicIp: baseTree().tunnels[0].remoteAddress },
+  });
   // The tunnel's peer is the address IMDS gives as this instance's own Elastic IP.
   const issues = refusedWith(t, await loadConfigText(configText({}), psk, undefined, discover), {
     expectPath: "tunnels[0].remoteAddress",
