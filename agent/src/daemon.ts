@@ -310,7 +310,13 @@ export class AgentDaemon implements AgentControl {
     this.#noteStarted(plan.loadConns);
     for (const tunnel of remake) {
       this.#log.info({ tunnel }, "its CHILD_SA config changed: making the CHILD_SA again");
-      await this.#link.port().terminate(tunnel);
+      // The new config is running already: a CHILD_SA left in place keeps the old selectors
+      // until its next negotiation, which is worth a warning, not a failed reload.
+      try {
+        await this.#link.port().terminate(tunnel);
+      } catch (err) {
+        this.#log.warn({ tunnel, err }, "could not terminate it; it keeps its old selectors");
+      }
     }
     this.#loadedAt = new Date().toISOString();
     await this.#refreshSas();
