@@ -16,3 +16,14 @@ export const NETWORK_CODES: ReadonlySet<string> = new Set([
   "EAI_AGAIN",
   "ENOTFOUND",
 ]);
+
+/** EC2's answers that mean the credentials, or the IAM policy, are what to fix. */
+export const EC2_UNAUTHORIZED: ReadonlySet<string> = new Set([
+  "UnauthorizedOperation",
+  "AuthFailure",
+  "CredentialsProviderError",
+]);
+
+/** The call's own deadline (an AbortSignal.timeout) ended it: no answer came in time. */
+export const timedOut = (e: SdkErrorShape): boolean =>
+  e.name === "AbortError" || e.name === "TimeoutError";

@@ -1,6 +1,6 @@
 import type { TunnelOption, VpnConnection } from "@aws-sdk/client-ec2";
 import { SwpError } from "../errors.ts";
-import { NETWORK_CODES, type SdkErrorShape } from "../sdk-errors.ts";
+import { EC2_UNAUTHORIZED, NETWORK_CODES, type SdkErrorShape, timedOut } from "../sdk-errors.ts";
 import { clip, quote } from "../text.ts";
 import { fromXml, type ImportResult } from "./from-xml.ts";
 import type { AwsVpnTunnel, Phase } from "./model.ts";
@@ -62,12 +62,8 @@ export async function describeVpnConnection(target: Ec2Target): Promise<VpnConne
   }
 }
 
-const UNAUTHORIZED = new Set([
-  "AuthFailure",
-  "UnauthorizedOperation",
-  "CredentialsProviderError",
-  "InvalidClientTokenId",
-]);
+/** Also a rejected access key id, which a user running the import by hand may well have. */
+const UNAUTHORIZED = new Set([...EC2_UNAUTHORIZED, "InvalidClientTokenId"]);
 
 function ec2Failure(error: unknown, where: string): SwpError {
   const e = error as SdkErrorShape & { message?: string };
@@ -80,7 +76,7 @@ function ec2Failure(error: unknown, where: string): SwpError {
       undefined,
       { cause: error },
     );
-  if (name === "AbortError" || name === "TimeoutError")
+  if (timedOut(e))
     return new SwpError(
       "SWP_ERR_EC2_CALL",
       `${what}: EC2 at ${where} did not answer within ${CALL_TIMEOUT_MS / 1000} s`,

@@ -1,4 +1,4 @@
-import { NETWORK_CODES, type SdkErrorShape } from "../../../common/sdk-errors.ts";
+import { NETWORK_CODES, type SdkErrorShape, timedOut } from "../../../common/sdk-errors.ts";
 import { Secret } from "../../../common/secret.ts";
 import { clip } from "../../../common/text.ts";
 import type { ParameterFacts, ParameterFetcher } from "./parameters.ts";
@@ -64,7 +64,7 @@ function failure(error: unknown, where: string): string {
   if (name === "CredentialsProviderError") {
     return "cannot be read: no AWS credentials found (on EC2, the instance role gives them)";
   }
-  if (name === "AbortError" || name === "TimeoutError") {
+  if (timedOut(e)) {
     return `cannot be read: SSM at ${where} did not answer within ${CALL_TIMEOUT_MS / 1000} s`;
   }
   if (e.code !== undefined && NETWORK_CODES.has(e.code)) {

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { EXIT, ExitError, mustLoad } from "../../../common/cli.ts";
 import { type ErrorCode, SwpError } from "../../../common/errors.ts";
+import { EC2_UNAUTHORIZED } from "../../../common/sdk-errors.ts";
 import { selfProblem } from "../controller/run.ts";
 import { Ec2, Ec2Error } from "../ec2/client.ts";
 import { loadFleetFile } from "../fleet/load.ts";
@@ -41,13 +42,10 @@ export async function withEc2<T>(fleet: Fleet, use: (ec2: Ec2) => Promise<T>): P
   }
 }
 
-/** EC2's answers that mean the credentials, or the IAM policy, are what to fix. */
-const UNAUTHORIZED = new Set(["UnauthorizedOperation", "AuthFailure", "CredentialsProviderError"]);
-
 /** The catalogue code of an EC2 call that failed for good: what the operator has to fix. */
 export function ec2ErrorCode(error: Ec2Error): ErrorCode {
   if (error.outcome === "throttled") return "SWP_ERR_EC2_THROTTLED";
-  if (UNAUTHORIZED.has(error.code)) return "SWP_ERR_EC2_UNAUTHORIZED";
+  if (EC2_UNAUTHORIZED.has(error.code)) return "SWP_ERR_EC2_UNAUTHORIZED";
   return "SWP_ERR_EC2_CALL";
 }
 
