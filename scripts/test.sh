@@ -33,5 +33,7 @@ summary=$(grep -E '^# \{ total: [0-9]+' "$log" | tail -1 || true)
 pass=$(sed -nE 's/.*pass: ([0-9]+).*/\1/p' <<<"$summary")
 fail=$(sed -nE 's/.*fail: ([0-9]+).*/\1/p' <<<"$summary")
 skip=$(sed -nE 's/.*skip: ([0-9]+).*/\1/p' <<<"$summary")
+# CI keeps only the tail of the output, so name what failed just above the closing line.
+grep -E '^\s*not ok ' "$log" | sed -E 's/ # time=.*//' | head -40 || true
 echo "tests: ${pass:-0} passed, ${fail:-0} failed, ${skip:-0} skipped"
 exit "$rc"

@@ -154,6 +154,51 @@ t.test("a member's tunnel is the one named after the far side's active member", 
   );
 });
 
+t.test("a silent far owner: the near pair is judged by both far members, and stays", async (t) => {
+  // b1 owns pb and has just died: its agent is silent, a1's tunnel to it is down, and a2's
+  // path probe through a1 fails until pb moves and a1 carries through b2.
+  const dying = gathered({
+    agents: {
+      a1: agent({ b1: "down", b2: "up" }),
+      a2: agent({ b1: "down", b2: "up" }, { ab: "down" }),
+      b1: undefined,
+      b2: agent({ a1: "up", a2: "up" }),
+    },
+  });
+  const o = toObservation(fleet, sides, dying);
+  t.same(o.members.a1?.tunnels, { ab: "up" }, "a1 still reaches the far pair through b2");
+  t.same(o.members.a1?.farTunnels, { ab: "up" }, "b2 witnesses a1's tunnel, b1 cannot");
+  t.same(o.members.a2?.tunnels, { ab: "up" }, "a2 stays fit as a target");
+
+  let state = initialState;
+  const moves: string[] = [];
+  const paTrouble: string[] = [];
+  for (let tick = 0; tick < 6; tick++) {
+    const r = decide(fleet, state, { ...o, now: NOW + tick * POLICY.intervalMs });
+    state = r.state;
+    for (const e of r.events) {
+      if (e.kind === "failover") moves.push(`${e.pair}→${e.to}`);
+      if (e.pair !== "pa") continue;
+      if (e.kind === "alarm-no-healthy-target") paTrouble.push(e.kind);
+      // Unready is fair (a2's probe through a1 fails); dead would move the routes.
+      if (e.kind === "member-health-changed" && e.to === "dead") paTrouble.push(`${e.member} dead`);
+    }
+  }
+  t.same(moves, ["pb→b2"], "only the far pair fails over");
+  t.same(paTrouble, [], "no member of pa is ever dead, nor pa alarmed");
+
+  const owned = toObservation(
+    fleet,
+    sides,
+    gathered({ agents: { ...dying.agents, b1: agent({ a1: "down", a2: "up" }) } }),
+  );
+  t.same(
+    owned.members.a1?.tunnels,
+    { ab: "down" },
+    "an answering far owner's tunnel is the one that counts",
+  );
+});
+
 t.test("each side reads its own fence; the legacy shared one only where it has none", async (t) => {
   // A hub: pa is in ab and in ac, so both sides (ab/pa, ac/pa) route through rtb-a1 and rtb-a2.
   const hub: Fleet = {

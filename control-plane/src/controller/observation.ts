@@ -95,31 +95,37 @@ function tunnelTo(status: AgentStatus, far: string): TunnelState {
 
 /**
  * For each connection of `member`: the far members whose tunnels with it count, the far
- * side's owner (its tunnel carries the traffic), or both far members while it has none.
+ * side's owner (its tunnel carries the traffic), or both far members while it has none or
+ * its agent does not answer. A far owner that went silent is the far side's failure: until
+ * the far side moves, a tunnel down towards it says nothing about `member`, and counting it
+ * would fail the near pair over together with the far one.
  */
 function counterparts(
   member: string,
   sides: readonly Side[],
   owners: Map<string, string | undefined>,
+  agents: Gathered["agents"],
 ): Array<{ connection: string; far: readonly string[] }> {
   return sides.flatMap((side) => {
     if (!side.members.includes(member)) return [];
     const far = sides.find((s) => s.connection === side.connection && s.pair !== side.pair);
     if (far === undefined) return [];
     const owner = owners.get(far.key);
-    return [{ connection: side.connection, far: owner ? [owner] : far.members }];
+    const trusted = owner !== undefined && agents[owner] !== undefined;
+    return [{ connection: side.connection, far: trusted ? [owner] : far.members }];
   });
 }
 
-/** Per connection, the member's tunnel to the far owner (the best of both without one). */
+/** Per connection, the member's tunnel to the far owner (the best of both without an answering one). */
 function memberTunnels(
   member: string,
   status: AgentStatus,
   sides: readonly Side[],
   owners: Map<string, string | undefined>,
+  agents: Gathered["agents"],
 ): Record<string, TunnelState> {
   const out: Record<string, TunnelState> = {};
-  for (const { connection, far } of counterparts(member, sides, owners)) {
+  for (const { connection, far } of counterparts(member, sides, owners, agents)) {
     const states = far.map((f) => tunnelTo(status, f));
     out[connection] = states.includes("up") ? "up" : states.includes("down") ? "down" : "unknown";
   }
@@ -129,8 +135,8 @@ function memberTunnels(
 /**
  * Per connection, how the far side sees its tunnel to `member`: the far owner's, the one that
  * carries the traffic (a tunnel from the other far member proves nothing about that path);
- * with no far owner, up when a far member reports it up, down when every one that reports it
- * says down. Absent when nobody reports it (unreachable agents report nothing).
+ * with no answering far owner, up when a far member reports it up, down when every one that
+ * reports it says down. Absent when nobody reports it (unreachable agents report nothing).
  */
 function farTunnels(
   member: string,
@@ -139,7 +145,7 @@ function farTunnels(
   owners: Map<string, string | undefined>,
 ): Record<string, TunnelState> | undefined {
   const out: Record<string, TunnelState> = {};
-  for (const { connection, far } of counterparts(member, sides, owners)) {
+  for (const { connection, far } of counterparts(member, sides, owners, agents)) {
     const states = far.flatMap((f) => {
       const status = agents[f];
       const state = status ? tunnelTo(status, member) : "unknown";
@@ -174,7 +180,7 @@ export function toObservation(fleet: Fleet, sides: readonly Side[], g: Gathered)
     const witnessed = farTunnels(a.name, sides, g.agents, owners);
     members[a.name] = {
       agentReachable: status !== undefined,
-      tunnels: status ? memberTunnels(a.name, status, sides, owners) : {},
+      tunnels: status ? memberTunnels(a.name, status, sides, owners, g.agents) : {},
       ...(probes ? { pathProbes: probes } : {}),
       ...(witnessed ? { farTunnels: witnessed } : {}),
       ...(ec2 ? { ec2 } : {}),
