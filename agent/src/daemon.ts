@@ -31,6 +31,8 @@ import { coalesce } from "./coalesce.ts";
 import { loadConfigText } from "./config/load.ts";
 import { probeChildName } from "./config/probe-child.ts";
 import type { ResolvedConfig, ResolvedPath, ResolvedTunnel } from "./config/types.ts";
+import { applyDatapath } from "./datapath/apply.ts";
+import { desiredDatapath } from "./datapath/plan.ts";
 import { ProbeSet } from "./health/probe-set.ts";
 import type { SaObservation } from "./health/sa-state.ts";
 import { deriveTunnelState } from "./health/tunnel-state.ts";
@@ -88,6 +90,10 @@ export class AgentDaemon implements AgentControl {
   #api: ApiServer | undefined;
   #timer: NodeJS.Timeout | undefined;
   #sas = new Map<string, SaObservation>();
+  /** The last datapath failures logged, so a failure that persists is logged once. */
+  #datapathFailures = "";
+  /** A datapath was wanted since start: once none is, one more pass removes its routes. */
+  #datapathUsed = false;
   #since = new Map<string, { state: string; at: string }>();
   /** Apart from #since: a path may share its name with a tunnel. */
   #pathSince = new Map<string, { state: string; at: string }>();
@@ -154,6 +160,7 @@ export class AgentDaemon implements AgentControl {
         void this.#refreshOnEvent();
       });
       await this.#enact();
+      await this.#applyDatapath();
       if (config.charon.mode === "child") {
         this.#supervisor = new CharonSupervisor({
           binary: config.charon.binary,
@@ -320,6 +327,7 @@ export class AgentDaemon implements AgentControl {
     }
     this.#loadedAt = new Date().toISOString();
     await this.#refreshSas();
+    await this.#applyDatapath();
     this.#log.info(
       { generation: this.#generation, source },
       push ? "configuration pushed and applied" : "configuration reloaded",
@@ -344,6 +352,7 @@ export class AgentDaemon implements AgentControl {
         this.#log.info({ loaded: plan.loadConns }, "re-asserted connections");
       await this.#refreshSas();
       await this.#initiateMissing();
+      await this.#applyDatapath();
     } catch (error) {
       this.#lastError = (error as Error).message;
       this.#log.warn({ err: error }, "resync with charon failed; will retry");
@@ -381,6 +390,28 @@ export class AgentDaemon implements AgentControl {
     }
     // A far end's new IKE_SA is answered at once with the main CHILD_SA (decision 0017).
     await this.#initiateMissing(this.#agentStarted);
+  }
+
+  /**
+   * Links, addresses and routes of route-based tunnels (aws-vpn entries), level-triggered:
+   * on start (before charon), on every resync and after a reload (decision 0023).
+   */
+  async #applyDatapath() {
+    const carriers = new Map<string, string>();
+    for (const j of this.#judgements()) {
+      const entry = this.#config.tunnels.find((t) => t.name === j.carrier)?.aws?.entry;
+      if (entry !== undefined && j.carrier !== null) carriers.set(entry, j.carrier);
+    }
+    const desired = desiredDatapath(this.#config, carriers);
+    const wanted = desired.routes.length + desired.addresses.length > 0;
+    // Without route-based tunnels the agent never runs `ip` (nor needs iproute2).
+    if (!wanted && !this.#datapathUsed) return;
+    this.#datapathUsed = wanted;
+    const failures = await applyDatapath(desired, this.#config.appliance.localAddress);
+    const text = failures.join("; ");
+    if (text !== this.#datapathFailures && failures.length > 0)
+      this.#log.warn({ failures }, "could not set up every link, address or route; will retry");
+    this.#datapathFailures = text;
   }
 
   /** Every carrier group judged on the SAs and probes as they are now. */

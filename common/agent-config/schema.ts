@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { awsVpnEntrySchema } from "../aws-vpn/schema.ts";
 import { absPath, cidr, ip, NAME_PATTERN, name } from "../schema-fields.ts";
 import { quote } from "../text.ts";
 
@@ -202,7 +203,10 @@ export const configSchema = z.strictObject({
     .describe(
       "SSM Parameter Store, for tunnels whose key is psk.ssm; credentials from the SDK's default chain (on EC2: the instance role)",
     ),
-  tunnels: z.array(tunnelSchema).default([]),
+  tunnels: z
+    .array(z.discriminatedUnion("type", [tunnelSchema, awsVpnEntrySchema]))
+    .default([])
+    .describe("peer: one IKEv2 tunnel; aws-vpn: both tunnels of an AWS VPN connection"),
   paths: z
     .array(pathSchema)
     .default([])
@@ -221,5 +225,9 @@ export type ParsedConfig = Omit<WrittenConfig, "appliance" | "ssm"> & {
   appliance: WrittenConfig["appliance"] & { localAddress: string };
   ssm?: NonNullable<WrittenConfig["ssm"]> & { region: string };
 };
-export type ParsedTunnel = ParsedConfig["tunnels"][number];
+type ParsedEntry = ParsedConfig["tunnels"][number];
+/** A `type: peer` tunnel entry. */
+export type ParsedTunnel = Extract<ParsedEntry, { type: "peer" }>;
+/** A `type: aws-vpn` entry: both tunnels of one AWS VPN connection. */
+export type ParsedAwsVpn = Extract<ParsedEntry, { type: "aws-vpn" }>;
 export type ParsedPath = ParsedConfig["paths"][number];

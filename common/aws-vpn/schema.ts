@@ -20,8 +20,8 @@ import {
 /**
  * The agent config's `type: aws-vpn` tunnel entry, as `swanpair-agent import-vpn` writes it:
  * one VPN connection, both its tunnels. AWS's rules are checked here too, so that a hand-edited
- * entry is held to them. Not yet part of common/agent-config/schema.ts: wiring it in (and
- * verify/render for it) comes with a later slice of issue 11.
+ * entry is held to them. The agent's config lists it among its tunnels; verify turns it into
+ * two tunnels, `<name>-t1` and `<name>-t2` (agent/src/config/aws-vpn.ts).
  */
 
 /** A rule from rules.ts as a zod refinement, so the issue carries the field path. */
@@ -88,6 +88,13 @@ export const awsVpnTunnelSchema = z
       timeoutS: z.number().int().superRefine(rule(dpdTimeoutProblem)),
     }),
     bgp: bgpSchema.optional().describe("required when routing is bgp"),
+    ifId: z
+      .number()
+      .int()
+      .min(1)
+      .max(0xfffffffe)
+      .optional()
+      .describe("XFRM interface id; required with the kernel datapath"),
   })
   .superRefine((t, ctx) => {
     const problem = phase2LifetimeProblem(t.phase2.lifetimeS, t.phase1.lifetimeS);
@@ -108,6 +115,16 @@ export const awsVpnEntrySchema = z
       .optional()
       .describe("traffic selector on AWS's side; default 0.0.0.0/0"),
     tunnels: z.array(awsVpnTunnelSchema).length(2, { message: "must list both tunnels, 2" }),
+    probe: z
+      .strictObject({
+        intervalMs: z.number().int().min(50).max(60000).default(500),
+        fall: z.number().int().min(1).max(100).default(3),
+        rise: z.number().int().min(1).max(100).default(2),
+      })
+      .default({ intervalMs: 500, fall: 3, rise: 2 })
+      .describe(
+        "ping of AWS's inside address over the tunnel that carries; a fall moves the traffic to the other tunnel",
+      ),
   })
   .superRefine((entry, ctx) => {
     for (const [i, t] of entry.tunnels.entries()) {

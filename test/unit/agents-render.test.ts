@@ -28,7 +28,7 @@ import { refusedWith } from "../helpers/refused.ts";
  * agent's own loader accepting every config, and the fleet fields it reads.
  */
 
-type Tunnel = NonNullable<ConfigInput["tunnels"]>[number];
+type Tunnel = Extract<NonNullable<ConfigInput["tunnels"]>[number], { type: "peer" }>;
 
 function render(fleet: Fleet, appliance?: string): RenderedAgentConfig[] {
   const r = renderAgentConfigs(fleet, appliance === undefined ? {} : { appliance });
@@ -40,8 +40,13 @@ function byName(configs: RenderedAgentConfig[]): Map<string, ConfigInput> {
   return new Map(configs.map((c) => [c.appliance, c.config]));
 }
 
+/** The fleet renders peer tunnels only. */
+function peers(config: ConfigInput | undefined): Tunnel[] {
+  return (config?.tunnels ?? []).flatMap((x) => (x.type === "peer" ? [x] : []));
+}
+
 function tunnel(config: ConfigInput | undefined, name: string): Tunnel | undefined {
-  return config?.tunnels?.find((x) => x.name === name);
+  return peers(config).find((x) => x.name === name);
 }
 
 t.test("golden files: a two-VPC fleet and a three-VPC hub fleet", async (t) => {
@@ -83,7 +88,7 @@ t.test("every rendered config passes the agent's own loader, without warnings", 
       t.same(formatLoadResult(`${appliance}.yaml`, loaded), [], `${appliance}: loads cleanly`);
       if (!loaded.ok) continue;
       t.equal(loaded.config.tunnels.length, config.tunnels?.length, `${appliance}: every tunnel`);
-      const names = (config.tunnels ?? []).map((x) => x.psk.ssm);
+      const names = peers(config).map((x) => x.psk.ssm);
       t.same(
         ssm.asked.flatMap((a) => a.names).sort(),
         [...names].sort(),
@@ -140,7 +145,7 @@ function assertMesh(t: Test, fleet: Fleet, configs: Map<string, ConfigInput>) {
             `${x}→${y}: probes from its private address`,
           );
           // Of the tunnels to one far pair, the one to its preferred member carries.
-          const rivals = configs.get(x)?.tunnels?.filter((o) => far.members.includes(o.name)) ?? [];
+          const rivals = peers(configs.get(x)).filter((o) => far.members.includes(o.name));
           const carrying = rivals.reduce((a, b) =>
             (a.priority ?? 0) <= (b.priority ?? 0) ? a : b,
           );
@@ -158,7 +163,7 @@ function assertMesh(t: Test, fleet: Fleet, configs: Map<string, ConfigInput>) {
     );
   }
   t.equal(
-    new Set([...configs.values()].flatMap((c) => (c.tunnels ?? []).map((x) => x.psk.ssm))).size,
+    new Set([...configs.values()].flatMap((c) => peers(c).map((x) => x.psk.ssm))).size,
     [...expected.values()].flat().length / 2,
     "one key parameter per pair of appliances",
   );
@@ -230,7 +235,7 @@ t.test("the appliance's own settings", async (t) => {
   });
   t.equal(a1?.datapath, "kernel", "kernel by default");
   t.same(
-    a1?.tunnels?.map((x) => [x.name, x.ifId]),
+    peers(a1).map((x) => [x.name, x.ifId]),
     [
       ["b1", 3],
       ["b2", 4],

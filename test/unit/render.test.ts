@@ -3,13 +3,23 @@ import { join } from "node:path";
 import fc from "fast-check";
 import t, { type Test } from "tap";
 import { PRESETS } from "../../agent/src/config/proposals.ts";
-import type { ResolvedConfig, ResolvedTunnel } from "../../agent/src/config/types.ts";
+import type {
+  ResolvedAwsVpn,
+  ResolvedConfig,
+  ResolvedTunnel,
+} from "../../agent/src/config/types.ts";
 import { renderConnections, renderSecrets } from "../../agent/src/render/connections.ts";
 import { sectionDigest } from "../../agent/src/render/digest.ts";
 import { renderAll, writeRendered } from "../../agent/src/render/index.ts";
 import { quoteValue, renderStrongswanConf } from "../../agent/src/render/strongswan-conf.ts";
 import { renderSwanctlConf } from "../../agent/src/render/swanctl-conf.ts";
 import type { ViciMessage } from "../../agent/src/vici/message.ts";
+import { PHASE1_LIFETIME, PHASE2_LIFETIME } from "../../common/aws-vpn/rules.ts";
+import {
+  espProposalsFor,
+  ikeProposalsFor,
+  type PhaseSets,
+} from "../../common/aws-vpn/strongswan-proposals.ts";
 import { Secret } from "../../common/secret.ts";
 import { matchesGolden } from "../helpers/golden.ts";
 import { tempDir } from "../helpers/temp-dir.ts";
@@ -58,6 +68,105 @@ function config(
   };
 }
 
+/** One AWS VPN connection's two tunnels, as verify makes them from a `type: aws-vpn` entry. */
+interface AwsEntry {
+  name: string;
+  vpnConnectionId: string;
+  ikeVersion: 1 | 2;
+  phase1: PhaseSets;
+  phase2: PhaseSets;
+  ikeLifetimeS: number;
+  childLifetimeS: number;
+  routing: ResolvedAwsVpn["routing"];
+  /** The third octet of each tunnel's inside /30 (169.254.N.0/30), and its AWS endpoint. */
+  tunnels: [{ inside: number; outside: string }, { inside: number; outside: string }];
+  localNetworkCidr?: string;
+  remoteNetworkCidr?: string;
+  staticRoutes?: string[];
+  ifIds?: [number, number];
+}
+
+function awsTunnels(entry: AwsEntry): ResolvedTunnel[] {
+  return entry.tunnels.map(({ inside, outside }, k) => {
+    const index = (k + 1) as 1 | 2;
+    const ifId = entry.ifIds?.[k];
+    return {
+      name: `${entry.name}-t${index}`,
+      type: "aws-vpn",
+      aws: {
+        entry: entry.name,
+        vpnConnectionId: entry.vpnConnectionId,
+        index,
+        ikeVersion: entry.ikeVersion,
+        inside: {
+          cidr: `169.254.${inside}.0/30`,
+          local: `169.254.${inside}.2`,
+          remote: `169.254.${inside}.1`,
+        },
+        ikeLifetimeS: entry.ikeLifetimeS,
+        childLifetimeS: entry.childLifetimeS,
+        dpdTimeoutS: 30,
+        routing: entry.routing,
+        staticRoutes: entry.staticRoutes ?? [],
+        ...(entry.routing === "bgp"
+          ? { bgp: { localAsn: 65000, remoteAsn: 64512, holdTimeS: 30 } }
+          : {}),
+        probe: { intervalMs: 1000, fall: 3, rise: 2 },
+      },
+      remoteAddress: outside,
+      localId: "203.0.113.1",
+      remoteId: outside,
+      psk: new Secret(`${entry.name}.tunnel_${index}.key`),
+      localSubnets: [entry.localNetworkCidr ?? "0.0.0.0/0"],
+      remoteSubnets: [entry.remoteNetworkCidr ?? "0.0.0.0/0"],
+      ikeProposals: ikeProposalsFor(entry.phase1, entry.ikeVersion),
+      espProposals: espProposalsFor(entry.phase2),
+      startAction: "start",
+      dpdDelayS: 10,
+      ...(ifId !== undefined ? { ifId } : {}),
+    };
+  });
+}
+
+/** What moto's CustomerGatewayConfiguration says: IKEv1, aes-128-cbc, sha1, group2, static. */
+const awsStatic = (overrides: Partial<AwsEntry> = {}): AwsEntry => ({
+  name: "aws-static",
+  vpnConnectionId: "vpn-0a1b2c3d4e5f60718",
+  ikeVersion: 1,
+  phase1: { encryption: ["AES128"], integrity: ["SHA1"], dhGroups: [2] },
+  phase2: { encryption: ["AES128"], integrity: ["SHA1"], dhGroups: [2] },
+  ikeLifetimeS: 28800,
+  childLifetimeS: 3600,
+  routing: "static",
+  tunnels: [
+    { inside: 10, outside: "198.51.100.101" },
+    { inside: 11, outside: "198.51.100.102" },
+  ],
+  staticRoutes: ["172.31.0.0/16"],
+  ...overrides,
+});
+
+/** IKEv2 with GCM only, BGP over the inside addresses. */
+const awsBgp = (overrides: Partial<AwsEntry> = {}): AwsEntry => ({
+  name: "aws-bgp",
+  vpnConnectionId: "vpn-0f1e2d3c4b5a69788",
+  ikeVersion: 2,
+  phase1: {
+    encryption: ["AES256-GCM-16", "AES128-GCM-16"],
+    integrity: ["SHA2-384", "SHA2-256"],
+    dhGroups: [20, 19],
+  },
+  phase2: { encryption: ["AES256-GCM-16"], integrity: ["SHA2-256"], dhGroups: [20, 19, 14] },
+  ikeLifetimeS: 14400,
+  childLifetimeS: 1800,
+  routing: "bgp",
+  tunnels: [
+    { inside: 20, outside: "192.0.2.201" },
+    { inside: 21, outside: "192.0.2.202" },
+  ],
+  ...overrides,
+});
+
 /** A function, so determinism can be checked on independently built configs. */
 const cases = (): Record<string, ResolvedConfig> => ({
   "libipsec-two-tunnels": config("libipsec", [
@@ -101,6 +210,17 @@ const cases = (): Record<string, ResolvedConfig> => ({
       ikeProposals: [...PRESETS["aws-compatible"].ike],
       espProposals: [...PRESETS["aws-compatible"].esp],
     }),
+  ]),
+  "aws-vpn-libipsec": config("libipsec", awsTunnels(awsStatic())),
+  "aws-vpn-kernel": config("kernel", [
+    ...awsTunnels(
+      awsStatic({
+        localNetworkCidr: "10.1.0.0/16",
+        remoteNetworkCidr: "172.31.0.0/16",
+        ifIds: [11, 12],
+      }),
+    ),
+    ...awsTunnels(awsBgp({ ifIds: [21, 22] })),
   ]),
 });
 const CASES = cases();
@@ -179,6 +299,181 @@ t.test("if_id only with the kernel datapath", async (t) => {
   mustNotMatch(t, libipsec, [/if_id/]);
   const noIfId = renderAll(config("kernel", [tunnel("alpha")]), { redactSecrets: false });
   mustNotMatch(t, noIfId.swanctlConf, [/if_id/]);
+});
+
+/** The settings directly in one block of settings text (not its sub-blocks), trimmed. */
+function block(text: string, path: string[]): string[] {
+  const stack: string[] = [];
+  const out: string[] = [];
+  for (const line of lines(text)) {
+    const open = /^(\S+) \{$/.exec(line);
+    if (open) stack.push(open[1] as string);
+    else if (line === "}") stack.pop();
+    else if (stack.join(".") === path.join(".")) out.push(line);
+  }
+  return out;
+}
+
+function blockHas(t: Test, text: string, path: string[], wanted: string[]) {
+  const found = block(text, path);
+  for (const line of wanted) t.ok(found.includes(line), `${path.slice(1).join(".")}: ${line}`);
+}
+
+function blockLacks(t: Test, text: string, path: string[], forbidden: RegExp) {
+  const found = block(text, path).filter((line) => forbidden.test(line));
+  t.same(found, [], `${path.slice(1).join(".")}: nothing matching ${forbidden}`);
+}
+
+const conn = (name: string) => ["connections", name];
+const child = (name: string) => ["connections", name, "children", name];
+
+t.test("aws-vpn, IKEv1 (moto's set, static routing) under libipsec", async (t) => {
+  const text = renderAll(CASES["aws-vpn-libipsec"] as ResolvedConfig, {
+    redactSecrets: true,
+  }).swanctlConf;
+  for (const [name, aws] of [
+    ["aws-static-t1", "198.51.100.101"],
+    ["aws-static-t2", "198.51.100.102"],
+  ] as const) {
+    blockHas(t, text, conn(name), [
+      "version = 1",
+      "aggressive = no",
+      "local_addrs = 10.0.0.10",
+      `remote_addrs = ${aws}`,
+      "proposals = aes128-sha1-modp1024",
+      "dpd_delay = 10s",
+      "dpd_timeout = 30s",
+      // 90 % of AWS's 28800 s, up to 10 % earlier; hard end at 28800 s.
+      "rekey_time = 25920s",
+      "over_time = 2880s",
+      "rand_time = 2880s",
+      "mobike = no",
+    ]);
+    blockHas(t, text, [...conn(name), "local"], ["auth = psk", "id = 203.0.113.1"]);
+    blockHas(t, text, [...conn(name), "remote"], ["auth = psk", `id = ${aws}`]);
+    blockHas(t, text, child(name), [
+      "local_ts = 0.0.0.0/0",
+      "remote_ts = 0.0.0.0/0",
+      "esp_proposals = aes128-sha1-modp1024",
+      "mode = tunnel",
+      "start_action = start",
+      "dpd_action = restart",
+      "close_action = start",
+      "rekey_time = 3240s",
+      "life_time = 3600s",
+      "rand_time = 360s",
+    ]);
+    blockLacks(t, text, child(name), /^(if_id|priority)/);
+  }
+  mustNotMatch(t, text, [/-probe \{/, /if_id/, /aggressive = yes/]);
+});
+
+t.test("aws-vpn under kernel: IKEv2 has no IKEv1 settings; XFRM interface ids", async (t) => {
+  const text = renderAll(CASES["aws-vpn-kernel"] as ResolvedConfig, {
+    redactSecrets: true,
+  }).swanctlConf;
+  blockHas(t, text, conn("aws-bgp-t1"), [
+    "version = 2",
+    "proposals = aes256gcm16-aes128gcm16-prfsha384-prfsha256-ecp384-ecp256",
+    "rekey_time = 12960s",
+    "over_time = 1440s",
+    "rand_time = 1440s",
+  ]);
+  blockLacks(t, text, conn("aws-bgp-t1"), /^(aggressive|dpd_timeout) /);
+  blockHas(t, text, child("aws-bgp-t1"), [
+    "esp_proposals = aes256gcm16-ecp384-ecp256-modp2048",
+    "local_ts = 0.0.0.0/0",
+    "if_id_in = 21",
+    "if_id_out = 21",
+    "rekey_time = 1620s",
+    "life_time = 1800s",
+    "rand_time = 180s",
+  ]);
+  blockHas(t, text, child("aws-bgp-t2"), ["if_id_in = 22", "if_id_out = 22"]);
+  blockHas(t, text, conn("aws-static-t2"), ["version = 1", "dpd_timeout = 30s"]);
+  blockHas(t, text, child("aws-static-t2"), [
+    "local_ts = 10.1.0.0/16",
+    "remote_ts = 172.31.0.0/16",
+    "if_id_in = 12",
+    "if_id_out = 12",
+  ]);
+});
+
+t.test("aws-vpn: one CHILD_SA per tunnel, named after it, started by charon", async (t) => {
+  for (const datapath of ["libipsec", "kernel"] as const) {
+    const tunnels = awsTunnels(awsBgp({ ifIds: [21, 22] }));
+    const conns = renderConnections(config(datapath, tunnels));
+    t.same(Object.keys(conns), ["aws-bgp-t1", "aws-bgp-t2"], `${datapath}: in order`);
+    for (const [name, message] of Object.entries(conns)) {
+      const children = message.children as Record<string, ViciMessage>;
+      t.same(Object.keys(children), [name], `${datapath} ${name}: its one child`);
+      t.match(children[name], { start_action: "start", mode: "tunnel" });
+      t.notOk("priority" in (children[name] as ViciMessage), "no priority");
+    }
+  }
+  // A peer tunnel next to them keeps its probe child.
+  const probe = { target: "10.2.0.1", source: "10.1.0.1", port: 7208 };
+  const timing = { intervalMs: 1000, timeoutMs: 500, fall: 3, rise: 2 };
+  const mixed = renderConnections(
+    config("libipsec", [
+      ...awsTunnels(awsStatic()),
+      tunnel("alpha", { probe: { ...probe, ...timing } }),
+    ]),
+  );
+  t.same(Object.keys((mixed.alpha as ViciMessage).children as ViciMessage), [
+    "alpha",
+    "alpha-probe",
+  ]);
+});
+
+t.test("aws-vpn secrets: each tunnel's key, owned by its identities", async (t) => {
+  const secrets = renderSecrets(CASES["aws-vpn-libipsec"] as ResolvedConfig);
+  t.same(
+    secrets.map(({ id, owners }) => ({ id, owners })),
+    [
+      { id: "psk-aws-static-t1", owners: ["203.0.113.1", "198.51.100.101"] },
+      { id: "psk-aws-static-t2", owners: ["203.0.113.1", "198.51.100.102"] },
+    ],
+  );
+});
+
+t.test("aws-vpn lifetimes: rekeyed before AWS's, never held past it", async (t) => {
+  const seconds = (v: unknown) => Number(/^(\d+)s$/.exec(String(v))?.[1]);
+  fc.assert(
+    fc.property(
+      fc.integer({ min: PHASE1_LIFETIME.min, max: PHASE1_LIFETIME.max }),
+      fc.integer({ min: PHASE2_LIFETIME.min, max: PHASE2_LIFETIME.max }),
+      fc.constantFrom(1 as const, 2 as const),
+      (ikeLifetimeS, childLifetimeS, ikeVersion) => {
+        const [t1] = awsTunnels(awsStatic({ ikeLifetimeS, childLifetimeS, ikeVersion }));
+        const message = renderConnections(config("libipsec", [t1 as ResolvedTunnel]))[
+          "aws-static-t1"
+        ] as ViciMessage;
+        const ike = {
+          rekey: seconds(message.rekey_time),
+          over: seconds(message.over_time),
+          rand: seconds(message.rand_time),
+        };
+        const c = ((message.children as ViciMessage)["aws-static-t1"] ?? {}) as ViciMessage;
+        const ch = {
+          rekey: seconds(c.rekey_time),
+          life: seconds(c.life_time),
+          rand: seconds(c.rand_time),
+        };
+        return (
+          // The hard end is AWS's lifetime (IKEv1 proposes rekey + over for the ISAKMP SA).
+          ike.rekey + ike.over === ikeLifetimeS &&
+          ch.life === childLifetimeS &&
+          // The earliest and the latest rekey: 80 % to 90 % of AWS's lifetime.
+          ike.rekey - ike.rand >= Math.floor(ikeLifetimeS * 0.8) &&
+          ike.rekey < ikeLifetimeS &&
+          ch.rekey - ch.rand >= Math.floor(childLifetimeS * 0.8) &&
+          ch.rekey < ch.life
+        );
+      },
+    ),
+  );
+  t.pass("checked");
 });
 
 t.test("priority only when set", async (t) => {

@@ -53,13 +53,14 @@ export async function loadConfigText(
   const config = await fillFromImds(parsed.data, discover);
   const { tunnels, api, ssm } = config;
   // Each path is read once; one named as both a PSK and a TLS file gets the larger limit.
-  const limits = new Map(
-    tunnels.flatMap((t) => (t.psk.file === undefined ? [] : [[t.psk.file, PSK_FILE_MAX_BYTES]])),
+  const pskFiles = tunnels.flatMap((t) =>
+    t.type === "peer" ? (t.psk.file ?? []) : t.tunnels.map((x) => x.psk.file),
   );
+  const limits = new Map(pskFiles.map((f) => [f, PSK_FILE_MAX_BYTES]));
   const tls = api.listen?.tls;
   for (const f of tls ? [tls.ca, tls.cert, tls.key] : []) limits.set(f, TLS_FILE_MAX_BYTES);
   // Without the ssm section there is nowhere to fetch from; verify says so.
-  const names = [...new Set(tunnels.flatMap((t) => t.psk.ssm ?? []))];
+  const names = [...new Set(tunnels.flatMap((t) => (t.type === "peer" ? (t.psk.ssm ?? []) : [])))];
   const [facts, parameters] = await Promise.all([
     Promise.all([...limits].map(async ([f, max]) => [f, await readFile(f, max)] as const)),
     ssm && names.length > 0 ? fetchParameters(ssm, names) : new Map<string, ParameterFacts>(),

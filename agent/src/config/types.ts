@@ -22,9 +22,35 @@ export interface ResolvedPath extends Omit<ResolvedProbe, "source"> {
   source?: string;
 }
 
+/**
+ * What an aws-vpn entry adds to each of the two tunnels it becomes, `<entry>-t1` and
+ * `<entry>-t2` (one per tunnel of the AWS VPN connection, in AWS's order).
+ */
+export interface ResolvedAwsVpn {
+  entry: string;
+  vpnConnectionId: string;
+  index: 1 | 2;
+  /** The version rendered: 2 when AWS accepts IKEv2 on the tunnel, else 1 (main mode). */
+  ikeVersion: 1 | 2;
+  /** The tunnel's /30 and each end's address in it (local: this appliance). */
+  inside: { cidr: string; local: string; remote: string };
+  ikeLifetimeS: number;
+  childLifetimeS: number;
+  /** AWS's DPD timeout; rendered as IKEv1's dpd_timeout (IKEv2 uses retransmissions). */
+  dpdTimeoutS: number;
+  routing: "static" | "bgp";
+  /** The prefixes behind AWS's side, routed over the carrying tunnel (static routing). */
+  staticRoutes: string[];
+  bgp?: { localAsn: number; remoteAsn: number; holdTimeS: number };
+  /** The ping of `inside.remote` while this tunnel carries (timeout: the interval). */
+  probe: { intervalMs: number; fall: number; rise: number };
+}
+
 export interface ResolvedTunnel {
   name: string;
-  type: "peer";
+  type: "peer" | "aws-vpn";
+  /** Present exactly when type is aws-vpn. */
+  aws?: ResolvedAwsVpn;
   remoteAddress: string;
   localId: string;
   remoteId: string;

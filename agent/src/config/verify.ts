@@ -23,6 +23,7 @@ import {
 import type { Secret } from "../../../common/secret.ts";
 import type { Parameters } from "../keys/parameters.ts";
 import { checkPskText } from "../keys/psk-rules.ts";
+import { checkAwsTunnels, resolveAwsVpn } from "./aws-vpn.ts";
 import { probeChildName } from "./probe-child.ts";
 import { resolveProposals } from "./proposals.ts";
 import type {
@@ -65,10 +66,19 @@ export function verifyConfig(
     warn: (path, rule, message) => warnings.push({ path, rule, message }),
   };
   const keys = { files, parameters };
-  const tunnels = parsed.tunnels.map((t, i) => resolveTunnel(parsed, t, i, keys, sink));
+  const tunnels = parsed.tunnels.map((t, i) => {
+    if (t.type === "aws-vpn") return resolveAwsVpn(parsed, t, i, files, sink);
+    const peer = resolveTunnel(parsed, t, i, keys, sink);
+    return peer && [peer];
+  });
   checkSsmSection(parsed, sink);
   checkUnique("tunnels", parsed.tunnels, "name", sink);
-  checkUnique("tunnels", parsed.tunnels, "ifId", sink);
+  const ifIds = parsed.tunnels.map((t) => ({ ifId: t.type === "peer" ? t.ifId : undefined }));
+  checkUnique("tunnels", ifIds, "ifId", sink);
+  const complete = tunnels.flatMap((resolved, index) => (resolved ? [{ index, resolved }] : []));
+  checkAwsUnique(complete, "name", sink);
+  checkAwsUnique(complete, "ifId", sink);
+  checkAwsTunnels(complete, parsed.datapath, sink);
   checkProbeChildNames(parsed.tunnels, sink);
   const paths = parsed.paths.map((p, i) => resolvePath(parsed, p, i, sink));
   checkUnique("paths", parsed.paths, "name", sink);
@@ -79,7 +89,6 @@ export function verifyConfig(
   checkSocketPath("api.socket", parsed.api.socket, sink);
   const listen = parsed.api.listen && resolveListen(parsed.api.listen, files, sink);
 
-  const complete = tunnels.filter((t): t is ResolvedTunnel => t !== undefined);
   if (issues.length > 0 || complete.length !== tunnels.length) {
     return { ok: false, issues, warnings };
   }
@@ -90,7 +99,7 @@ export function verifyConfig(
     stateDir: parsed.stateDir,
     api: { socket: parsed.api.socket, ...(listen && { listen }) },
     log: parsed.log,
-    tunnels: complete,
+    tunnels: complete.flatMap((c) => c.resolved),
     paths,
   };
   return { ok: true, config, warnings };
@@ -231,7 +240,7 @@ function resolvePath(parsed: ParsedConfig, p: ParsedPath, index: number, sink: S
     [`${at}.source`, p.source],
     ...parsed.tunnels.map((t, i): [string, string | undefined] => [
       `tunnels[${i}].probe.source`,
-      t.probe?.source,
+      t.type === "peer" ? t.probe?.source : undefined,
     ]),
   ];
   const self = own.find(([, address]) => address !== undefined && sameIp(address, p.target));
@@ -243,7 +252,9 @@ function resolvePath(parsed: ParsedConfig, p: ParsedPath, index: number, sink: S
     );
   } else {
     const near = parsed.tunnels
-      .flatMap((t, i) => t.localSubnets.map((text, k) => ({ i, k, cidr: mustCidr(text) })))
+      .flatMap((t, i) =>
+        t.type === "peer" ? t.localSubnets.map((text, k) => ({ i, k, cidr: mustCidr(text) })) : [],
+      )
       .find(({ cidr }) => cidrContains(cidr, p.target));
     if (near) {
       sink.error(
@@ -288,7 +299,7 @@ function resolvePsk(
 
 /** Keys in SSM need to know the region (and maybe the endpoint) they are read from. */
 function checkSsmSection(parsed: ParsedConfig, sink: Sink): void {
-  const first = parsed.tunnels.findIndex((t) => t.psk.ssm !== undefined);
+  const first = parsed.tunnels.findIndex((t) => t.type === "peer" && t.psk.ssm !== undefined);
   if (first < 0 || parsed.ssm !== undefined) return;
   sink.error(
     "ssm",
@@ -356,9 +367,38 @@ function checkUnique<T>(list: string, items: readonly T[], field: keyof T & stri
   });
 }
 
+/**
+ * An aws-vpn entry's two tunnels take names and XFRM ids of their own, which must not clash
+ * with any other tunnel's (clashes between peers are checkUnique's).
+ */
+function checkAwsUnique(
+  complete: ReadonlyArray<{ index: number; resolved: readonly ResolvedTunnel[] }>,
+  field: "name" | "ifId",
+  sink: Sink,
+): void {
+  const seen = new Map<unknown, { path: string; aws: boolean }>();
+  for (const { index, resolved } of complete) {
+    for (const t of resolved) {
+      const value = t[field];
+      if (value === undefined) continue;
+      const path = t.aws ? `tunnels[${index}].tunnels[${t.aws.index - 1}]` : `tunnels[${index}]`;
+      const first = seen.get(value);
+      if (first === undefined) seen.set(value, { path, aws: t.aws !== undefined });
+      else if (t.aws || first.aws)
+        sink.error(
+          field === "name" ? `tunnels[${index}].name` : `${path}.ifId`,
+          "duplicate",
+          `${JSON.stringify(value)} (the tunnel ${t.name}) is already used by ${first.path}`,
+        );
+    }
+  }
+}
+
 /** A tunnel's probe CHILD_SA is named `<tunnel>-probe`: no other tunnel may take that name. */
-function checkProbeChildNames(tunnels: ParsedTunnel[], sink: Sink): void {
-  const probed = new Map(tunnels.flatMap((t, i) => (t.probe ? [[probeChildName(t.name), i]] : [])));
+function checkProbeChildNames(tunnels: ParsedConfig["tunnels"], sink: Sink): void {
+  const probed = new Map(
+    tunnels.flatMap((t, i) => (t.type === "peer" && t.probe ? [[probeChildName(t.name), i]] : [])),
+  );
   tunnels.forEach((t, i) => {
     const owner = probed.get(t.name);
     if (owner !== undefined)
@@ -375,12 +415,13 @@ function checkProbeChildNames(tunnels: ParsedTunnel[], sink: Sink): void {
  * but only distinct priorities tell the kernel which one wins. Sorted by start address, so
  * a config of hundreds of tunnels is checked in O(n log n), not pair by pair.
  */
-function checkSharedRemotes(tunnels: ParsedTunnel[], sink: Sink): void {
-  const blocks = tunnels
+function checkSharedRemotes(tunnels: ParsedConfig["tunnels"], sink: Sink): void {
+  const peers = tunnels.map((t) => (t.type === "peer" ? t : undefined));
+  const blocks = peers
     .flatMap((t, i) =>
-      t.remoteSubnets.map((text, k) => {
+      (t?.remoteSubnets ?? []).map((text, k) => {
         const cidr = mustCidr(text);
-        return { i, k, cidr, last: cidrLast(cidr), priority: t.priority };
+        return { i, k, cidr, last: cidrLast(cidr), priority: t?.priority };
       }),
     )
     .sort((a, b) => a.cidr.family - b.cidr.family || cmp(a.cidr.network, b.cidr.network));
@@ -402,8 +443,8 @@ function checkSharedRemotes(tunnels: ParsedTunnel[], sink: Sink): void {
   });
   const ordered = [...found.values()].sort((p, q) => p.i - q.i || p.j - q.j || p.k - q.k);
   for (const { i, k, j, m } of ordered) {
-    const r = tunnels[i]?.remoteSubnets[k];
-    const other = tunnels[j]?.remoteSubnets[m];
+    const r = peers[i]?.remoteSubnets[k];
+    const other = peers[j]?.remoteSubnets[m];
     sink.warn(
       `tunnels[${i}].remoteSubnets[${k}]`,
       "remote-overlap",
@@ -433,6 +474,7 @@ function identities(parsed: ParsedConfig, t: ParsedTunnel) {
 function checkAmbiguousPeers(parsed: ParsedConfig, sink: Sink): void {
   const seen = new Map<string, number>();
   parsed.tunnels.forEach((t, i) => {
+    if (t.type !== "peer") return;
     const { localId, remoteId } = identities(parsed, t);
     const key = JSON.stringify([ipToBigInt(t.remoteAddress).toString(), localId, remoteId]);
     const j = seen.get(key);

@@ -2,7 +2,7 @@ import { PROBE_CHILD_PRIORITY } from "../../../common/agent-config/schema.ts";
 import type { Secret } from "../../../common/secret.ts";
 import { agentStartsMain } from "../carrier/start.ts";
 import { probeChildName } from "../config/probe-child.ts";
-import type { ResolvedConfig, ResolvedTunnel } from "../config/types.ts";
+import type { ResolvedAwsVpn, ResolvedConfig, ResolvedTunnel } from "../config/types.ts";
 import type { ViciMessage } from "../vici/message.ts";
 
 /**
@@ -79,27 +79,98 @@ function renderProbeChild(tunnel: ResolvedTunnel, config: ResolvedConfig): ViciM
   return child;
 }
 
-function renderConnection(tunnel: ResolvedTunnel, config: ResolvedConfig): ViciMessage {
-  const probe = renderProbeChild(tunnel, config);
+/** The CHILD_SA that carries the tunnel's traffic, named after the tunnel. */
+function renderMainChild(tunnel: ResolvedTunnel, config: ResolvedConfig): ViciMessage {
+  const startedBy = agentStartsMain(tunnel, config.datapath) ? "agent" : "charon";
+  return renderChild(tunnel, config.datapath, startedBy);
+}
+
+/** The load-conn message's common parts, around what the kind of tunnel adds (`extra`). */
+function connectionMessage(
+  tunnel: ResolvedTunnel,
+  config: ResolvedConfig,
+  version: 1 | 2,
+  extra: ViciMessage,
+  children: Record<string, ViciMessage>,
+): ViciMessage {
   return {
-    version: "2",
+    version: String(version),
     local_addrs: [config.appliance.localAddress],
     remote_addrs: [tunnel.remoteAddress],
     proposals: [...tunnel.ikeProposals],
     dpd_delay: `${tunnel.dpdDelayS}s`,
+    ...extra,
     // Both ends have fixed addresses; MOBIKE would only move IKE to port 4500 early.
     mobike: "no",
     local: { auth: "psk", id: tunnel.localId },
     remote: { auth: "psk", id: tunnel.remoteId },
-    children: {
-      [tunnel.name]: renderChild(
-        tunnel,
-        config.datapath,
-        agentStartsMain(tunnel, config.datapath) ? "agent" : "charon",
-      ),
+    children,
+  };
+}
+
+function renderPeerConnection(tunnel: ResolvedTunnel, config: ResolvedConfig): ViciMessage {
+  const probe = renderProbeChild(tunnel, config);
+  return connectionMessage(
+    tunnel,
+    config,
+    2,
+    {},
+    {
+      [tunnel.name]: renderMainChild(tunnel, config),
       ...(probe ? { [probeChildName(tunnel.name)]: probe } : {}),
     },
+  );
+}
+
+/**
+ * AWS ends an SA when its lifetime L (phase 1 or 2) is up, so this side rekeys first. With
+ * m = floor(L / 10): rekey_time = L - m (90 %), less a random part of up to m (rand_time),
+ * so rekeying starts between 80 % and 90 % of L; the hard end is L itself (IKE_SA:
+ * rekey_time + over_time = L; CHILD_SA: life_time = L), never beyond AWS's, and L is also the
+ * lifetime IKEv1 proposes (charon proposes rekey_time + over_time, and life_time). E.g.
+ * 3600 s: rekey 3240 s, rand 360 s, life 3600 s; 28800 s: rekey 25920 s, over = rand 2880 s.
+ */
+function awsRekey(lifetimeS: number): { rekey: string; margin: string; life: string } {
+  const marginS = Math.floor(lifetimeS / 10);
+  return { rekey: `${lifetimeS - marginS}s`, margin: `${marginS}s`, life: `${lifetimeS}s` };
+}
+
+/** IKEv1 (main mode) takes AWS's DPD timeout; IKEv2 detects a dead peer by retransmissions. */
+function awsIkeSettings(aws: ResolvedAwsVpn): ViciMessage {
+  const ike = awsRekey(aws.ikeLifetimeS);
+  return {
+    ...(aws.ikeVersion === 1 ? { aggressive: "no", dpd_timeout: `${aws.dpdTimeoutS}s` } : {}),
+    rekey_time: ike.rekey,
+    over_time: ike.margin,
+    rand_time: ike.margin,
   };
+}
+
+/**
+ * One AWS tunnel, route-based: a single CHILD_SA (AWS allows one SA pair per tunnel), in
+ * tunnel mode, with the traffic selectors; its XFRM interface under the kernel datapath.
+ */
+function renderAwsConnection(
+  tunnel: ResolvedTunnel,
+  aws: ResolvedAwsVpn,
+  config: ResolvedConfig,
+): ViciMessage {
+  const child = awsRekey(aws.childLifetimeS);
+  return connectionMessage(tunnel, config, aws.ikeVersion, awsIkeSettings(aws), {
+    [tunnel.name]: {
+      ...renderMainChild(tunnel, config),
+      mode: "tunnel",
+      rekey_time: child.rekey,
+      life_time: child.life,
+      rand_time: child.margin,
+    },
+  });
+}
+
+function renderConnection(tunnel: ResolvedTunnel, config: ResolvedConfig): ViciMessage {
+  return tunnel.aws
+    ? renderAwsConnection(tunnel, tunnel.aws, config)
+    : renderPeerConnection(tunnel, config);
 }
 
 /** One load-conn message per tunnel, keyed by tunnel name, in config order. */
