@@ -121,6 +121,8 @@ export interface FaultResult {
   mode: FaultMode;
   /** When the fault took effect, as the lab saw it (ms since the epoch). */
   at: number;
+  /** When the lab began to inject it: what the fault causes may be logged before `at`. */
+  began: number;
   detail: string;
 }
 
@@ -131,6 +133,7 @@ export async function failNode(
   from?: string,
 ): Promise<FaultResult> {
   const node = nodeOf(state.plan, name);
+  const began = Date.now();
   let detail: string;
   switch (mode) {
     case "kill":
@@ -174,7 +177,7 @@ export async function failNode(
       break;
     }
   }
-  return { node: node.name, mode, at: Date.now(), detail };
+  return { node: node.name, mode, at: Date.now(), began, detail };
 }
 
 /** Undoes every fault on NODE: starts or resumes its container and lifts its partitions. */
