@@ -40,3 +40,11 @@ export const name = z.string().regex(NAME_PATTERN, {
   error: (iss) =>
     `${quote(String(iss.input))} must start with a letter and hold only letters, digits, '-' and '_' (1-63 chars)`,
 });
+
+/** An XFRM interface id (if_id): 0 and 0xffffffff mean "none" to the kernel. */
+export const xfrmIfId = z
+  .number()
+  .int()
+  .min(1)
+  .max(0xfffffffe)
+  .describe("XFRM interface id; required with the kernel datapath");

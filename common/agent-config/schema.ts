@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { awsVpnEntrySchema } from "../aws-vpn/schema.ts";
-import { absPath, cidr, ip, NAME_PATTERN, name } from "../schema-fields.ts";
+import { absPath, cidr, ip, NAME_PATTERN, name, xfrmIfId } from "../schema-fields.ts";
 import { quote } from "../text.ts";
 
 /**
@@ -114,13 +114,7 @@ export const tunnelSchema = z.strictObject({
     .max(65535)
     .optional()
     .describe("CHILD_SA policy priority; the lower value wins between equal selectors"),
-  ifId: z
-    .number()
-    .int()
-    .min(1)
-    .max(0xfffffffe)
-    .optional()
-    .describe("XFRM interface id; required with the kernel datapath"),
+  ifId: xfrmIfId.optional(),
 });
 
 /**

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { absPath, cidr, ip, name } from "../schema-fields.ts";
+import { absPath, cidr, ip, name, xfrmIfId } from "../schema-fields.ts";
 import {
   asnProblem,
   dpdTimeoutProblem,
@@ -88,13 +88,7 @@ export const awsVpnTunnelSchema = z
       timeoutS: z.number().int().superRefine(rule(dpdTimeoutProblem)),
     }),
     bgp: bgpSchema.optional().describe("required when routing is bgp"),
-    ifId: z
-      .number()
-      .int()
-      .min(1)
-      .max(0xfffffffe)
-      .optional()
-      .describe("XFRM interface id; required with the kernel datapath"),
+    ifId: xfrmIfId.optional(),
   })
   .superRefine((t, ctx) => {
     const problem = phase2LifetimeProblem(t.phase2.lifetimeS, t.phase1.lifetimeS);

@@ -41,6 +41,16 @@ function awsTunnel(n: 1 | 2, over: Record<string, unknown> = {}) {
   };
 }
 
+/** Tunnel n of a second VPN connection: its own endpoint and /30 (169.254.2n.0/30). */
+function otherTunnel(n: 1 | 2, over: Record<string, unknown> = {}) {
+  const net = 20 + n;
+  return awsTunnel(n, {
+    inside: { cidr: `169.254.${net}.0/30`, local: `169.254.${net}.2`, remote: `169.254.${net}.1` },
+    outside: { local: "203.0.113.5", remote: `198.51.100.${net}` },
+    ...over,
+  });
+}
+
 function entry(over: Record<string, unknown> = {}) {
   return {
     name: "to-aws",
@@ -231,16 +241,7 @@ t.test("rules that need the rest of the config", async (t) => {
         entry({
           name: "other",
           vpnConnectionId: "vpn-0123456789abcdef1",
-          tunnels: [
-            awsTunnel(1, {
-              inside: { cidr: "169.254.21.0/30", local: "169.254.21.2", remote: "169.254.21.1" },
-              outside: { local: "203.0.113.5", remote: "198.51.100.21" },
-            }),
-            awsTunnel(2, {
-              inside: { cidr: "169.254.22.0/30", local: "169.254.22.2", remote: "169.254.22.1" },
-              outside: { local: "203.0.113.5", remote: "198.51.100.22" },
-            }),
-          ],
+          tunnels: [otherTunnel(1), otherTunnel(2)],
         }),
       ],
       {},
@@ -256,18 +257,7 @@ t.test("rules that need the rest of the config", async (t) => {
       entry({
         name: "other",
         vpnConnectionId: "vpn-0123456789abcdef1",
-        tunnels: [
-          awsTunnel(1, {
-            ifId: 3,
-            inside: { cidr: "169.254.21.0/30", local: "169.254.21.2", remote: "169.254.21.1" },
-            outside: { local: "203.0.113.5", remote: "198.51.100.21" },
-          }),
-          awsTunnel(2, {
-            ifId: 4,
-            inside: { cidr: "169.254.22.0/30", local: "169.254.22.2", remote: "169.254.22.1" },
-            outside: { local: "203.0.113.5", remote: "198.51.100.22" },
-          }),
-        ],
+        tunnels: [otherTunnel(1, { ifId: 3 }), otherTunnel(2, { ifId: 4 })],
       }),
     ].map((e, i) =>
       i === 0 ? { ...e, tunnels: [awsTunnel(1, { ifId: 1 }), awsTunnel(2, { ifId: 3 })] } : e,

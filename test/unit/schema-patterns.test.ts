@@ -21,10 +21,14 @@ const load = async (name: string): Promise<Json> =>
 const agent = await load("agent-config.schema.json");
 const fleet = await load("fleet-config.schema.json");
 
-/** The pattern at a path of property names ("items" steps into arrays), as a RegExp. */
+/**
+ * The pattern at a path of property names ("items" steps into arrays, "oneOf.N" into the Nth
+ * alternative), as a RegExp.
+ */
 function pattern(schema: Json, path: string): RegExp {
   const node = path.split(".").reduce((n, key) => {
-    if (key === "items") return n.items;
+    if (key === "items" || key === "oneOf") return n[key];
+    if (/^\d+$/.test(key)) return n[Number(key)];
     if (key === "*") return n.additionalProperties;
     return n.properties[key];
   }, schema);
@@ -33,9 +37,9 @@ function pattern(schema: Json, path: string): RegExp {
 }
 
 const IP = pattern(agent, "appliance.localAddress");
-const CIDR = pattern(agent, "tunnels.items.localSubnets.items");
+const CIDR = pattern(agent, "tunnels.items.oneOf.0.localSubnets.items");
 const PATH = pattern(agent, "stateDir");
-const ID = pattern(agent, "tunnels.items.localId");
+const ID = pattern(agent, "tunnels.items.oneOf.0.localId");
 const AGENT_URL = pattern(fleet, "appliances.items.agent");
 
 t.test("every pattern in both schemas compiles as ECMA-262 in unicode mode", async (t) => {
@@ -56,9 +60,9 @@ t.test("every pattern in both schemas compiles as ECMA-262 in unicode mode", asy
 t.test("the same patterns in both files, and wherever the type is used", async (t) => {
   t.same(pattern(fleet, "vpcs.items.cidrs.items"), CIDR);
   t.same(pattern(fleet, "tls.key"), PATH);
-  t.same(pattern(agent, "tunnels.items.remoteAddress"), IP);
+  t.same(pattern(agent, "tunnels.items.oneOf.0.remoteAddress"), IP);
   t.same(pattern(agent, "paths.items.target"), IP);
-  t.same(pattern(agent, "tunnels.items.remoteId"), ID);
+  t.same(pattern(agent, "tunnels.items.oneOf.0.remoteId"), ID);
   t.same(pattern(agent, "api.listen.tls.key"), PATH);
 });
 
