@@ -16,7 +16,8 @@ import type { AgentControl } from "./api/control.ts";
 import { type ApiServer, startApiServer } from "./api/server.ts";
 import type { ApplyPlan } from "./apply/plan.ts";
 import { Reconciler } from "./apply/reconciler.ts";
-import { type Judgement, judgeGroup } from "./carrier/decide.ts";
+import { AwsCarrierWatch, type AwsObservation } from "./carrier/aws-watch.ts";
+import { carrierName, type Judgement, judgeGroup } from "./carrier/decide.ts";
 import { carrierGroups } from "./carrier/groups.ts";
 import {
   agentStartsMain,
@@ -73,6 +74,7 @@ export class AgentDaemon implements AgentControl {
   readonly #reconciler: Reconciler;
   readonly #probes: ProbeSet;
   readonly #steer: CarrierSteer;
+  readonly #aws: AwsCarrierWatch;
   #config!: ResolvedConfig;
   /** The text #config was loaded from: GET /v1/config. */
   #text!: string;
@@ -80,6 +82,8 @@ export class AgentDaemon implements AgentControl {
   #rendered!: Rendered;
   /** The running config's carrier groups (decision 0017). */
   #groups: ResolvedTunnel[][] = [];
+  /** The running config's aws-vpn tunnels by name, with their carrier group. */
+  #awsGroups = new Map<string, ResolvedTunnel[]>();
   /** Tunnels whose main CHILD_SA this agent starts, not charon (agentStartsMain). */
   #agentStarted: ResolvedTunnel[] = [];
   #generation = 0;
@@ -114,6 +118,14 @@ export class AgentDaemon implements AgentControl {
     this.#steer = new CarrierSteer({
       log: opts.logger.child({ component: "carrier" }),
       onDue: () => void this.#refreshOnEvent(),
+    });
+    this.#aws = new AwsCarrierWatch({
+      log: opts.logger.child({ component: "probe" }),
+      observe: (tunnels) => this.#observeAws(tunnels),
+      onChange: () => {
+        this.#trackStates();
+        void this.#refreshOnEvent();
+      },
     });
   }
 
@@ -200,6 +212,7 @@ export class AgentDaemon implements AgentControl {
     this.#steer.stop();
     await this.#api?.close();
     await this.#probes.stop();
+    await this.#aws.stop();
     await this.#queue.catch(() => {});
     this.#link?.close();
     await this.#supervisor?.stop();
@@ -364,6 +377,9 @@ export class AgentDaemon implements AgentControl {
     this.#config = config;
     this.#rendered = rendered;
     this.#groups = carrierGroups(config.tunnels);
+    this.#awsGroups = new Map(
+      this.#groups.flatMap((g) => g.flatMap((t) => (t.aws ? [[t.name, g] as const] : []))),
+    );
     this.#agentStarted = config.tunnels.filter((t) => agentStartsMain(t, config.datapath));
     this.#generation++;
   }
@@ -377,6 +393,7 @@ export class AgentDaemon implements AgentControl {
     const text = renderSwanctlConf(connections, secrets, { redactSecrets: true });
     await writeFileAtomic(join(config.stateDir, "swanctl.conf"), text, 0o600);
     await this.#probes.update(config.tunnels, config.paths);
+    await this.#aws.sync(this.#groups, new Map());
     this.#trackStates();
   }
 
@@ -385,9 +402,12 @@ export class AgentDaemon implements AgentControl {
     const port = this.#link.port();
     this.#sas = await port.listSas();
     this.#trackStates();
-    for (const action of this.#steer.act(this.#judgements(), port)) {
+    const judgements = this.#judgements();
+    for (const action of this.#steer.act(judgements, port)) {
       this.#metrics.carrierActions.inc({ action: action.kind });
     }
+    // Each aws-vpn entry's ping follows the tunnel that carries.
+    await this.#aws.sync(this.#groups, this.#awsCarriers(judgements));
     // A far end's new IKE_SA is answered at once with the main CHILD_SA (decision 0017).
     await this.#initiateMissing(this.#agentStarted);
   }
@@ -397,12 +417,7 @@ export class AgentDaemon implements AgentControl {
    * on start (before charon), on every resync and after a reload (decision 0023).
    */
   async #applyDatapath() {
-    const carriers = new Map<string, string>();
-    for (const j of this.#judgements()) {
-      const entry = this.#config.tunnels.find((t) => t.name === j.carrier)?.aws?.entry;
-      if (entry !== undefined && j.carrier !== null) carriers.set(entry, j.carrier);
-    }
-    const desired = desiredDatapath(this.#config, carriers);
+    const desired = desiredDatapath(this.#config, this.#awsCarriers(this.#judgements()));
     const wanted = desired.routes.length + desired.addresses.length > 0;
     // Without route-based tunnels the agent never runs `ip` (nor needs iproute2).
     if (!wanted && !this.#datapathUsed) return;
@@ -416,19 +431,46 @@ export class AgentDaemon implements AgentControl {
 
   /** Every carrier group judged on the SAs and probes as they are now. */
   #judgements(): Judgement[] {
-    return this.#groups.map((group) =>
-      judgeGroup(
+    return this.#groups.map((group) => {
+      const aws = this.#awsStates(group);
+      return judgeGroup(
         group.map((t) => ({
           name: t.name,
           priority: t.priority,
-          probe: this.#probes.snapshot(t.name).state,
+          probe: aws?.get(t.name) ?? this.#probes.snapshot(t.name).state,
           sa: this.#saOf(t.name),
           initiating: this.#link.isInitiating(t.name),
           mayStart: this.#mayStart(t),
         })),
         this.#config.datapath,
-      ),
-    );
+      );
+    });
+  }
+
+  /** An aws-vpn entry's tunnels: their SAs and which of them carries now. */
+  #observeAws(tunnels: readonly ResolvedTunnel[]): AwsObservation {
+    const members = tunnels.map((t) => ({
+      name: t.name,
+      priority: t.priority,
+      sa: this.#saOf(t.name),
+    }));
+    return { members, carrier: carrierName(members, this.#config.datapath) };
+  }
+
+  /** The probe states an aws-vpn entry's tunnels count with (decision 0023); undefined for others. */
+  #awsStates(group: readonly ResolvedTunnel[]) {
+    const entry = group[0]?.aws?.entry;
+    return entry === undefined ? undefined : this.#aws.probeStates(entry, this.#observeAws(group));
+  }
+
+  /** Per aws-vpn entry, the tunnel that carries, where known. */
+  #awsCarriers(judgements: readonly Judgement[]): Map<string, string> {
+    const carriers = new Map<string, string>();
+    for (const j of judgements) {
+      const entry = this.#config.tunnels.find((t) => t.name === j.carrier)?.aws?.entry;
+      if (entry !== undefined && j.carrier !== null) carriers.set(entry, j.carrier);
+    }
+    return carriers;
   }
 
   /** Whether this end may start tunnel t's missing main CHILD_SA now, or leaves it to the far end. */
@@ -457,7 +499,11 @@ export class AgentDaemon implements AgentControl {
 
   #derive(name: string) {
     const sa = this.#saOf(name);
-    const probe = this.#probes.snapshot(name);
+    const group = this.#awsGroups.get(name);
+    const tunnel = group?.find((t) => t.name === name);
+    const probe = tunnel
+      ? this.#aws.snapshot(tunnel, this.#awsStates(group ?? [])?.get(name) ?? "unknown")
+      : this.#probes.snapshot(name);
     const derived = deriveTunnelState({
       ike: sa.ike?.state ?? null,
       child: sa.child?.state ?? null,

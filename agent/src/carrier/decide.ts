@@ -35,8 +35,10 @@ export interface Judgement extends CarrierGroupStatus {
 }
 
 type Child = NonNullable<SaObservation["child"]>;
+/** What telling the carrier needs of a member. */
+type Ranked = Pick<Member, "name" | "priority" | "sa">;
 
-const installedS = (m: Member) => (m.sa.child as Child).installedS ?? Number.MAX_SAFE_INTEGER;
+const installedS = (m: Ranked) => (m.sa.child as Child).installedS ?? Number.MAX_SAFE_INTEGER;
 
 /**
  * Who carries: under libipsec the member installed last. charon reports install times in whole
@@ -45,12 +47,28 @@ const installedS = (m: Member) => (m.sa.child as Child).installedS ?? Number.MAX
  * rekeys can install the lower id last). Members installed in the newest second together are
  * `tied`, and none of them is known to carry.
  */
-interface Carrier {
-  member: Member | null;
-  tied: Member[];
+interface Carrier<M extends Ranked = Member> {
+  member: M | null;
+  tied: M[];
 }
 
-function carrierOf(live: readonly Member[], datapath: "libipsec" | "kernel"): Carrier {
+/** The member that carries now, if known (see carrierOf). */
+export function carrierName(
+  members: readonly Ranked[],
+  datapath: "libipsec" | "kernel",
+): string | null {
+  return (
+    carrierOf(
+      members.filter((m) => installed(m.sa)),
+      datapath,
+    ).member?.name ?? null
+  );
+}
+
+function carrierOf<M extends Ranked>(
+  live: readonly M[],
+  datapath: "libipsec" | "kernel",
+): Carrier<M> {
   const [first, second] = live;
   if (first === undefined) return { member: null, tied: [] };
   if (datapath === "libipsec") {

@@ -9,8 +9,11 @@ import type { ResolvedTunnel } from "../config/types.ts";
 export function carrierGroups(tunnels: readonly ResolvedTunnel[]): ResolvedTunnel[][] {
   const bySelectors = new Map<string, ResolvedTunnel[]>();
   for (const t of tunnels) {
-    // Subnets are canonical CIDR text; a CHILD_SA's selectors are a set.
-    const key = `${[...t.localSubnets].sort().join(",")} ${[...t.remoteSubnets].sort().join(",")}`;
+    // Subnets are canonical CIDR text; a CHILD_SA's selectors are a set. An aws-vpn entry's two
+    // tunnels are a group of their own (decision 0023), whatever else shares their selectors.
+    const key = t.aws
+      ? `aws-vpn ${t.aws.entry}`
+      : `${[...t.localSubnets].sort().join(",")} ${[...t.remoteSubnets].sort().join(",")}`;
     bySelectors.set(key, [...(bySelectors.get(key) ?? []), t]);
   }
   const rank = (t: ResolvedTunnel) => t.priority ?? Number.MAX_SAFE_INTEGER;

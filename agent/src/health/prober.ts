@@ -3,10 +3,10 @@ import type { Socket } from "node:dgram";
 import { isIPv6 } from "node:net";
 import type { ProbeReading } from "../../../common/agent-api/status.ts";
 import type { Logger } from "../../../common/logger.ts";
-import { initialRiseFall, next, type RiseFallState } from "../../../common/rise-fall.ts";
 import type { ResolvedProbe } from "../config/types.ts";
 import { decodeProbePacket, encodeProbePacket } from "./probe-packet.ts";
 import { bindUdpSocket, closeUdpSocket } from "./probe-responder.ts";
+import { ProbeTally } from "./probe-tally.ts";
 
 /** Without source, the socket binds the wildcard address and the kernel picks the source. */
 export type ProbeTarget = Omit<ResolvedProbe, "source"> & { source?: string | undefined };
@@ -17,8 +17,6 @@ export interface ProberOptions extends ProbeTarget {
   windowSize?: number;
 }
 
-type Listener = (status: ProbeReading) => void;
-
 /**
  * Sends a request every intervalMs from the source to the far agent's address: for a
  * tunnel, inside to inside so the packets cross the tunnel; for a path, along the VPC's
@@ -28,18 +26,12 @@ type Listener = (status: ProbeReading) => void;
 export class Prober {
   readonly #opts: ProbeTarget;
   readonly #log: Logger;
-  readonly #windowSize: number;
+  readonly #tally: ProbeTally;
   /** Random per prober: replies addressed to an earlier run of the agent don't match. */
   readonly #session = randomInt(0, 2 ** 32);
   /** Outstanding requests by sequence number. */
   readonly #pending = new Map<number, { sentNs: bigint; timer: NodeJS.Timeout }>();
-  /** Recent results, oldest first: RTT in ms, or null for a loss. */
-  readonly #window: (number | null)[] = [];
-  readonly #listeners = new Set<Listener>();
-  #health: RiseFallState = initialRiseFall;
   #seq = 0;
-  #sent = 0;
-  #received = 0;
   #socket: Promise<Socket> | null = null;
   #interval: NodeJS.Timeout | undefined;
   #lastError: string | null = null;
@@ -48,7 +40,7 @@ export class Prober {
     const { log, windowSize, ...probe } = options;
     this.#opts = probe;
     this.#log = log.child({ component: "prober", target: probe.target, port: probe.port });
-    this.#windowSize = windowSize ?? 10;
+    this.#tally = new ProbeTally(probe, this.#log, windowSize);
   }
 
   start(): void {
@@ -69,21 +61,12 @@ export class Prober {
   }
 
   snapshot(): ProbeReading {
-    const rtts = this.#window.filter((r): r is number => r !== null);
-    const lost = this.#window.length - rtts.length;
-    return {
-      state: this.#health.health,
-      rttMs: rtts.length ? rtts.reduce((a, b) => a + b, 0) / rtts.length : null,
-      loss: this.#window.length ? lost / this.#window.length : 0,
-      sent: this.#sent,
-      received: this.#received,
-    };
+    return this.#tally.snapshot();
   }
 
   /** Called with the new snapshot whenever the state changes; returns an unsubscribe. */
-  onChange(listener: Listener): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+  onChange(listener: (status: ProbeReading) => void): () => void {
+    return this.#tally.onChange(listener);
   }
 
   #tick(): void {
@@ -92,7 +75,7 @@ export class Prober {
     const sentNs = process.hrtime.bigint();
     const timer = setTimeout(() => this.#settle(seq, null), this.#opts.timeoutMs);
     this.#pending.set(seq, { sentNs, timer });
-    this.#sent++;
+    this.#tally.sent();
     const packet = encodeProbePacket({ type: "request", session: this.#session, seq, sentNs });
     void this.#send(packet).then((err) => {
       if (!this.#pending.has(seq)) return; // stopped, or already answered or timed out
@@ -152,15 +135,7 @@ export class Prober {
     if (!pending) return; // already settled, or stopped
     clearTimeout(pending.timer);
     this.#pending.delete(seq);
-    if (rttMs !== null) this.#received++;
-    this.#window.push(rttMs);
-    if (this.#window.length > this.#windowSize) this.#window.shift();
-    const before = this.#health.health;
-    this.#health = next(this.#health, rttMs !== null, this.#opts);
-    if (this.#health.health === before) return;
-    const status = this.snapshot();
-    this.#log.info({ state: status.state, loss: status.loss }, "probe state changed");
-    for (const listener of this.#listeners) listener(status);
+    this.#tally.record(rttMs);
   }
 
   /** Logs a send or bind error when it starts or changes, not on every interval. */
