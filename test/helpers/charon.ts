@@ -15,9 +15,14 @@ export const TEST_PLUGINS =
  * A strongswan.conf for one test charon: its own VICI socket and log file, nothing from
  * /etc. `extra` is spliced into the charon-systemd section verbatim.
  */
-export function charonConf(opts: { viciSocket: string; logFile: string; extra?: string }): string {
+export function charonConf(opts: {
+  viciSocket: string;
+  logFile: string;
+  extra?: string;
+  plugins?: string;
+}): string {
   return `charon-systemd {
-  load = ${TEST_PLUGINS}
+  load = ${opts.plugins ?? TEST_PLUGINS}
   plugins {
     vici {
       socket = unix://${opts.viciSocket}

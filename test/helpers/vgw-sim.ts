@@ -1,0 +1,359 @@
+import { execFile, execFileSync } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { ViciClient } from "../../agent/src/vici/client.ts";
+import type { DecodedMessage } from "../../agent/src/vici/message.ts";
+import type { AwsVpnConnection } from "../../common/aws-vpn/model.ts";
+import { bigIntToIp, ipFamily, parseCidr } from "../../common/cidr.ts";
+import {
+  AWS_TUNNEL_DEFAULTS,
+  type AwsTunnelOptions,
+  nth,
+  simStrongswanConf,
+  simSwanctlConf,
+  simTunnelName,
+} from "../fixtures/vgw-sim/aws-side.ts";
+import { type Charon, startCharon } from "./charon.ts";
+import { createNetns, deleteNetns, NETNS_PREFIX, stopChild } from "./netns.ts";
+
+/**
+ * A VGW simulator: AWS's side of one Site-to-Site VPN connection (both tunnels), configured the
+ * way AWS documents its own side (test/fixtures/vgw-sim/aws-side.ts), in namespaces of its own:
+ *
+ *   peerNs (caller's) ──uplink── <prefix>-aws (charon, libipsec) ──far link── <prefix>-far
+ *
+ * <prefix>-aws holds both tunnels' outside addresses and AWS's inside address of each /30; it
+ * routes the customer's prefixes into the tunnels (static routing) and forwards to the far host.
+ */
+
+export type TunnelNo = 1 | 2;
+
+export interface VgwSimSpec {
+  /** Namespace prefix, unique per test file; starts with "swp-". */
+  prefix: string;
+  connection: AwsVpnConnection;
+  /**
+   * A veth pair from the simulator into peerNs (which must exist); the far end gets
+   * peerAddress (CIDR, e.g. "198.18.71.1/24") and is named peerDev (default "swpvgw1").
+   * Both tunnels' vpnGateway addresses go on the simulator's end, in the same subnet.
+   */
+  uplink: { peerNs: string; peerAddress: string; peerDev?: string };
+  /** The network behind AWS and one host in it, in a namespace of its own. */
+  far: { cidr: string; host: string };
+  /** The prefixes behind the customer gateway; default: the connection's static routes. */
+  customerPrefixes?: string[];
+  /** Tunnel options the model does not carry (startup/DPD action, rekey margin...). */
+  options?: Partial<AwsTunnelOptions> | [Partial<AwsTunnelOptions>, Partial<AwsTunnelOptions>];
+}
+
+export interface SimChildSa {
+  uniqueId: number;
+  state: string;
+  /** Seconds since charon installed it (absent while not INSTALLED). */
+  installTimeS?: number;
+  spiIn: string;
+  spiOut: string;
+  packetsIn: number;
+  packetsOut: number;
+}
+
+export interface SimIkeSa {
+  uniqueId: number;
+  state: string;
+  version: number;
+  children: SimChildSa[];
+}
+
+export interface SimTunnelSas {
+  tunnel: TunnelNo;
+  /** Every IKE_SA of the tunnel (normally one), newest unique id first. */
+  ikeSas: SimIkeSa[];
+  /** The newest ESTABLISHED IKE_SA. */
+  ike?: SimIkeSa;
+  /**
+   * The tunnel's INSTALLED CHILD_SA installed last (normally its only one). Of both tunnels',
+   * the one installed last is the one libipsec sends on (decision 0017).
+   */
+  child?: SimChildSa;
+}
+
+export interface VgwSim {
+  /** The simulator's namespace. */
+  ns: string;
+  farHost: { ns: string; address: string };
+  viciSocket: string;
+  logFile: string;
+  /** AWS's endpoint of the tunnel dies silently: nothing to or from its outside address. */
+  blackhole(tunnel: TunnelNo): Promise<void>;
+  heal(tunnel: TunnelNo): Promise<void>;
+  /** AWS closes the tunnel cleanly: its IKE_SA is deleted, with a DELETE to the customer. */
+  terminate(tunnel: TunnelNo): Promise<void>;
+  sas(): Promise<[SimTunnelSas, SimTunnelSas]>;
+  /** swanctl against the simulator's charon, e.g. swanctl("--list-sas"). */
+  swanctl(...args: string[]): string;
+  /** charon's log; after stop(), as it was then. */
+  log(): Promise<string>;
+  /** Kills charon, deletes the namespaces (and so every link made); safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/**
+ * How AWS routes to the customer. Static: the VPN connection's static routes (the customer's
+ * prefixes) point into the tunnels. BGP is the next step (FRR in the simulator's namespace,
+ * peering with each tunnel's customer inside address): implement it here.
+ */
+interface Routing {
+  start(ctx: { ns: string; tun: string }): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const run = promisify(execFile);
+const CMD_TIMEOUT_MS = 10_000;
+const UPLINK_DEV = "swpvgw0";
+const FAR_DEV = "swpvgwf0";
+const FAR_PEER_DEV = "swpvgwf1";
+
+async function inNs(ns: string, cmd: string, args: string[]): Promise<string> {
+  const { stdout } = await run("ip", ["netns", "exec", ns, cmd, ...args], {
+    timeout: CMD_TIMEOUT_MS,
+    encoding: "utf8",
+  });
+  return stdout;
+}
+
+const ipIn = (ns: string, ...args: string[]) => inNs(ns, "ip", args);
+
+/** A veth pair made directly in its two namespaces: nothing is left in the host's. */
+async function veth(a: string, aNs: string, b: string, bNs: string) {
+  await run("ip", `link add ${a} netns ${aNs} type veth peer name ${b} netns ${bNs}`.split(" "));
+}
+
+function staticRouting(customerPrefixes: string[], conn: AwsVpnConnection): Routing {
+  return {
+    async start({ ns, tun }) {
+      // charon's libipsec routes (table 220, rule 220: 0/0 into the TUN device and a throw
+      // route for the peer) would also swallow the far network; this table is the VPC's route
+      // table instead: it answers every lookup first, unknown destinations are unreachable.
+      for (const prefix of customerPrefixes) await ipIn(ns, "route", "add", prefix, "dev", tun);
+      for (const t of conn.tunnels)
+        await ipIn(ns, "route", "add", `${t.inside.customerGateway}/32`, "dev", tun);
+      await ipIn(ns, "route", "add", "unreachable", "default");
+      await ipIn(ns, "rule", "add", "pref", "100", "lookup", "main");
+    },
+    async stop() {
+      // the namespace goes, and its routes with it
+    },
+  };
+}
+
+function routingFor(spec: VgwSimSpec, prefixes: string[]): Routing {
+  if (spec.connection.routing === "bgp")
+    throw new Error("the VGW simulator does not do BGP yet (FRR comes next)");
+  return staticRouting(prefixes, spec.connection);
+}
+
+function tunnelOptions(spec: VgwSimSpec): [AwsTunnelOptions, AwsTunnelOptions] {
+  const o = spec.options ?? {};
+  const [a, b] = Array.isArray(o) ? o : [o, o];
+  return [
+    { ...AWS_TUNNEL_DEFAULTS, ...a },
+    { ...AWS_TUNNEL_DEFAULTS, ...b },
+  ];
+}
+
+/** A host address of `cidr` for the simulator's end of the far link, other than the far host. */
+function farGateway(cidr: string, host: string): { address: string; prefix: number } {
+  const parsed = parseCidr(cidr);
+  if (!parsed.ok) throw new Error(`far.cidr ${cidr}: ${parsed.reason}`);
+  const first = parsed.cidr.network + 1n;
+  const address = bigIntToIp(first, 4) === host ? bigIntToIp(first + 1n, 4) : bigIntToIp(first, 4);
+  return { address, prefix: parsed.cidr.prefix };
+}
+
+const chain = (n: TunnelNo) => `VGW-TUNNEL${n}`;
+
+export async function startVgwSim(spec: VgwSimSpec): Promise<VgwSim> {
+  if (!spec.prefix.startsWith(NETNS_PREFIX))
+    throw new Error(`the prefix must start with ${NETNS_PREFIX}`);
+  const conn = spec.connection;
+  const prefixes = spec.customerPrefixes ?? conn.staticRoutes ?? [];
+  const routing = routingFor(spec, prefixes);
+  const ns = `${spec.prefix}-aws`;
+  const farNs = `${spec.prefix}-far`;
+  const dir = await mkdtemp("/tmp/swp-vgw-");
+  const viciSocket = join(dir, "charon.vici");
+  const logFile = join(dir, "charon.log");
+  const outside = (n: TunnelNo) => nth(conn.tunnels, n).outside.vpnGateway;
+  let charon: Charon | undefined;
+  let stopped = false;
+  /** The log as it was at stop(), which removes the directory. */
+  let lastLog: string | undefined;
+  const log = async () => lastLog ?? (await readFile(logFile, "utf8").catch(() => ""));
+
+  const swanctl = (...args: string[]) =>
+    execFileSync("ip", ["netns", "exec", ns, "swanctl", ...args, "--uri", `unix://${viciSocket}`], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+      timeout: CMD_TIMEOUT_MS,
+    });
+  const iptables = (...args: string[]) => inNs(ns, "iptables", ["-w", "5", ...args]);
+
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    await stopChild(charon?.child);
+    await routing.stop();
+    // Namespaces are torn down asynchronously; deleting a veth removes both ends at once.
+    for (const dev of [UPLINK_DEV, FAR_DEV])
+      await ipIn(ns, "link", "del", dev).catch(() => undefined);
+    deleteNetns(ns);
+    deleteNetns(farNs);
+    lastLog = await log();
+    await rm(dir, { recursive: true, force: true });
+  };
+
+  try {
+    createNetns(ns);
+    createNetns(farNs);
+    const [peerIp, prefixText] = spec.uplink.peerAddress.split("/");
+    const uplinkPrefix = Number(prefixText);
+    if (!peerIp || ipFamily(peerIp) !== 4 || !(uplinkPrefix >= 8 && uplinkPrefix <= 30))
+      throw new Error(`uplink.peerAddress ${spec.uplink.peerAddress} is not address/prefix`);
+    const peerDev = spec.uplink.peerDev ?? "swpvgw1";
+    const peerNs = spec.uplink.peerNs;
+    await veth(UPLINK_DEV, ns, peerDev, peerNs);
+    await ipIn(peerNs, "addr", "add", spec.uplink.peerAddress, "dev", peerDev);
+    await ipIn(peerNs, "link", "set", peerDev, "up");
+    for (const n of [1, 2] as const)
+      await ipIn(ns, "addr", "add", `${outside(n)}/${uplinkPrefix}`, "dev", UPLINK_DEV);
+    await ipIn(ns, "link", "set", UPLINK_DEV, "up");
+    // A customer gateway behind NAT is known by another address: reach it via the peer.
+    for (const cgw of new Set(conn.tunnels.map((t) => t.outside.customerGateway)))
+      if (cgw !== peerIp) await ipIn(ns, "route", "add", `${cgw}/32`, "via", peerIp);
+
+    const gw = farGateway(spec.far.cidr, spec.far.host);
+    await veth(FAR_DEV, ns, FAR_PEER_DEV, farNs);
+    await ipIn(ns, "addr", "add", `${gw.address}/${gw.prefix}`, "dev", FAR_DEV);
+    await ipIn(ns, "link", "set", FAR_DEV, "up");
+    await ipIn(farNs, "addr", "add", `${spec.far.host}/${gw.prefix}`, "dev", FAR_PEER_DEV);
+    await ipIn(farNs, "link", "set", FAR_PEER_DEV, "up");
+    await ipIn(farNs, "route", "add", "default", "via", gw.address);
+    await inNs(ns, "sysctl", ["-qw", "net.ipv4.ip_forward=1"]);
+    // AWS's inside address of each /30 as a /32: a connected /30 would route the customer's
+    // inside address to lo instead of into the tunnel.
+    for (const t of conn.tunnels)
+      await ipIn(ns, "addr", "add", `${t.inside.vpnGateway}/32`, "dev", "lo");
+    for (const n of [1, 2] as const) {
+      await iptables("-N", chain(n));
+      await iptables("-A", "INPUT", "-d", outside(n), "-j", chain(n));
+      await iptables("-A", "OUTPUT", "-s", outside(n), "-j", chain(n));
+    }
+
+    const confPath = join(dir, "strongswan.conf");
+    await writeFile(confPath, simStrongswanConf(conn, { viciSocket, logFile }));
+    const swanctlConf = join(dir, "swanctl.conf");
+    await writeFile(swanctlConf, simSwanctlConf(conn, tunnelOptions(spec)), { mode: 0o600 });
+    charon = await startCharon({ ns, confPath, viciSocket });
+    swanctl("--load-all", "--file", swanctlConf);
+    await routing.start({ ns, tun: await tunDevice(ns) });
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+
+  return {
+    ns,
+    farHost: { ns: farNs, address: spec.far.host },
+    viciSocket,
+    logFile,
+    async blackhole(n) {
+      await iptables("-F", chain(n));
+      await iptables("-A", chain(n), "-j", "DROP");
+    },
+    async heal(n) {
+      await iptables("-F", chain(n));
+    },
+    async terminate(n) {
+      await withVici(viciSocket, async (vici) => {
+        try {
+          // Waits up to 3 s for the customer to answer the DELETE. A dead peer never does:
+          // charon reports "terminating SA failed" and gives up after its retransmissions.
+          const msg = { ike: simTunnelName(n), timeout: "3000" };
+          await vici.call("terminate", msg, { timeoutMs: 5000 });
+        } catch (err) {
+          if (!/no matching SAs|terminating SA failed/.test(String(err))) throw err;
+        }
+      });
+    },
+    sas: () => withVici(viciSocket, listSas),
+    swanctl,
+    log,
+    stop,
+  };
+}
+
+/** The libipsec TUN device charon made at startup (ipsec0 in a fresh namespace). */
+async function tunDevice(ns: string): Promise<string> {
+  const out = await ipIn(ns, "-o", "link", "show", "type", "tun");
+  const name = /^\d+:\s+(ipsec\d+)/m.exec(out)?.[1];
+  if (!name) throw new Error(`charon made no ipsec TUN device in ${ns}`);
+  return name;
+}
+
+async function withVici<T>(socket: string, body: (vici: ViciClient) => Promise<T>): Promise<T> {
+  const vici = await ViciClient.connect(socket, { timeoutMs: 2000, callTimeoutMs: 5000 });
+  try {
+    return await body(vici);
+  } finally {
+    vici.close();
+  }
+}
+
+const str = (v: unknown) => (typeof v === "string" ? v : "");
+const num = (v: unknown) => Number(str(v) || Number.NaN);
+
+async function listSas(vici: ViciClient): Promise<[SimTunnelSas, SimTunnelSas]> {
+  const tunnels: [SimTunnelSas, SimTunnelSas] = [
+    { tunnel: 1, ikeSas: [] },
+    { tunnel: 2, ikeSas: [] },
+  ];
+  for await (const event of vici.stream("list-sas", "list-sa", {})) {
+    for (const [name, value] of Object.entries(event)) {
+      const n = name === simTunnelName(1) ? 1 : name === simTunnelName(2) ? 2 : undefined;
+      if (!n) continue;
+      const ike = value as DecodedMessage;
+      const children = Object.values((ike["child-sas"] ?? {}) as DecodedMessage).map((c) => {
+        const child = c as DecodedMessage;
+        const install = num(child["install-time"]);
+        return {
+          uniqueId: num(child.uniqueid),
+          state: str(child.state),
+          ...(Number.isFinite(install) && { installTimeS: install }),
+          spiIn: str(child["spi-in"]),
+          spiOut: str(child["spi-out"]),
+          packetsIn: num(child["packets-in"]) || 0,
+          packetsOut: num(child["packets-out"]) || 0,
+        };
+      });
+      nth(tunnels, n).ikeSas.push({
+        uniqueId: num(ike.uniqueid),
+        state: str(ike.state),
+        version: num(ike.version),
+        children,
+      });
+    }
+  }
+  for (const t of tunnels) {
+    t.ikeSas.sort((a, b) => b.uniqueId - a.uniqueId);
+    const ike = t.ikeSas.find((s) => s.state === "ESTABLISHED");
+    if (ike) t.ike = ike;
+    // Fewest seconds since install is newest; within a second, the higher unique id.
+    const installed = t.ikeSas
+      .flatMap((s) => s.children)
+      .filter((c) => c.state === "INSTALLED")
+      .sort((a, b) => (a.installTimeS ?? 0) - (b.installTimeS ?? 0) || b.uniqueId - a.uniqueId);
+    if (installed[0]) t.child = installed[0];
+  }
+  return tunnels;
+}
