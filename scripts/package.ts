@@ -54,9 +54,17 @@ const DEB_ARCH: Readonly<Record<string, string>> = { x64: "amd64", arm64: "arm64
 /**
  * What the package needs beside the strongSwan packages of the plugin table: the Node
  * runtime's shared libraries (it needs glibc 2.28 and GLIBCXX_3.4.21, from GCC 5), `ip` for
- * the kernel datapath's preflight, and /bin/kill for the units' ExecReload.
+ * the kernel datapath's preflight and aws-vpn datapaths, `ping` for aws-vpn tunnels' probe,
+ * and /bin/kill for the units' ExecReload.
  */
-const EXTRA_DEPENDS = ["iproute2", "libc6 (>= 2.28)", "libgcc-s1", "libstdc++6 (>= 5)", "procps"];
+const EXTRA_DEPENDS = [
+  "iproute2",
+  "iputils-ping",
+  "libc6 (>= 2.28)",
+  "libgcc-s1",
+  "libstdc++6 (>= 5)",
+  "procps",
+];
 
 export interface NodeRuntime {
   binary: string;

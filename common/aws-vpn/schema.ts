@@ -103,7 +103,19 @@ export const awsVpnEntrySchema = z
       message: "must be a VPN connection id such as vpn-0123456789abcdef0",
     }),
     routing: z.enum(["static", "bgp"]),
-    staticRoutes: z.array(cidr).optional().describe("the VPN connection's static routes"),
+    staticRoutes: z
+      .array(cidr)
+      .optional()
+      .describe(
+        "the VPN connection's static routes: this side's prefixes, which AWS routes to the customer gateway",
+      ),
+    remotePrefixes: z
+      .array(cidr)
+      .min(1)
+      .optional()
+      .describe(
+        "the networks behind AWS (e.g. the VPC's CIDRs); with static routing the agent routes them over the tunnel that carries",
+      ),
     localNetworkCidr: cidr.optional().describe("traffic selector on this side; default 0.0.0.0/0"),
     remoteNetworkCidr: cidr
       .optional()

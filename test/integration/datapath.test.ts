@@ -15,7 +15,7 @@ import { createNetns, deleteNetns, nsExec } from "../helpers/netns.ts";
 const NS = "swp-datapath";
 const LOCAL = "10.0.0.5";
 
-function awsTunnel(index: 1 | 2, staticRoutes: string[]): ResolvedTunnel {
+function awsTunnel(index: 1 | 2, remotePrefixes: string[]): ResolvedTunnel {
   const net = 10 + index;
   return {
     name: `to-aws-t${index}`,
@@ -34,7 +34,7 @@ function awsTunnel(index: 1 | 2, staticRoutes: string[]): ResolvedTunnel {
       childLifetimeS: 3600,
       dpdTimeoutS: 30,
       routing: "static",
-      staticRoutes,
+      remotePrefixes,
       probe: { intervalMs: 500, fall: 3, rise: 2 },
     },
     remoteAddress: `198.51.100.${net}`,
@@ -50,7 +50,7 @@ function awsTunnel(index: 1 | 2, staticRoutes: string[]): ResolvedTunnel {
   };
 }
 
-function config(staticRoutes: string[]): ResolvedConfig {
+function config(remotePrefixes: string[]): ResolvedConfig {
   return {
     appliance: { name: "a1", localAddress: LOCAL },
     datapath: "libipsec",
@@ -64,7 +64,7 @@ function config(staticRoutes: string[]): ResolvedConfig {
     stateDir: "/run/x",
     api: { socket: "/run/x.sock" },
     log: { level: "info" },
-    tunnels: [awsTunnel(1, staticRoutes), awsTunnel(2, staticRoutes)],
+    tunnels: [awsTunnel(1, remotePrefixes), awsTunnel(2, remotePrefixes)],
     paths: [],
   };
 }

@@ -198,8 +198,8 @@ t.test("the .deb: control fields, Depends, contents and modes", async (t) => {
   const strongswan = (await readFile(PACKAGE_LIST, "utf8")).split("\n").filter(Boolean);
   t.ok(strongswan.length >= 5, `${strongswan.length} strongSwan packages in the list`);
   for (const pkg of strongswan) t.ok(depends.includes(pkg), `Depends: ${pkg}`);
-  for (const pkg of ["procps", "iproute2"])
-    t.ok(depends.includes(pkg), `Depends: ${pkg} (units, preflight)`);
+  for (const pkg of ["procps", "iproute2", "iputils-ping"])
+    t.ok(depends.includes(pkg), `Depends: ${pkg} (units, preflight, aws-vpn)`);
   t.ok(
     depends.some((d) => d.startsWith("libstdc++6")),
     "Depends: libstdc++6 (the Node binary)",

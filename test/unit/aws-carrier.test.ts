@@ -69,6 +69,13 @@ t.test("probe states: the carrier by its ping, the other by its CHILD_SA", async
       "t1: t1=up t2=up",
     ],
     ["nothing installed", ["t1 -", "t2 -"], "unknown", {}, "-: t1=down t2=down"],
+    [
+      "t2 carries and falls, t1 failed before: t1 is tried again",
+      ["t1 7", "t2 9"],
+      "down",
+      { t1: "7" },
+      "t2: t1=up t2=down",
+    ],
   ];
   for (const [name, members, ping, failed, want] of rows)
     t.equal(states(members, ping, failed), want, name);

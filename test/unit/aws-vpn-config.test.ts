@@ -57,7 +57,7 @@ function entry(over: Record<string, unknown> = {}) {
     type: "aws-vpn",
     vpnConnectionId: "vpn-0123456789abcdef0",
     routing: "static",
-    staticRoutes: ["10.99.0.0/16"],
+    remotePrefixes: ["10.99.0.0/16"],
     tunnels: [awsTunnel(1), awsTunnel(2)],
     ...over,
   };
@@ -108,7 +108,7 @@ t.test("an aws-vpn entry becomes its two tunnels", async (t) => {
       childLifetimeS: 3600,
       dpdTimeoutS: 30,
       routing: "static",
-      staticRoutes: ["10.99.0.0/16"],
+      remotePrefixes: ["10.99.0.0/16"],
       probe: { intervalMs: 500, fall: 3, rise: 2 },
     },
   });
@@ -148,16 +148,23 @@ t.test("AWS's key rule, not the agent's, and modes as for any key", async (t) =>
 t.test("rules that need the rest of the config", async (t) => {
   const cases: Array<[string, unknown[], Record<string, unknown>, string[]]> = [
     [
-      "static routing without prefixes",
-      [entry({ staticRoutes: undefined })],
+      "static routing without the networks behind AWS",
+      [entry({ remotePrefixes: undefined })],
       {},
-      ["tunnels[0].staticRoutes required"],
+      ["tunnels[0].remotePrefixes required"],
     ],
     [
-      "a prefix outside the remote selector",
-      [entry({ remoteNetworkCidr: "10.99.0.0/16", staticRoutes: ["10.98.0.0/16"] })],
+      "a prefix outside its selector, on either side",
+      [
+        entry({
+          remoteNetworkCidr: "10.99.0.0/16",
+          remotePrefixes: ["10.98.0.0/16"],
+          localNetworkCidr: "10.0.0.0/16",
+          staticRoutes: ["10.0.1.0/24", "192.168.0.0/24"],
+        }),
+      ],
       {},
-      ["tunnels[0].staticRoutes[0] aws-selector"],
+      ["tunnels[0].remotePrefixes[0] aws-selector", "tunnels[0].staticRoutes[1] aws-selector"],
     ],
     [
       "an outside address that is not this appliance's",
@@ -221,7 +228,7 @@ t.test("rules that need the rest of the config", async (t) => {
           name: "other",
           vpnConnectionId: "vpn-0123456789abcdef1",
           remoteNetworkCidr: "10.98.0.0/16",
-          staticRoutes: ["10.98.0.0/16"],
+          remotePrefixes: ["10.98.0.0/16"],
           tunnels: [
             awsTunnel(1, { outside: { local: "203.0.113.5", remote: "198.51.100.21" } }),
             awsTunnel(2, {

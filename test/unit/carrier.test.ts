@@ -360,6 +360,33 @@ t.test("steer: one action per group per gap, groups apart, failures logged", asy
   );
 });
 
+t.test("steer: a new wanted carrier acts at once, the same one waits out the gap", async (t) => {
+  let now = 10_000;
+  const steer = new CarrierSteer({
+    log: captureLogger().logger,
+    gapMs: 2000,
+    now: () => now,
+    onDue: () => {},
+  });
+  t.teardown(() => steer.stop());
+  const { port, calls } = fakePort();
+  const want = (wanted: string, other: string, childId: string): Judgement => ({
+    members: ["t1", "t2"],
+    carrier: other,
+    wanted,
+    action: { kind: "rekey", tunnel: wanted, childId, newer: other },
+  });
+  t.same(steer.act([want("t1", "t2", "3")], port).length, 1, "a tie at start: rekey t1");
+  now += 300;
+  // t1's probe fell: t2 is wanted now, and a failover must not wait for the tie's gap.
+  t.same(steer.act([want("t2", "t1", "2")], port).length, 1, "t2, newly wanted: at once");
+  now += 300;
+  t.same(steer.act([want("t2", "t1", "2")], port), [], "t2 again within the gap: held");
+  now += 1700;
+  t.same(steer.act([want("t2", "t1", "2")], port).length, 1, "after the gap: again");
+  t.same(calls, ["rekey 3", "rekey 2", "rekey 2"]);
+});
+
 t.test(
   "steer: an action the gap holds back gets a pass of its own when the gap ends",
   async (t) => {

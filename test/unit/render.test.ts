@@ -82,7 +82,7 @@ interface AwsEntry {
   tunnels: [{ inside: number; outside: string }, { inside: number; outside: string }];
   localNetworkCidr?: string;
   remoteNetworkCidr?: string;
-  staticRoutes?: string[];
+  remotePrefixes?: string[];
   ifIds?: [number, number];
 }
 
@@ -107,7 +107,7 @@ function awsTunnels(entry: AwsEntry): ResolvedTunnel[] {
         childLifetimeS: entry.childLifetimeS,
         dpdTimeoutS: 30,
         routing: entry.routing,
-        staticRoutes: entry.staticRoutes ?? [],
+        remotePrefixes: entry.remotePrefixes ?? [],
         ...(entry.routing === "bgp"
           ? { bgp: { localAsn: 65000, remoteAsn: 64512, holdTimeS: 30 } }
           : {}),
@@ -142,7 +142,7 @@ const awsStatic = (overrides: Partial<AwsEntry> = {}): AwsEntry => ({
     { inside: 10, outside: "198.51.100.101" },
     { inside: 11, outside: "198.51.100.102" },
   ],
-  staticRoutes: ["172.31.0.0/16"],
+  remotePrefixes: ["172.31.0.0/16"],
   ...overrides,
 });
 

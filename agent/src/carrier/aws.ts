@@ -9,7 +9,8 @@ import type { SaObservation } from "../health/sa-state.ts";
  * - the carrier counts as its ping says, and as up until the ping decides;
  * - another tunnel counts as up while its CHILD_SA is installed, unless that very CHILD_SA
  *   (by unique id) failed while it carried;
- * - a tunnel without an installed CHILD_SA is down.
+ * - a tunnel without an installed CHILD_SA is down;
+ * - when that leaves no tunnel up, the marks are forgotten.
  * judgeGroup then wants the first tunnel that is up, and rekeys it to carry.
  */
 
@@ -27,14 +28,17 @@ export function awsProbeStates(
   ping: ProbeReading["state"],
   failed: FailedChildren,
 ): Map<string, ProbeReading["state"]> {
-  return new Map(
-    members.map((m) => {
-      if (!installed(m.sa)) return [m.name, "down"];
-      if (failed.get(m.name) === m.sa.child?.uniqueId) return [m.name, "down"];
-      if (m.name === carrier && ping === "down") return [m.name, "down"];
-      return [m.name, "up"];
-    }),
-  );
+  const state = (m: AwsMember, marks: FailedChildren): ProbeReading["state"] => {
+    if (!installed(m.sa)) return "down";
+    if (marks.get(m.name) === m.sa.child?.uniqueId) return "down";
+    if (m.name === carrier && ping === "down") return "down";
+    return "up";
+  };
+  const states = new Map(members.map((m) => [m.name, state(m, failed)]));
+  if ([...states.values()].includes("up")) return states;
+  // Every tunnel failed once: a mark is old news then (the endpoint may be back), so the
+  // installed tunnels other than the falling carrier are tried again.
+  return new Map(members.map((m) => [m.name, state(m, new Map())]));
 }
 
 /**

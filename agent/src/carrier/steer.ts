@@ -7,7 +7,11 @@ export interface CarrierPort {
   rekeyChild(childId: string): Promise<void>;
 }
 
-/** At most one action per group this often, so that a flapping probe cannot storm charon. */
+/**
+ * At most one action per group this often towards the same wanted carrier, so that ties and
+ * far ends that disagree cannot storm charon. A new wanted carrier acts at once: that change
+ * comes from a probe's rise or fall, whose hysteresis bounds its rate.
+ */
 export const CARRIER_ACTION_GAP_MS = 2000;
 
 export interface SteerOptions {
@@ -30,8 +34,14 @@ export class CarrierSteer {
   readonly #now: () => number;
   readonly #onDue: () => void;
   #wake: { at: number; timer: NodeJS.Timeout } | undefined;
-  /** By group (its members joined): when it last acted, and whom it wanted at the last call. */
-  readonly #groups = new Map<string, { actedAt: number; wanted: string | null }>();
+  /**
+   * By group (its members joined): when it last acted and for whom, and whom it wanted at the
+   * last call.
+   */
+  readonly #groups = new Map<
+    string,
+    { actedAt: number; actedFor: string | null; wanted: string | null }
+  >();
 
   constructor(opts: SteerOptions) {
     this.#log = opts.log;
@@ -53,13 +63,22 @@ export class CarrierSteer {
     for (const { members, carrier, wanted, action } of judgements) {
       const group = members.join(",");
       seen.add(group);
-      const last = this.#groups.get(group) ?? { actedAt: Number.NEGATIVE_INFINITY, wanted: null };
+      const last = this.#groups.get(group) ?? {
+        actedAt: Number.NEGATIVE_INFINITY,
+        actedFor: null,
+        wanted: null,
+      };
       if (wanted !== last.wanted) {
         this.#log.info({ group, wanted, carrier }, "carrier group has a new wanted carrier");
       }
-      const held = action !== null && now - last.actedAt < this.#gapMs;
+      const held = action !== null && wanted === last.actedFor && now - last.actedAt < this.#gapMs;
       if (held) this.#wakeAt(last.actedAt + this.#gapMs);
-      this.#groups.set(group, { actedAt: action && !held ? now : last.actedAt, wanted });
+      const acted = action !== null && !held;
+      this.#groups.set(group, {
+        actedAt: acted ? now : last.actedAt,
+        actedFor: acted ? wanted : last.actedFor,
+        wanted,
+      });
       if (action === null || held) continue;
       started.push(action);
       this.#start(group, action, port);

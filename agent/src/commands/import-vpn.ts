@@ -5,6 +5,7 @@ import { pskFilePath, toEntry } from "../../../common/aws-vpn/entry.ts";
 import { describeVpnConnection, fromVpnConnection } from "../../../common/aws-vpn/from-ec2.ts";
 import { fromXml, type ImportResult } from "../../../common/aws-vpn/from-xml.ts";
 import { awsVpnEntrySchema } from "../../../common/aws-vpn/schema.ts";
+import { parseCidr } from "../../../common/cidr.ts";
 import { EXIT, ExitError, emit, printErr, printJson } from "../../../common/cli.ts";
 import { count } from "../../../common/text.ts";
 import {
@@ -22,6 +23,7 @@ interface Options {
   endpoint?: string;
   pskDir: string;
   out?: string;
+  remotePrefix: string[];
   json?: boolean;
 }
 
@@ -42,6 +44,12 @@ export const importVpn: Verb = {
       .option("--endpoint <url>", "with --vpn-connection-id: EC2 endpoint override")
       .requiredOption("--psk-dir <dir>", "directory for the key files (created 0700; files 0600)")
       .option("--out <file>", "write the YAML here (atomically, mode 0600) instead of stdout")
+      .option(
+        "--remote-prefix <cidr>",
+        "a network behind AWS (e.g. the VPC's CIDR), repeatable: static routing routes these over the tunnels",
+        (value: string, list: string[]) => [...list, value],
+        [],
+      )
       .action(async (opts: Options) => {
         const source = checkUsage(opts);
         const result = await load(opts);
@@ -51,7 +59,12 @@ export const importVpn: Verb = {
           pskFilePath(opts.pskDir, connection.vpnConnectionId, 1),
           pskFilePath(opts.pskDir, connection.vpnConnectionId, 2),
         ];
-        const entry = toEntry(connection, pskFiles);
+        // The VPN connection does not name the networks behind AWS; the user does.
+        const prefixes = opts.remotePrefix;
+        const entry = {
+          ...toEntry(connection, pskFiles),
+          ...(prefixes.length > 0 && { remotePrefixes: prefixes }),
+        };
         // The importer's own output must pass the schema it writes for; if not, it is a bug.
         const checked = awsVpnEntrySchema.safeParse(entry);
         if (!checked.success)
@@ -89,6 +102,10 @@ function checkUsage(opts: Options): string {
     throw usage(
       `--vpn-connection-id ${JSON.stringify(opts.vpnConnectionId)} is not a VPN connection id such as vpn-0123456789abcdef0`,
     );
+  for (const prefix of opts.remotePrefix) {
+    const parsed = parseCidr(prefix);
+    if (!parsed.ok) throw usage(`--remote-prefix ${JSON.stringify(prefix)}: ${parsed.reason}`);
+  }
   return opts.xml ?? `${opts.vpnConnectionId} (DescribeVpnConnections)`;
 }
 

@@ -39,7 +39,7 @@ export function resolveAwsVpn(
     );
   const local = entry.localNetworkCidr ?? ANY;
   const remote = entry.remoteNetworkCidr ?? ANY;
-  const staticRoutes = checkStaticRoutes(at, entry, remote, sink);
+  const remotePrefixes = checkPrefixes(at, entry, { local, remote }, sink);
   const own = parsed.appliance.publicAddress ?? parsed.appliance.localAddress;
   const out: ResolvedTunnel[] = [];
   for (const [k, t] of entry.tunnels.entries()) {
@@ -81,7 +81,7 @@ export function resolveAwsVpn(
         childLifetimeS: t.phase2.lifetimeS,
         dpdTimeoutS: t.dpd.timeoutS,
         routing: entry.routing,
-        staticRoutes,
+        remotePrefixes,
         ...(t.bgp && { bgp: { ...t.bgp } }),
         probe: { ...entry.probe },
       },
@@ -101,30 +101,47 @@ export function resolveAwsVpn(
   return out.length === 2 ? out : undefined;
 }
 
-/** Static routing needs the prefixes behind AWS, and each must fit the remote selector. */
-function checkStaticRoutes(at: string, entry: ParsedAwsVpn, remote: string, sink: IssueSink) {
-  const routes = entry.staticRoutes ?? [];
-  if (entry.routing === "static" && routes.length === 0)
+/**
+ * Static routing needs the networks behind AWS (the VPN connection does not say them: its
+ * static routes are this side's prefixes, which AWS routes here). Each must fit its selector.
+ */
+function checkPrefixes(
+  at: string,
+  entry: ParsedAwsVpn,
+  selectors: { local: string; remote: string },
+  sink: IssueSink,
+) {
+  const remotePrefixes = entry.remotePrefixes ?? [];
+  if (entry.routing === "static" && remotePrefixes.length === 0)
     sink.error(
-      `${at}.staticRoutes`,
+      `${at}.remotePrefixes`,
       "required",
-      "is required with routing static: the prefixes behind AWS's side, which the agent routes over the tunnel that carries",
+      "is required with routing static: the networks behind AWS (such as the VPC's CIDRs), which the agent routes over the tunnel that carries",
     );
-  const selector = parseCidr(remote);
-  routes.forEach((r, i) => {
-    const prefix = parseCidr(r);
-    if (!selector.ok || !prefix.ok) return;
-    const inside =
-      cidrContains(selector.cidr, r.slice(0, r.indexOf("/"))) &&
-      prefix.cidr.prefix >= selector.cidr.prefix;
-    if (!inside)
-      sink.error(
-        `${at}.staticRoutes[${i}]`,
-        "aws-selector",
-        `${r} is outside remoteNetworkCidr ${remote}; the tunnels cannot carry it`,
-      );
-  });
-  return routes;
+  for (const [field, list, selector, name] of [
+    ["remotePrefixes", remotePrefixes, selectors.remote, "remoteNetworkCidr"],
+    ["staticRoutes", entry.staticRoutes ?? [], selectors.local, "localNetworkCidr"],
+  ] as const) {
+    list.forEach((prefix, i) => {
+      if (!within(prefix, selector))
+        sink.error(
+          `${at}.${field}[${i}]`,
+          "aws-selector",
+          `${prefix} is outside ${name} ${selector}; the tunnels cannot carry it`,
+        );
+    });
+  }
+  return remotePrefixes;
+}
+
+function within(prefix: string, selector: string): boolean {
+  const outer = parseCidr(selector);
+  const inner = parseCidr(prefix);
+  if (!outer.ok || !inner.ok) return true;
+  return (
+    cidrContains(outer.cidr, prefix.slice(0, prefix.indexOf("/"))) &&
+    inner.cidr.prefix >= outer.cidr.prefix
+  );
 }
 
 /** AWS's key rule (8-64 of [A-Za-z0-9._], no leading 0), not the agent's 16-character one. */

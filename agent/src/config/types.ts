@@ -39,8 +39,8 @@ export interface ResolvedAwsVpn {
   /** AWS's DPD timeout; rendered as IKEv1's dpd_timeout (IKEv2 uses retransmissions). */
   dpdTimeoutS: number;
   routing: "static" | "bgp";
-  /** The prefixes behind AWS's side, routed over the carrying tunnel (static routing). */
-  staticRoutes: string[];
+  /** The networks behind AWS's side, routed over the carrying tunnel (static routing). */
+  remotePrefixes: string[];
   bgp?: { localAsn: number; remoteAsn: number; holdTimeS: number };
   /** The ping of `inside.remote` while this tunnel carries (timeout: the interval). */
   probe: { intervalMs: number; fall: number; rise: number };

@@ -77,7 +77,7 @@ export function desiredDatapath(
     .flatMap((first) => {
       const name = carriers.get(first.aws.entry) ?? first.name;
       const carrier = aws.find((t) => t.name === name) ?? first;
-      return first.aws.staticRoutes.map(
+      return first.aws.remotePrefixes.map(
         (dst): DatapathRoute => ({
           kind: "dev",
           table: "main",
