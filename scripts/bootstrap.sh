@@ -37,18 +37,22 @@ BASE_PACKAGES=(iproute2 iptables iputils-ping procps ca-certificates openssl pyt
 command -v npm >/dev/null || BASE_PACKAGES+=(nodejs npm)
 apt_install "${BASE_PACKAGES[@]}"
 
-# Docker from Debian, with no service started by the install (docs/decisions/0010).
-if ! installed docker.io || ! installed mmdebstrap; then
-  policy=/usr/sbin/policy-rc.d
-  added_policy=0
+# Installs "$@" with no service started by the install: swanpair starts what it needs itself.
+apt_install_no_start() {
+  local policy=/usr/sbin/policy-rc.d added_policy=0 status=0
   if ! [ -e "$policy" ]; then
     printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && added_policy=1
   fi
-  status=0
-  apt_install docker.io mmdebstrap || status=$?
+  apt_install "$@" || status=$?
   [ "$added_policy" -eq 0 ] || rm -f "$policy"
-  [ "$status" -eq 0 ] || exit "$status"
-fi
+  return "$status"
+}
+
+# Docker from Debian; scripts/dockerd.sh runs the engine (docs/decisions/0010).
+apt_install_no_start docker.io mmdebstrap
+# FRR for aws-vpn BGP: the agent runs zebra and bgpd itself (decision 0024), and the tests
+# run them for the VGW simulator; the package's own service stays off.
+[ "$RUNTIME_ONLY" -eq 1 ] || apt_install_no_start frr
 
 NODE=.tools/node_modules/.bin/node
 if ! [ -x "$NODE" ] || ! "$NODE" --version | grep -q '^v24\.'; then

@@ -274,6 +274,8 @@ async function writeDeb(
       `Maintainer: ${maintainer}`,
       `Installed-Size: ${await installedSize(dataRoot, entries)}`,
       `Depends: ${depends.join(", ")}`,
+      // bgpd and zebra, for aws-vpn entries with routing bgp only (decision 0024).
+      "Suggests: frr",
       "Section: net",
       "Priority: optional",
       "Description: highly available strongSwan VPN appliances on AWS",

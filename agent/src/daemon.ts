@@ -16,6 +16,9 @@ import type { AgentControl } from "./api/control.ts";
 import { type ApiServer, startApiServer } from "./api/server.ts";
 import type { ApplyPlan } from "./apply/plan.ts";
 import { Reconciler } from "./apply/reconciler.ts";
+import { Frr, type NeighborState } from "./bgp/frr.ts";
+import { withBgp } from "./bgp/health.ts";
+import { type BgpModel, bgpModel } from "./bgp/render.ts";
 import { AwsCarrierWatch, type AwsObservation } from "./carrier/aws-watch.ts";
 import { carrierName, type Judgement, judgeGroup } from "./carrier/decide.ts";
 import { carrierGroups } from "./carrier/groups.ts";
@@ -48,6 +51,9 @@ export interface DaemonOptions {
   /** How often desired state is re-asserted and SAs are re-read, whatever events said. */
   resyncMs?: number;
 }
+
+/** How often bgpd's sessions are read while it runs. */
+const BGP_POLL_MS = 1000;
 
 /** Settings that shape charon's own process and the API; changing them needs an agent restart. */
 const RESTART_FIELDS = ["appliance", "datapath", "charon", "stateDir", "api"] as const;
@@ -98,6 +104,12 @@ export class AgentDaemon implements AgentControl {
   #datapathFailures = "";
   /** A datapath was wanted since start: once none is, one more pass removes its routes. */
   #datapathUsed = false;
+  /** bgpd and zebra, while the config has aws-vpn entries with routing bgp (decision 0024). */
+  #frr: Frr | undefined;
+  #bgpModel: BgpModel | undefined;
+  /** bgpd's sessions by neighbor address, as last read. */
+  #bgp = new Map<string, NeighborState>();
+  #bgpTimer: NodeJS.Timeout | undefined;
   #since = new Map<string, { state: string; at: string }>();
   /** Apart from #since: a path may share its name with a tunnel. */
   #pathSince = new Map<string, { state: string; at: string }>();
@@ -187,6 +199,7 @@ export class AgentDaemon implements AgentControl {
       } else {
         this.#link.connect();
       }
+      this.#bgpTimer = setInterval(() => void this.#pollBgp(), BGP_POLL_MS);
       const resyncMs = this.#opts.resyncMs ?? 5000;
       this.#timer = setInterval(() => this.#enqueue(() => this.#resync(false)), resyncMs);
     } catch (error) {
@@ -213,6 +226,8 @@ export class AgentDaemon implements AgentControl {
     await this.#api?.close();
     await this.#probes.stop();
     await this.#aws.stop();
+    clearInterval(this.#bgpTimer);
+    await this.#frr?.stop();
     await this.#queue.catch(() => {});
     this.#link?.close();
     await this.#supervisor?.stop();
@@ -394,6 +409,7 @@ export class AgentDaemon implements AgentControl {
     await writeFileAtomic(join(config.stateDir, "swanctl.conf"), text, 0o600);
     await this.#probes.update(config.tunnels, config.paths);
     await this.#aws.sync(this.#groups, new Map());
+    await this.#syncBgp();
     this.#trackStates();
   }
 
@@ -510,7 +526,44 @@ export class AgentDaemon implements AgentControl {
       probe,
       initiating: this.#link.isInitiating(name) || this.#link.isInitiating(probeChildName(name)),
     });
-    return { sa, probe, ...derived };
+    if (!tunnel?.aws?.bgp) return { sa, probe, bgp: undefined, ...derived };
+    const neighbor = tunnel.aws.inside.remote;
+    const session = this.#bgp.get(neighbor);
+    const bgp = {
+      neighbor,
+      state: session?.state ?? "unknown",
+      prefixesReceived: session?.prefixesReceived ?? 0,
+    };
+    return { sa, probe, bgp, ...withBgp(derived, session) };
+  }
+
+  /** Starts, reloads (hitlessly) or stops bgpd as the running config asks. */
+  async #syncBgp() {
+    const model = bgpModel(this.#config);
+    const same = JSON.stringify(model) === JSON.stringify(this.#bgpModel);
+    this.#bgpModel = model;
+    if (model === undefined) {
+      await this.#frr?.stop();
+      this.#frr = undefined;
+      this.#bgp.clear();
+      return;
+    }
+    this.#frr ??= new Frr(this.#config.appliance.name, this.#log.child({ component: "frr" }));
+    if (!this.#frr.running) await this.#frr.start(model);
+    else if (!same) await this.#frr.reload(model);
+  }
+
+  /** Reads bgpd's sessions; a change re-judges the tunnels' states. */
+  async #pollBgp() {
+    if (!this.#frr?.running) return;
+    const read = await this.#frr.neighbors().catch((err: Error) => {
+      this.#log.debug({ err }, "bgpd did not answer");
+      return new Map<string, NeighborState>();
+    });
+    if (JSON.stringify([...read]) === JSON.stringify([...this.#bgp])) return;
+    this.#bgp = read;
+    this.#trackStates();
+    void this.#refreshOnEvent();
   }
 
   /**
@@ -548,7 +601,7 @@ export class AgentDaemon implements AgentControl {
   }
 
   #tunnelStatus(name: string, remoteAddress: string, judgements: Judgement[]): TunnelStatus {
-    const { sa, probe, state, reason } = this.#derive(name);
+    const { sa, probe, state, reason, bgp } = this.#derive(name);
     const judged = judgements.find((j) => j.members.includes(name));
     return {
       name,
@@ -558,6 +611,7 @@ export class AgentDaemon implements AgentControl {
       ike: sa.ike,
       child: sa.child,
       probe,
+      ...(bgp && { bgp }),
       since: this.#since.get(name)?.at as string,
       group: judged
         ? { members: judged.members, carrier: judged.carrier, wanted: judged.wanted }

@@ -83,6 +83,16 @@ export function createMetrics(): AgentMetrics {
     "Fraction 0..1 of recent probes that got no answer (absent when probing is disabled)",
     ["tunnel"],
   );
+  const bgpEstablished = gauge(
+    "swanpair_bgp_session_established",
+    "1 when the aws-vpn tunnel's BGP session is Established, else 0 (BGP tunnels only)",
+    ["tunnel"],
+  );
+  const bgpPrefixes = gauge(
+    "swanpair_bgp_prefixes_received",
+    "Prefixes bgpd accepted over the aws-vpn tunnel's session (BGP tunnels only)",
+    ["tunnel"],
+  );
   const pathUp = gauge(
     "swanpair_path_up",
     "1 when the path probe through the VPC's routes is up, else 0",
@@ -108,7 +118,15 @@ export function createMetrics(): AgentMetrics {
     "swanpair_config_generation",
     "Generation of the configuration currently loaded",
   );
-  const perTunnel = [tunnelUp, tunnelState, tunnelCarries, probeRtt, probeLoss];
+  const perTunnel = [
+    tunnelUp,
+    tunnelState,
+    tunnelCarries,
+    probeRtt,
+    probeLoss,
+    bgpEstablished,
+    bgpPrefixes,
+  ];
   const perPath = [pathUp, pathState, pathRtt, pathLoss];
 
   let seenRestarts = 0;
@@ -124,6 +142,10 @@ export function createMetrics(): AgentMetrics {
         tunnelState.set({ tunnel, state }, t.state === state ? 1 : 0);
       const carrying = carries(t);
       if (carrying !== null) tunnelCarries.set({ tunnel }, carrying ? 1 : 0);
+      if (t.bgp) {
+        bgpEstablished.set({ tunnel }, t.bgp.state === "Established" ? 1 : 0);
+        bgpPrefixes.set({ tunnel }, t.bgp.prefixesReceived);
+      }
       if (t.probe.state === "disabled") continue;
       probeLoss.set({ tunnel }, t.probe.loss);
       if (t.probe.rttMs !== null) probeRtt.set({ tunnel }, t.probe.rttMs / 1000);

@@ -64,6 +64,11 @@ export interface TunnelStatus {
   ike: { uniqueId: string; state: string; establishedS?: number; initiator: boolean } | null;
   child: { uniqueId: string; state: string; installedS?: number } | null;
   probe: ProbeStatus;
+  /**
+   * An aws-vpn tunnel with routing bgp: its session with AWS's inside address, as bgpd reports
+   * it. The tunnel is up only when the session is Established and AWS's prefixes arrived.
+   */
+  bgp?: { neighbor: string; state: string; prefixesReceived: number };
   /** ISO time of the last state change. */
   since: string;
   /** Its carrier group; null when no other tunnel has its selectors. */

@@ -121,6 +121,13 @@ export const awsVpnEntrySchema = z
       .optional()
       .describe("traffic selector on AWS's side; default 0.0.0.0/0"),
     tunnels: z.array(awsVpnTunnelSchema).length(2, { message: "must list both tunnels, 2" }),
+    advertise: z
+      .array(cidr)
+      .min(1)
+      .optional()
+      .describe(
+        "the networks this side announces to AWS over BGP (e.g. the VPC's CIDRs); required with routing bgp",
+      ),
     probe: z
       .strictObject({
         intervalMs: z.number().int().min(50).max(60000).default(500),

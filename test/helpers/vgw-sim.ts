@@ -1,5 +1,5 @@
-import { execFile, execFileSync } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { type ChildProcess, execFile, execFileSync } from "node:child_process";
+import { access, chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { ViciClient } from "../../agent/src/vici/client.ts";
@@ -10,12 +10,15 @@ import {
   AWS_TUNNEL_DEFAULTS,
   type AwsTunnelOptions,
   nth,
+  simFrrConf,
+  simInsideChain,
   simStrongswanConf,
   simSwanctlConf,
   simTunnelName,
+  simUpdownScript,
 } from "../fixtures/vgw-sim/aws-side.ts";
 import { type Charon, startCharon } from "./charon.ts";
-import { createNetns, deleteNetns, NETNS_PREFIX, stopChild } from "./netns.ts";
+import { createNetns, deleteNetns, NETNS_PREFIX, nsSpawn, stopChild } from "./netns.ts";
 
 /**
  * A VGW simulator: AWS's side of one Site-to-Site VPN connection (both tunnels), configured the
@@ -24,7 +27,9 @@ import { createNetns, deleteNetns, NETNS_PREFIX, stopChild } from "./netns.ts";
  *   peerNs (caller's) ──uplink── <prefix>-aws (charon, libipsec) ──far link── <prefix>-far
  *
  * <prefix>-aws holds both tunnels' outside addresses and AWS's inside address of each /30; it
- * routes the customer's prefixes into the tunnels (static routing) and forwards to the far host.
+ * routes the customer's prefixes into the tunnels and forwards to the far host. Static routing:
+ * the prefixes are given. BGP: FRR (zebra, bgpd) in <prefix>-aws peers with each tunnel's
+ * customer inside address, announces the far network and installs what the customer announces.
  */
 
 export type TunnelNo = 1 | 2;
@@ -41,7 +46,10 @@ export interface VgwSimSpec {
   uplink: { peerNs: string; peerAddress: string; peerDev?: string };
   /** The network behind AWS and one host in it, in a namespace of its own. */
   far: { cidr: string; host: string };
-  /** The prefixes behind the customer gateway; default: the connection's static routes. */
+  /**
+   * Static routing: the prefixes behind the customer gateway; default: the connection's static
+   * routes. Not used with BGP, where they come from the customer's announcements.
+   */
   customerPrefixes?: string[];
   /** Tunnel options the model does not carry (startup/DPD action, rekey margin...). */
   options?: Partial<AwsTunnelOptions> | [Partial<AwsTunnelOptions>, Partial<AwsTunnelOptions>];
@@ -78,18 +86,37 @@ export interface SimTunnelSas {
   child?: SimChildSa;
 }
 
+export interface SimBgpPeer {
+  tunnel: TunnelNo;
+  /** The customer's inside address of the tunnel. */
+  neighbor: string;
+  /** bgpd's state of the session: "Established", "Active", "Connect", "Idle"... */
+  state: string;
+  /** Prefixes accepted from the customer on this session. */
+  prefixesReceived: number;
+}
+
 export interface VgwSim {
   /** The simulator's namespace. */
   ns: string;
   farHost: { ns: string; address: string };
   viciSocket: string;
   logFile: string;
-  /** AWS's endpoint of the tunnel dies silently: nothing to or from its outside address. */
+  /**
+   * AWS's endpoint of the tunnel dies silently: nothing to or from its outside address (with
+   * BGP, nor its inside address: the tunnel's BGP session dies with it).
+   */
   blackhole(tunnel: TunnelNo): Promise<void>;
   heal(tunnel: TunnelNo): Promise<void>;
   /** AWS closes the tunnel cleanly: its IKE_SA is deleted, with a DELETE to the customer. */
   terminate(tunnel: TunnelNo): Promise<void>;
   sas(): Promise<[SimTunnelSas, SimTunnelSas]>;
+  /** BGP: both tunnels' sessions, from bgpd's `show bgp summary json`. */
+  bgp(): Promise<[SimBgpPeer, SimBgpPeer]>;
+  /** BGP: the routes zebra installed in the simulator's namespace (`ip route` lines, proto bgp). */
+  bgpRoutes(): Promise<string>;
+  /** BGP: bgpd's log; after stop(), as it was then. */
+  bgpLog(): Promise<string>;
   /** swanctl against the simulator's charon, e.g. swanctl("--list-sas"). */
   swanctl(...args: string[]): string;
   /** charon's log; after stop(), as it was then. */
@@ -100,12 +127,14 @@ export interface VgwSim {
 
 /**
  * How AWS routes to the customer. Static: the VPN connection's static routes (the customer's
- * prefixes) point into the tunnels. BGP is the next step (FRR in the simulator's namespace,
- * peering with each tunnel's customer inside address): implement it here.
+ * prefixes) point into the tunnels. BGP: FRR in the simulator's namespace peers with each
+ * tunnel's customer inside address and installs what the customer announces.
  */
 interface Routing {
   start(ctx: { ns: string; tun: string }): Promise<void>;
   stop(): Promise<void>;
+  /** BGP: the running FRR. */
+  readonly frr?: Frr | undefined;
 }
 
 const run = promisify(execFile);
@@ -129,17 +158,24 @@ async function veth(a: string, aNs: string, b: string, bNs: string) {
   await run("ip", `link add ${a} netns ${aNs} type veth peer name ${b} netns ${bNs}`.split(" "));
 }
 
+/**
+ * The main table as the VPC's route table. charon's libipsec routes (table 220, rule 220: 0/0
+ * into the TUN device and a throw route for the peer) would also swallow the far network; the
+ * main table answers every lookup first instead, and unknown destinations are unreachable. The
+ * customer's inside addresses go into the tunnels (for BGP: where the next hops resolve).
+ */
+async function vpcRouteTable(ns: string, tun: string, conn: AwsVpnConnection) {
+  for (const t of conn.tunnels)
+    await ipIn(ns, "route", "add", `${t.inside.customerGateway}/32`, "dev", tun);
+  await ipIn(ns, "route", "add", "unreachable", "default");
+  await ipIn(ns, "rule", "add", "pref", "100", "lookup", "main");
+}
+
 function staticRouting(customerPrefixes: string[], conn: AwsVpnConnection): Routing {
   return {
     async start({ ns, tun }) {
-      // charon's libipsec routes (table 220, rule 220: 0/0 into the TUN device and a throw
-      // route for the peer) would also swallow the far network; this table is the VPC's route
-      // table instead: it answers every lookup first, unknown destinations are unreachable.
       for (const prefix of customerPrefixes) await ipIn(ns, "route", "add", prefix, "dev", tun);
-      for (const t of conn.tunnels)
-        await ipIn(ns, "route", "add", `${t.inside.customerGateway}/32`, "dev", tun);
-      await ipIn(ns, "route", "add", "unreachable", "default");
-      await ipIn(ns, "rule", "add", "pref", "100", "lookup", "main");
+      await vpcRouteTable(ns, tun, conn);
     },
     async stop() {
       // the namespace goes, and its routes with it
@@ -147,9 +183,26 @@ function staticRouting(customerPrefixes: string[], conn: AwsVpnConnection): Rout
   };
 }
 
-function routingFor(spec: VgwSimSpec, prefixes: string[]): Routing {
-  if (spec.connection.routing === "bgp")
-    throw new Error("the VGW simulator does not do BGP yet (FRR comes next)");
+/** BGP: zebra and bgpd (simFrrConf), announcing the far network as the VPC's CIDR. */
+function bgpRouting(conn: AwsVpnConnection, farCidr: string): Routing {
+  const config = simFrrConf(conn, farCidr);
+  let frr: Frr | undefined;
+  return {
+    get frr() {
+      return frr;
+    },
+    async start({ ns, tun }) {
+      await vpcRouteTable(ns, tun, conn);
+      frr = await startFrr({ ns, config });
+    },
+    async stop() {
+      await frr?.stop();
+    },
+  };
+}
+
+function routingFor(spec: VgwSimSpec, prefixes: string[], farCidr: string): Routing {
+  if (spec.connection.routing === "bgp") return bgpRouting(spec.connection, farCidr);
   return staticRouting(prefixes, spec.connection);
 }
 
@@ -163,12 +216,16 @@ function tunnelOptions(spec: VgwSimSpec): [AwsTunnelOptions, AwsTunnelOptions] {
 }
 
 /** A host address of `cidr` for the simulator's end of the far link, other than the far host. */
-function farGateway(cidr: string, host: string): { address: string; prefix: number } {
+function farGateway(
+  cidr: string,
+  host: string,
+): { address: string; prefix: number; network: string } {
   const parsed = parseCidr(cidr);
   if (!parsed.ok) throw new Error(`far.cidr ${cidr}: ${parsed.reason}`);
   const first = parsed.cidr.network + 1n;
   const address = bigIntToIp(first, 4) === host ? bigIntToIp(first + 1n, 4) : bigIntToIp(first, 4);
-  return { address, prefix: parsed.cidr.prefix };
+  const network = `${bigIntToIp(parsed.cidr.network, 4)}/${parsed.cidr.prefix}`;
+  return { address, prefix: parsed.cidr.prefix, network };
 }
 
 const chain = (n: TunnelNo) => `VGW-TUNNEL${n}`;
@@ -178,7 +235,9 @@ export async function startVgwSim(spec: VgwSimSpec): Promise<VgwSim> {
     throw new Error(`the prefix must start with ${NETNS_PREFIX}`);
   const conn = spec.connection;
   const prefixes = spec.customerPrefixes ?? conn.staticRoutes ?? [];
-  const routing = routingFor(spec, prefixes);
+  const bgp = conn.routing === "bgp";
+  const gw = farGateway(spec.far.cidr, spec.far.host);
+  const routing = routingFor(spec, prefixes, gw.network);
   const ns = `${spec.prefix}-aws`;
   const farNs = `${spec.prefix}-far`;
   const dir = await mkdtemp("/tmp/swp-vgw-");
@@ -187,9 +246,11 @@ export async function startVgwSim(spec: VgwSimSpec): Promise<VgwSim> {
   const outside = (n: TunnelNo) => nth(conn.tunnels, n).outside.vpnGateway;
   let charon: Charon | undefined;
   let stopped = false;
-  /** The log as it was at stop(), which removes the directory. */
+  /** The logs as they were at stop(), which removes the directories. */
   let lastLog: string | undefined;
+  let lastBgpLog: string | undefined;
   const log = async () => lastLog ?? (await readFile(logFile, "utf8").catch(() => ""));
+  const bgpLog = async () => lastBgpLog ?? (await routing.frr?.log()) ?? "";
 
   const swanctl = (...args: string[]) =>
     execFileSync("ip", ["netns", "exec", ns, "swanctl", ...args, "--uri", `unix://${viciSocket}`], {
@@ -203,6 +264,7 @@ export async function startVgwSim(spec: VgwSimSpec): Promise<VgwSim> {
     if (stopped) return;
     stopped = true;
     await stopChild(charon?.child);
+    lastBgpLog = await bgpLog();
     await routing.stop();
     // Namespaces are torn down asynchronously; deleting a veth removes both ends at once.
     for (const dev of [UPLINK_DEV, FAR_DEV])
@@ -232,7 +294,6 @@ export async function startVgwSim(spec: VgwSimSpec): Promise<VgwSim> {
     for (const cgw of new Set(conn.tunnels.map((t) => t.outside.customerGateway)))
       if (cgw !== peerIp) await ipIn(ns, "route", "add", `${cgw}/32`, "via", peerIp);
 
-    const gw = farGateway(spec.far.cidr, spec.far.host);
     await veth(FAR_DEV, ns, FAR_PEER_DEV, farNs);
     await ipIn(ns, "addr", "add", `${gw.address}/${gw.prefix}`, "dev", FAR_DEV);
     await ipIn(ns, "link", "set", FAR_DEV, "up");
@@ -249,11 +310,29 @@ export async function startVgwSim(spec: VgwSimSpec): Promise<VgwSim> {
       await iptables("-A", "INPUT", "-d", outside(n), "-j", chain(n));
       await iptables("-A", "OUTPUT", "-s", outside(n), "-j", chain(n));
     }
+    let updown: string | undefined;
+    if (bgp) {
+      // A tunnel's BGP session lives with the tunnel: its inside address is silent while the
+      // tunnel is black-holed (chain(n)) or has no CHILD_SA (simInsideChain, kept by updown).
+      for (const n of [1, 2] as const) {
+        const inside = nth(conn.tunnels, n).inside.vpnGateway;
+        await iptables("-N", simInsideChain(n));
+        await iptables("-A", simInsideChain(n), "-j", "DROP");
+        for (const target of [chain(n), simInsideChain(n)]) {
+          await iptables("-A", "INPUT", "-d", inside, "-j", target);
+          await iptables("-A", "OUTPUT", "-s", inside, "-j", target);
+        }
+      }
+      updown = join(dir, "updown.sh");
+      await writeFile(updown, simUpdownScript(), { mode: 0o700 });
+    }
 
     const confPath = join(dir, "strongswan.conf");
     await writeFile(confPath, simStrongswanConf(conn, { viciSocket, logFile }));
     const swanctlConf = join(dir, "swanctl.conf");
-    await writeFile(swanctlConf, simSwanctlConf(conn, tunnelOptions(spec)), { mode: 0o600 });
+    await writeFile(swanctlConf, simSwanctlConf(conn, tunnelOptions(spec), updown), {
+      mode: 0o600,
+    });
     charon = await startCharon({ ns, confPath, viciSocket });
     swanctl("--load-all", "--file", swanctlConf);
     await routing.start({ ns, tun: await tunDevice(ns) });
@@ -287,10 +366,123 @@ export async function startVgwSim(spec: VgwSimSpec): Promise<VgwSim> {
       });
     },
     sas: () => withVici(viciSocket, listSas),
+    async bgp() {
+      const frr = routing.frr;
+      if (!frr) throw new Error(bgp ? "the simulator is stopped" : "the connection is static");
+      const summary = JSON.parse(await frr.vtysh("show bgp summary json")) as {
+        ipv4Unicast?: { peers?: Record<string, { state?: string; pfxRcd?: number }> };
+      };
+      const peers = summary.ipv4Unicast?.peers ?? {};
+      const peer = (n: TunnelNo): SimBgpPeer => {
+        const neighbor = nth(conn.tunnels, n).inside.customerGateway;
+        const p = peers[neighbor];
+        return {
+          tunnel: n,
+          neighbor,
+          state: p?.state ?? "absent",
+          prefixesReceived: p?.pfxRcd ?? 0,
+        };
+      };
+      return [peer(1), peer(2)];
+    },
+    async bgpRoutes() {
+      return (await ipIn(ns, "route", "show", "proto", "bgp")).trim();
+    },
+    bgpLog,
     swanctl,
     log,
     stop,
   };
+}
+
+/** zebra and bgpd of FRR, running in a namespace as children of this process. */
+export interface Frr {
+  /** Their directory: config, sockets, pid files, logs (zebra.log, bgpd.log). */
+  dir: string;
+  /** vtysh against them, one -c per command; resolves to its output. */
+  vtysh(...commands: string[]): Promise<string>;
+  /** bgpd's log. */
+  log(): Promise<string>;
+  /** Kills both and removes the directory; safe to call twice. */
+  stop(): Promise<void>;
+}
+
+const FRR_BIN = "/usr/lib/frr";
+
+/**
+ * Starts FRR's zebra and bgpd in `ns` with `config` (frr.conf for bgpd; checked first with
+ * vtysh --dryrun) and resolves once bgpd's vty answers. They run in the foreground as children
+ * (no -d), so stop() kills exactly them. The directory is mode 0777: the daemons drop to user
+ * frr. Not -u root: vtysh's group check (frrvty) fails then.
+ */
+export async function startFrr(opts: {
+  ns: string;
+  config: string;
+  timeoutMs?: number;
+}): Promise<Frr> {
+  const dir = await mkdtemp("/tmp/swp-frr-");
+  await chmod(dir, 0o777);
+  const confPath = join(dir, "frr.conf");
+  const zserv = join(dir, "zserv.api");
+  const children: ChildProcess[] = [];
+  let stderr = "";
+  let stopped = false;
+  let lastLog: string | undefined;
+  const log = async () =>
+    lastLog ?? (await readFile(join(dir, "bgpd.log"), "utf8").catch(() => ""));
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    for (const child of children.reverse()) await stopChild(child);
+    lastLog = await log();
+    await rm(dir, { recursive: true, force: true });
+  };
+  const spawnDaemon = (name: "zebra" | "bgpd", config: string) => {
+    const args = ["-i", join(dir, `${name}.pid`), "-z", zserv, "--vty_socket", dir, "-f", config];
+    const log = ["--log", `file:${join(dir, `${name}.log`)}`];
+    const child = nsSpawn(opts.ns, join(FRR_BIN, name), [...args, ...log], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    child.stderr?.on("data", (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString()).slice(-2000);
+    });
+    children.push(child);
+    return { name, child };
+  };
+  const ready = async ({ name, child }: { name: string; child: ChildProcess }, file: string) => {
+    const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
+    for (;;) {
+      if (child.exitCode !== null || child.signalCode !== null)
+        throw new Error(`${name} exited: ${stderr.trim()}`);
+      if (
+        await access(join(dir, file)).then(
+          () => true,
+          () => false,
+        )
+      )
+        return;
+      if (Date.now() > deadline) throw new Error(`no ${file} from FRR in ${opts.ns}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  const vtysh = async (...commands: string[]) =>
+    inNs(opts.ns, "vtysh", ["--vty_socket", dir, ...commands.flatMap((c) => ["-c", c])]);
+
+  try {
+    await writeFile(confPath, opts.config, { mode: 0o644 });
+    await run("vtysh", ["--dryrun", "--inputfile", confPath], { timeout: CMD_TIMEOUT_MS }).catch(
+      (err: { stdout?: string; stderr?: string }) => {
+        throw new Error(`FRR rejects the config: ${`${err.stdout ?? ""}${err.stderr ?? ""}`}`);
+      },
+    );
+    await ready(spawnDaemon("zebra", "/dev/null"), "zserv.api");
+    await ready(spawnDaemon("bgpd", confPath), "bgpd.vty");
+    await vtysh("show bgp summary json");
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { dir, vtysh, log, stop };
 }
 
 /** The libipsec TUN device charon made at startup (ipsec0 in a fresh namespace). */

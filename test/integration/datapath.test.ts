@@ -1,8 +1,8 @@
 import t from "tap";
-import type { ResolvedConfig, ResolvedTunnel } from "../../agent/src/config/types.ts";
+import type { ResolvedConfig } from "../../agent/src/config/types.ts";
 import { applyDatapath, type IpRunner } from "../../agent/src/datapath/apply.ts";
 import { type Datapath, desiredDatapath } from "../../agent/src/datapath/plan.ts";
-import { Secret } from "../../common/secret.ts";
+import { resolvedAwsTunnel } from "../fixtures/aws-tunnels.ts";
 import { createNetns, deleteNetns, nsExec } from "../helpers/netns.ts";
 
 /**
@@ -14,41 +14,6 @@ import { createNetns, deleteNetns, nsExec } from "../helpers/netns.ts";
 
 const NS = "swp-datapath";
 const LOCAL = "10.0.0.5";
-
-function awsTunnel(index: 1 | 2, remotePrefixes: string[]): ResolvedTunnel {
-  const net = 10 + index;
-  return {
-    name: `to-aws-t${index}`,
-    type: "aws-vpn",
-    aws: {
-      entry: "to-aws",
-      vpnConnectionId: "vpn-0123456789abcdef0",
-      index,
-      ikeVersion: 1,
-      inside: {
-        cidr: `169.254.${net}.0/30`,
-        local: `169.254.${net}.2`,
-        remote: `169.254.${net}.1`,
-      },
-      ikeLifetimeS: 28800,
-      childLifetimeS: 3600,
-      dpdTimeoutS: 30,
-      routing: "static",
-      remotePrefixes,
-      probe: { intervalMs: 500, fall: 3, rise: 2 },
-    },
-    remoteAddress: `198.51.100.${net}`,
-    localId: "203.0.113.5",
-    remoteId: `198.51.100.${net}`,
-    psk: new Secret("Aws.key_0123456789"),
-    localSubnets: ["0.0.0.0/0"],
-    remoteSubnets: ["0.0.0.0/0"],
-    ikeProposals: ["aes128-sha1-modp1024"],
-    espProposals: ["aes128-sha1-modp1024"],
-    startAction: "start",
-    dpdDelayS: 10,
-  };
-}
 
 function config(remotePrefixes: string[]): ResolvedConfig {
   return {
@@ -64,7 +29,9 @@ function config(remotePrefixes: string[]): ResolvedConfig {
     stateDir: "/run/x",
     api: { socket: "/run/x.sock" },
     log: { level: "info" },
-    tunnels: [awsTunnel(1, remotePrefixes), awsTunnel(2, remotePrefixes)],
+    tunnels: [1, 2].map((index) =>
+      resolvedAwsTunnel({ index: index as 1 | 2, net: 10 + index, remotePrefixes }),
+    ),
     paths: [],
   };
 }

@@ -195,6 +195,7 @@ t.test("the .deb: control fields, Depends, contents and modes", async (t) => {
   t.equal(await field("Version"), version);
   t.equal(await field("Architecture"), "amd64");
   const depends = (await field("Depends")).split(/,\s*/);
+  t.equal(await field("Suggests"), "frr", "Suggests: frr (aws-vpn BGP)");
   const strongswan = (await readFile(PACKAGE_LIST, "utf8")).split("\n").filter(Boolean);
   t.ok(strongswan.length >= 5, `${strongswan.length} strongSwan packages in the list`);
   for (const pkg of strongswan) t.ok(depends.includes(pkg), `Depends: ${pkg}`);

@@ -51,6 +51,9 @@ function otherTunnel(n: 1 | 2, over: Record<string, unknown> = {}) {
   });
 }
 
+const bgpOf = (localAsn = 65000) => ({ bgp: { localAsn, remoteAsn: 64512, holdTimeS: 30 } });
+const bgpTunnel = (n: 1 | 2) => awsTunnel(n, bgpOf());
+
 function entry(over: Record<string, unknown> = {}) {
   return {
     name: "to-aws",
@@ -193,6 +196,37 @@ t.test("rules that need the rest of the config", async (t) => {
       ["tunnels[0].tunnels[0].phase1.encryption aws-ikev1-gcm"],
     ],
     [
+      "BGP without anything to announce",
+      [entry({ routing: "bgp", tunnels: [bgpTunnel(1), bgpTunnel(2)] })],
+      {},
+      ["tunnels[0].advertise required"],
+    ],
+    [
+      "two BGP entries with different local ASNs",
+      [
+        entry({
+          routing: "bgp",
+          advertise: ["10.0.0.0/16"],
+          tunnels: [bgpTunnel(1), bgpTunnel(2)],
+        }),
+        entry({
+          name: "other",
+          vpnConnectionId: "vpn-0123456789abcdef1",
+          routing: "bgp",
+          advertise: ["10.0.0.0/16"],
+          tunnels: [otherTunnel(1, bgpOf(65001)), otherTunnel(2, bgpOf(65001))],
+        }),
+      ],
+      { datapath: "kernel" },
+      [
+        "tunnels[0].tunnels[0].ifId required",
+        "tunnels[0].tunnels[1].ifId required",
+        "tunnels[1].tunnels[0].ifId required",
+        "tunnels[1].tunnels[1].ifId required",
+        "tunnels[1].tunnels[0].bgp.localAsn bgp-asn",
+      ],
+    ],
+    [
       "kernel without XFRM interface ids",
       [entry()],
       { datapath: "kernel" },
@@ -313,10 +347,9 @@ t.test(
       await load([
         entry({
           routing: "bgp",
-          staticRoutes: undefined,
-          tunnels: [1, 2].map((n) =>
-            awsTunnel(n as 1 | 2, { bgp: { localAsn: 65000, remoteAsn: 64512, holdTimeS: 30 } }),
-          ),
+          remotePrefixes: undefined,
+          advertise: ["10.0.0.0/16"],
+          tunnels: [bgpTunnel(1), bgpTunnel(2)],
         }),
       ]),
     );

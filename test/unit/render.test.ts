@@ -108,6 +108,7 @@ function awsTunnels(entry: AwsEntry): ResolvedTunnel[] {
         dpdTimeoutS: 30,
         routing: entry.routing,
         remotePrefixes: entry.remotePrefixes ?? [],
+        advertise: entry.routing === "bgp" ? ["10.0.0.0/16"] : [],
         ...(entry.routing === "bgp"
           ? { bgp: { localAsn: 65000, remoteAsn: 64512, holdTimeS: 30 } }
           : {}),

@@ -17,6 +17,14 @@ interface Watched {
   /** The tunnel whose inside address is pinged, and the pinger. */
   target: string;
   pinger: Pinger;
+  /** What the ping depends on: a reload that changes nothing of it keeps its history. */
+  key: string;
+}
+
+/** The tunnels' names, and the target's address and probe settings. */
+function pingKey(tunnels: readonly ResolvedTunnel[], target: string): string {
+  const t = tunnels.find((x) => x.name === target);
+  return JSON.stringify([tunnels.map((x) => x.name), t?.aws?.inside.remote, t?.aws?.probe]);
 }
 
 export interface AwsObservation {
@@ -55,8 +63,10 @@ export class AwsCarrierWatch {
     for (const [entry, w] of this.#entries) {
       const group = wanted.get(entry);
       const target = carriers.get(entry) ?? w.target;
-      if (group && JSON.stringify(group) === JSON.stringify(w.tunnels) && target === w.target)
+      if (group && target === w.target && pingKey(group, target) === w.key) {
+        w.tunnels = group;
         continue;
+      }
       this.#entries.delete(entry);
       if (!group) this.#failed.delete(entry);
       stops.push(w.pinger.stop());
@@ -73,9 +83,14 @@ export class AwsCarrierWatch {
         rise,
         log: this.#log.child({ tunnel: target.name }),
       });
-      const w: Watched = { tunnels, target: target.name, pinger };
+      const w: Watched = {
+        tunnels,
+        target: target.name,
+        pinger,
+        key: pingKey(tunnels, target.name),
+      };
       pinger.onChange((status) => {
-        const { members, carrier } = this.#observe(tunnels);
+        const { members, carrier } = this.#observe(w.tunnels);
         // The ping measures its target; a mark goes to it only while it still carries.
         const failed = this.#failed.get(entry) ?? new Map();
         const judged = carrier === w.target ? carrier : null;

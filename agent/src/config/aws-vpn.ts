@@ -82,6 +82,7 @@ export function resolveAwsVpn(
         dpdTimeoutS: t.dpd.timeoutS,
         routing: entry.routing,
         remotePrefixes,
+        advertise: entry.advertise ?? [],
         ...(t.bgp && { bgp: { ...t.bgp } }),
         probe: { ...entry.probe },
       },
@@ -112,6 +113,12 @@ function checkPrefixes(
   sink: IssueSink,
 ) {
   const remotePrefixes = entry.remotePrefixes ?? [];
+  if (entry.routing === "bgp" && (entry.advertise ?? []).length === 0)
+    sink.error(
+      `${at}.advertise`,
+      "required",
+      "is required with routing bgp: the networks this side announces to AWS (such as the VPC's CIDRs)",
+    );
   if (entry.routing === "static" && remotePrefixes.length === 0)
     sink.error(
       `${at}.remotePrefixes`,
@@ -121,6 +128,7 @@ function checkPrefixes(
   for (const [field, list, selector, name] of [
     ["remotePrefixes", remotePrefixes, selectors.remote, "remoteNetworkCidr"],
     ["staticRoutes", entry.staticRoutes ?? [], selectors.local, "localNetworkCidr"],
+    ["advertise", entry.advertise ?? [], selectors.local, "localNetworkCidr"],
   ] as const) {
     list.forEach((prefix, i) => {
       if (!within(prefix, selector))
@@ -184,6 +192,16 @@ export function checkAwsTunnels(
       );
     else insides.set(text, t.name);
   }
+  const asns = made.flatMap(({ index, aws }) =>
+    aws.bgp && aws.index === 1 ? [{ index, asn: aws.bgp.localAsn }] : [],
+  );
+  const other = asns.find((a) => a.asn !== asns[0]?.asn);
+  if (other)
+    sink.error(
+      `tunnels[${other.index}].tunnels[0].bgp.localAsn`,
+      "bgp-asn",
+      `${other.asn} differs from tunnels[${asns[0]?.index}]'s ${asns[0]?.asn}; one bgpd speaks for this appliance, with one ASN`,
+    );
   if (datapath !== "libipsec") return;
   const firsts = made.filter(({ aws }) => aws.index === 1);
   firsts.forEach((b, y) => {

@@ -42,6 +42,8 @@ export interface ResolvedAwsVpn {
   /** The networks behind AWS's side, routed over the carrying tunnel (static routing). */
   remotePrefixes: string[];
   bgp?: { localAsn: number; remoteAsn: number; holdTimeS: number };
+  /** What bgpd announces to AWS (routing bgp). */
+  advertise: string[];
   /** The ping of `inside.remote` while this tunnel carries (timeout: the interval). */
   probe: { intervalMs: number; fall: number; rise: number };
 }
