@@ -56,7 +56,11 @@ function namedFiles(kind: "agent" | "fleet", tree: Tree): [string, string | keyo
   }
   const tls: TlsPaths | undefined = tree.api?.listen?.tls;
   return [
-    ...(tree.tunnels ?? []).map((tunnel: Tree): [string, string] => [tunnel.psk.file, "psk"]),
+    ...(tree.tunnels ?? []).flatMap((tunnel: Tree): [string, string][] =>
+      tunnel.type === "aws-vpn"
+        ? tunnel.tunnels.map((x: Tree): [string, string] => [x.psk.file, "aws-psk"])
+        : [[tunnel.psk.file, "psk"]],
+    ),
     ...(tls
       ? (["ca", "cert", "key"] as const).map((f): [string, keyof TlsPaths] => [tls[f], f])
       : []),
@@ -86,6 +90,8 @@ for (const e of examples.filter((x) => x.kind === "agent" || x.kind === "fleet")
         const real = join(here, path);
         await mkdir(dirname(real), { recursive: true });
         if (what === "psk") await writeFile(real, `${GOOD_PSK}\n`);
+        // AWS's own rule: letters, digits, "." and "_" only.
+        else if (what === "aws-psk") await writeFile(real, "Aws.example_key_0123456789\n");
         else
           await copyFile(
             (kind === "agent" ? pki.server : pki.client)[what as keyof TlsPaths],
