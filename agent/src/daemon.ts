@@ -16,9 +16,8 @@ import type { AgentControl } from "./api/control.ts";
 import { type ApiServer, startApiServer } from "./api/server.ts";
 import type { ApplyPlan } from "./apply/plan.ts";
 import { Reconciler } from "./apply/reconciler.ts";
-import { Frr, type NeighborState } from "./bgp/frr.ts";
 import { withBgp } from "./bgp/health.ts";
-import { type BgpModel, bgpModel } from "./bgp/render.ts";
+import { BgpSessions } from "./bgp/sessions.ts";
 import { AwsCarrierWatch, type AwsObservation } from "./carrier/aws-watch.ts";
 import { carrierName, type Judgement, judgeGroup } from "./carrier/decide.ts";
 import { carrierGroups } from "./carrier/groups.ts";
@@ -35,8 +34,7 @@ import { coalesce } from "./coalesce.ts";
 import { loadConfigText } from "./config/load.ts";
 import { probeChildName } from "./config/probe-child.ts";
 import type { ResolvedConfig, ResolvedPath, ResolvedTunnel } from "./config/types.ts";
-import { applyDatapath } from "./datapath/apply.ts";
-import { desiredDatapath } from "./datapath/plan.ts";
+import { DatapathKeeper } from "./datapath/keeper.ts";
 import { ProbeSet } from "./health/probe-set.ts";
 import type { SaObservation } from "./health/sa-state.ts";
 import { deriveTunnelState } from "./health/tunnel-state.ts";
@@ -51,9 +49,6 @@ export interface DaemonOptions {
   /** How often desired state is re-asserted and SAs are re-read, whatever events said. */
   resyncMs?: number;
 }
-
-/** How often bgpd's sessions are read while it runs. */
-const BGP_POLL_MS = 1000;
 
 /** Settings that shape charon's own process and the API; changing them needs an agent restart. */
 const RESTART_FIELDS = ["appliance", "datapath", "charon", "stateDir", "api"] as const;
@@ -81,6 +76,8 @@ export class AgentDaemon implements AgentControl {
   readonly #probes: ProbeSet;
   readonly #steer: CarrierSteer;
   readonly #aws: AwsCarrierWatch;
+  readonly #datapath: DatapathKeeper;
+  readonly #bgp: BgpSessions;
   #config!: ResolvedConfig;
   /** The text #config was loaded from: GET /v1/config. */
   #text!: string;
@@ -100,16 +97,6 @@ export class AgentDaemon implements AgentControl {
   #api: ApiServer | undefined;
   #timer: NodeJS.Timeout | undefined;
   #sas = new Map<string, SaObservation>();
-  /** The last datapath failures logged, so a failure that persists is logged once. */
-  #datapathFailures = "";
-  /** A datapath was wanted since start: once none is, one more pass removes its routes. */
-  #datapathUsed = false;
-  /** bgpd and zebra, while the config has aws-vpn entries with routing bgp (decision 0024). */
-  #frr: Frr | undefined;
-  #bgpModel: BgpModel | undefined;
-  /** bgpd's sessions by neighbor address, as last read. */
-  #bgp = new Map<string, NeighborState>();
-  #bgpTimer: NodeJS.Timeout | undefined;
   #since = new Map<string, { state: string; at: string }>();
   /** Apart from #since: a path may share its name with a tunnel. */
   #pathSince = new Map<string, { state: string; at: string }>();
@@ -131,14 +118,17 @@ export class AgentDaemon implements AgentControl {
       log: opts.logger.child({ component: "carrier" }),
       onDue: () => void this.#refreshOnEvent(),
     });
+    const rejudge = () => {
+      this.#trackStates();
+      void this.#refreshOnEvent();
+    };
     this.#aws = new AwsCarrierWatch({
       log: opts.logger.child({ component: "probe" }),
       observe: (tunnels) => this.#observeAws(tunnels),
-      onChange: () => {
-        this.#trackStates();
-        void this.#refreshOnEvent();
-      },
+      onChange: rejudge,
     });
+    this.#datapath = new DatapathKeeper(opts.logger.child({ component: "datapath" }));
+    this.#bgp = new BgpSessions(opts.logger.child({ component: "frr" }), rejudge);
   }
 
   /**
@@ -199,7 +189,6 @@ export class AgentDaemon implements AgentControl {
       } else {
         this.#link.connect();
       }
-      this.#bgpTimer = setInterval(() => void this.#pollBgp(), BGP_POLL_MS);
       const resyncMs = this.#opts.resyncMs ?? 5000;
       this.#timer = setInterval(() => this.#enqueue(() => this.#resync(false)), resyncMs);
     } catch (error) {
@@ -226,8 +215,7 @@ export class AgentDaemon implements AgentControl {
     await this.#api?.close();
     await this.#probes.stop();
     await this.#aws.stop();
-    clearInterval(this.#bgpTimer);
-    await this.#frr?.stop();
+    await this.#bgp.stop();
     await this.#queue.catch(() => {});
     this.#link?.close();
     await this.#supervisor?.stop();
@@ -409,7 +397,7 @@ export class AgentDaemon implements AgentControl {
     await writeFileAtomic(join(config.stateDir, "swanctl.conf"), text, 0o600);
     await this.#probes.update(config.tunnels, config.paths);
     await this.#aws.sync(this.#groups, new Map());
-    await this.#syncBgp();
+    await this.#bgp.sync(config);
     this.#trackStates();
   }
 
@@ -433,16 +421,7 @@ export class AgentDaemon implements AgentControl {
    * on start (before charon), on every resync and after a reload (decision 0023).
    */
   async #applyDatapath() {
-    const desired = desiredDatapath(this.#config, this.#awsCarriers(this.#judgements()));
-    const wanted = desired.routes.length + desired.addresses.length > 0;
-    // Without route-based tunnels the agent never runs `ip` (nor needs iproute2).
-    if (!wanted && !this.#datapathUsed) return;
-    this.#datapathUsed = wanted;
-    const failures = await applyDatapath(desired, this.#config.appliance.localAddress);
-    const text = failures.join("; ");
-    if (text !== this.#datapathFailures && failures.length > 0)
-      this.#log.warn({ failures }, "could not set up every link, address or route; will retry");
-    this.#datapathFailures = text;
+    await this.#datapath.keep(this.#config, this.#awsCarriers(this.#judgements()));
   }
 
   /** Every carrier group judged on the SAs and probes as they are now. */
@@ -483,8 +462,9 @@ export class AgentDaemon implements AgentControl {
   #awsCarriers(judgements: readonly Judgement[]): Map<string, string> {
     const carriers = new Map<string, string>();
     for (const j of judgements) {
-      const entry = this.#config.tunnels.find((t) => t.name === j.carrier)?.aws?.entry;
-      if (entry !== undefined && j.carrier !== null) carriers.set(entry, j.carrier);
+      if (j.carrier === null) continue;
+      const entry = this.#awsGroups.get(j.carrier)?.[0]?.aws?.entry;
+      if (entry !== undefined) carriers.set(entry, j.carrier);
     }
     return carriers;
   }
@@ -528,42 +508,13 @@ export class AgentDaemon implements AgentControl {
     });
     if (!tunnel?.aws?.bgp) return { sa, probe, bgp: undefined, ...derived };
     const neighbor = tunnel.aws.inside.remote;
-    const session = this.#bgp.get(neighbor);
+    const session = this.#bgp.session(neighbor);
     const bgp = {
       neighbor,
       state: session?.state ?? "unknown",
       prefixesReceived: session?.prefixesReceived ?? 0,
     };
     return { sa, probe, bgp, ...withBgp(derived, session) };
-  }
-
-  /** Starts, reloads (hitlessly) or stops bgpd as the running config asks. */
-  async #syncBgp() {
-    const model = bgpModel(this.#config);
-    const same = JSON.stringify(model) === JSON.stringify(this.#bgpModel);
-    this.#bgpModel = model;
-    if (model === undefined) {
-      await this.#frr?.stop();
-      this.#frr = undefined;
-      this.#bgp.clear();
-      return;
-    }
-    this.#frr ??= new Frr(this.#config.appliance.name, this.#log.child({ component: "frr" }));
-    if (!this.#frr.running) await this.#frr.start(model);
-    else if (!same) await this.#frr.reload(model);
-  }
-
-  /** Reads bgpd's sessions; a change re-judges the tunnels' states. */
-  async #pollBgp() {
-    if (!this.#frr?.running) return;
-    const read = await this.#frr.neighbors().catch((err: Error) => {
-      this.#log.debug({ err }, "bgpd did not answer");
-      return new Map<string, NeighborState>();
-    });
-    if (JSON.stringify([...read]) === JSON.stringify([...this.#bgp])) return;
-    this.#bgp = read;
-    this.#trackStates();
-    void this.#refreshOnEvent();
   }
 
   /**
