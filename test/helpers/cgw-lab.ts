@@ -47,6 +47,8 @@ export interface CgwLab {
   /** Rewrites the aws-vpn entry in the agent's config file and asks the agent to reload. */
   reload(edit: (entry: Record<string, unknown>) => Record<string, unknown>): Promise<ReloadResult>;
   metrics(): Promise<string>;
+  /** The agent's config file. */
+  configPath: string;
   stop(): Promise<void>;
 }
 
@@ -187,6 +189,7 @@ export async function startCgwLab(spec: CgwLabSpec): Promise<CgwLab> {
       return client.reload();
     },
     metrics: () => client.metrics(),
+    configPath,
     stop,
   };
 }

@@ -1,7 +1,9 @@
 import t from "tap";
-import { waitFor } from "../helpers/agent-lab.ts";
+import type { CheckResult } from "../../agent/src/preflight/checks.ts";
+import { AGENT_BIN, waitFor } from "../helpers/agent-lab.ts";
 import { bothUp, type CgwLab, startCgwLab, TUNNELS } from "../helpers/cgw-lab.ts";
 import { nsExec } from "../helpers/netns.ts";
+import { spawnCli } from "../helpers/swanpair-bin.ts";
 
 /**
  * The agent as the customer gateway of an AWS VPN connection with BGP, against the VGW
@@ -83,4 +85,11 @@ t.test("AWS's endpoint of the carrying tunnel dies: traffic and sessions move", 
   );
   t.ok(gap < 3000, `the gap (${gap.toFixed(0)} ms) is under 3 s`);
   await lab.sim.heal(n);
+});
+
+t.test("doctor checks what BGP needs: ip, ping, zebra, bgpd, vtysh", async (t) => {
+  const r = await spawnCli(AGENT_BIN, ["doctor", "--config", lab.configPath, "--json"]);
+  const checks = (JSON.parse(r.stdout) as { checks: CheckResult[] }).checks;
+  for (const name of ["ip", "ping", "zebra", "bgpd", "vtysh"])
+    t.equal(checks.find((c) => c.id === `program:${name}`)?.status, "pass", `program:${name}`);
 });

@@ -67,39 +67,43 @@ t.test("without --out the YAML goes to stdout, the keys still only to files", as
   t.equal(JSON.parse(json.stdout).entry.vpnConnectionId, ID);
 });
 
-t.test("the imported entry is one the agent's config takes as it is", async (t) => {
-  const dir = await tempDir(t);
-  const keys = join(dir, "psk");
-  const out = join(dir, "aws-vpn.yaml");
-  const args = ["--xml", EXAMPLE_XML_PATH, "--psk-dir", keys, "--out", out];
-  const r = await cli(
-    "import-vpn",
-    ...args,
-    "--remote-prefix",
-    "10.9.0.0/16",
-    "--remote-prefix",
-    "10.8.0.0/16",
-  );
-  t.equal(r.code, 0, r.stderr);
-  const [entry] = parse(await readFile(out, "utf8"));
-  t.same(entry.remotePrefixes, ["10.9.0.0/16", "10.8.0.0/16"], "--remote-prefix, in order");
-  const config = join(dir, "agent.yaml");
-  await writeFile(
-    config,
-    stringify({
-      // The document's customer gateway address is this appliance's public address.
-      appliance: { name: "cgw", localAddress: "10.0.0.5", publicAddress: "198.51.100.10" },
-      stateDir: join(dir, "state"),
-      api: { socket: join(dir, "agent.sock") },
-      tunnels: [entry],
-    }),
-  );
-  const validated = await cli("validate", "--config", config);
-  t.equal(validated.code, 0, validated.stdout + validated.stderr);
-  const bad = await cli("import-vpn", ...args, "--remote-prefix", "10.9.0.0/33");
-  t.equal(bad.code, 2, "a bad --remote-prefix is a usage error");
-  t.match(bad.stderr, /--remote-prefix "10.9.0.0\/33"/);
-});
+t.test(
+  "an imported entry, with the networks the document does not name, is one the agent takes",
+  async (t) => {
+    const dir = await tempDir(t);
+    const keys = join(dir, "psk");
+    const out = join(dir, "aws-vpn.yaml");
+    const args = ["--xml", EXAMPLE_XML_PATH, "--psk-dir", keys, "--out", out];
+    const r = await cli(
+      "import-vpn",
+      ...args,
+      ...["--remote-prefix", "10.9.0.0/16", "--remote-prefix", "10.8.0.0/16"],
+      ...["--advertise", "10.0.0.0/16"],
+    );
+    t.equal(r.code, 0, r.stderr);
+    const [entry] = parse(await readFile(out, "utf8"));
+    t.same(entry.remotePrefixes, ["10.9.0.0/16", "10.8.0.0/16"], "--remote-prefix, in order");
+    t.same(entry.advertise, ["10.0.0.0/16"], "--advertise: the document is BGP");
+    const config = join(dir, "agent.yaml");
+    await writeFile(
+      config,
+      stringify({
+        // The document's customer gateway address is this appliance's public address.
+        appliance: { name: "cgw", localAddress: "10.0.0.5", publicAddress: "198.51.100.10" },
+        stateDir: join(dir, "state"),
+        api: { socket: join(dir, "agent.sock") },
+        tunnels: [entry],
+      }),
+    );
+    const validated = await cli("validate", "--config", config);
+    t.equal(validated.code, 0, validated.stdout + validated.stderr);
+    const bad = await cli("import-vpn", ...args, "--remote-prefix", "10.9.0.0/33");
+    t.equal(bad.code, 2, "a bad --remote-prefix is a usage error");
+    t.match(bad.stderr, /--remote-prefix "10.9.0.0\/33"/);
+    const badAdvertise = await cli("import-vpn", ...args, "--advertise", "nope");
+    t.equal(badAdvertise.code, 2, "a bad --advertise too");
+  },
+);
 
 t.test("existing files are replaced whole, keeping mode 0600", async (t) => {
   const dir = await tempDir(t);

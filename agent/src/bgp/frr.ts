@@ -22,6 +22,21 @@ export interface NeighborState {
   prefixesReceived: number;
 }
 
+/**
+ * FRR's user, as owner of its run directory; the directory is made like the package's
+ * tmpfiles.d does (owned like /etc/frr) where nothing made it since boot (no systemd).
+ */
+async function frrOwner(runDir: string): Promise<{ uid: number; gid: number }> {
+  const existing = await stat(runDir).catch(() => undefined);
+  if (existing) return existing;
+  const conf = await stat("/etc/frr").catch(() => {
+    throw new Error("FRR is not installed (no /etc/frr): install the frr package for BGP");
+  });
+  await mkdir(runDir, { recursive: true, mode: 0o755 });
+  await chown(runDir, conf.uid, conf.gid);
+  return conf;
+}
+
 export class Frr {
   readonly #dir: string;
   readonly #log: Logger;
@@ -42,8 +57,8 @@ export class Frr {
   async start(model: BgpModel): Promise<void> {
     this.#stopping = false;
     this.#model = model;
+    const owner = await frrOwner(dirname(this.#dir));
     await mkdir(this.#dir, { recursive: true, mode: 0o750 });
-    const owner = await stat(dirname(this.#dir));
     await chown(this.#dir, owner.uid, owner.gid);
     await writeFile(this.#conf, renderFrrConf(model), { mode: 0o640 });
     await chown(this.#conf, owner.uid, owner.gid);

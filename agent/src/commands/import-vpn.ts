@@ -24,6 +24,7 @@ interface Options {
   pskDir: string;
   out?: string;
   remotePrefix: string[];
+  advertise: string[];
   json?: boolean;
 }
 
@@ -47,7 +48,13 @@ export const importVpn: Verb = {
       .option(
         "--remote-prefix <cidr>",
         "a network behind AWS (e.g. the VPC's CIDR), repeatable: static routing routes these over the tunnels",
-        (value: string, list: string[]) => [...list, value],
+        collect,
+        [],
+      )
+      .option(
+        "--advertise <cidr>",
+        "a network of this side (e.g. this VPC's CIDR), repeatable: BGP announces these to AWS",
+        collect,
         [],
       )
       .action(async (opts: Options) => {
@@ -59,11 +66,11 @@ export const importVpn: Verb = {
           pskFilePath(opts.pskDir, connection.vpnConnectionId, 1),
           pskFilePath(opts.pskDir, connection.vpnConnectionId, 2),
         ];
-        // The VPN connection does not name the networks behind AWS; the user does.
-        const prefixes = opts.remotePrefix;
+        // The VPN connection names neither the networks behind AWS nor what to announce.
         const entry = {
           ...toEntry(connection, pskFiles),
-          ...(prefixes.length > 0 && { remotePrefixes: prefixes }),
+          ...(opts.remotePrefix.length > 0 && { remotePrefixes: opts.remotePrefix }),
+          ...(opts.advertise.length > 0 && { advertise: opts.advertise }),
         };
         // The importer's own output must pass the schema it writes for; if not, it is a bug.
         const checked = awsVpnEntrySchema.safeParse(entry);
@@ -89,6 +96,8 @@ export const importVpn: Verb = {
       }),
 };
 
+const collect = (value: string, list: string[]) => [...list, value];
+
 /** Which source, by name for messages; bad combinations are usage errors (exit 2). */
 function checkUsage(opts: Options): string {
   const usage = (message: string) => new ExitError(EXIT.usage, message);
@@ -102,9 +111,14 @@ function checkUsage(opts: Options): string {
     throw usage(
       `--vpn-connection-id ${JSON.stringify(opts.vpnConnectionId)} is not a VPN connection id such as vpn-0123456789abcdef0`,
     );
-  for (const prefix of opts.remotePrefix) {
-    const parsed = parseCidr(prefix);
-    if (!parsed.ok) throw usage(`--remote-prefix ${JSON.stringify(prefix)}: ${parsed.reason}`);
+  for (const [flag, list] of [
+    ["--remote-prefix", opts.remotePrefix],
+    ["--advertise", opts.advertise],
+  ] as const) {
+    for (const prefix of list) {
+      const parsed = parseCidr(prefix);
+      if (!parsed.ok) throw usage(`${flag} ${JSON.stringify(prefix)}: ${parsed.reason}`);
+    }
   }
   return opts.xml ?? `${opts.vpnConnectionId} (DescribeVpnConnections)`;
 }

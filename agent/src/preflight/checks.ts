@@ -47,6 +47,7 @@ export async function preflight(config: ResolvedConfig): Promise<CheckResult[]> 
     ),
     checkStateDir(config.stateDir),
     config.datapath === "libipsec" ? checkTun() : checkKernelIpsec(),
+    ...awsChecks(config),
   ];
   return (await Promise.all(checks)).flat();
 }
@@ -55,9 +56,31 @@ export function failures(results: readonly CheckResult[]): CheckResult[] {
   return results.filter((r) => r.status === "fail");
 }
 
+/** Programs aws-vpn entries need (decisions 0023, 0024): where Debian puts them, and its package. */
+const AWS_PROGRAMS = [
+  { name: "ip", paths: ["/usr/sbin/ip", "/bin/ip"], pkg: "iproute2", bgp: false },
+  { name: "ping", paths: ["/usr/bin/ping", "/bin/ping"], pkg: "iputils-ping", bgp: false },
+  { name: "zebra", paths: ["/usr/lib/frr/zebra"], pkg: "frr", bgp: true },
+  { name: "bgpd", paths: ["/usr/lib/frr/bgpd"], pkg: "frr", bgp: true },
+  { name: "vtysh", paths: ["/usr/bin/vtysh"], pkg: "frr", bgp: true },
+] as const;
+
+/** With aws-vpn entries: `ip` and `ping`; with BGP among them, FRR's daemons and vtysh too. */
+function awsChecks(config: ResolvedConfig): Promise<CheckResult>[] {
+  const aws = config.tunnels.filter((t) => t.aws);
+  if (aws.length === 0) return [];
+  const bgp = aws.some((t) => t.aws?.bgp);
+  return AWS_PROGRAMS.filter((p) => bgp || !p.bgp).map(async ({ name, paths, pkg }) => {
+    const results = await Promise.all(paths.map((p) => checkExecutable(`program:${name}`, p, pkg)));
+    return results.find((r) => r.status === "pass") ?? (results[0] as CheckResult);
+  });
+}
+
 async function checkBinary(binary: string): Promise<CheckResult> {
-  const id = "charon-binary";
-  const pkg = "charon-systemd";
+  return checkExecutable("charon-binary", binary, "charon-systemd");
+}
+
+async function checkExecutable(id: string, binary: string, pkg: string): Promise<CheckResult> {
   try {
     const s = await stat(binary);
     if (!s.isFile()) return fail(id, `${binary} is not a file`, pkg);
