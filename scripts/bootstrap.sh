@@ -53,6 +53,16 @@ apt_install_no_start docker.io mmdebstrap
 # FRR for aws-vpn BGP: the agent runs zebra and bgpd itself (decision 0024), and the tests
 # run them for the VGW simulator; the package's own service stays off.
 [ "$RUNTIME_ONLY" -eq 1 ] || apt_install_no_start frr
+# The install tests validate user data with Debian's cloud-init and the AMI template with its
+# packer. cloud-init installed here only for that must not run at this machine's next boot;
+# one the machine had before is left alone.
+if [ "$RUNTIME_ONLY" -eq 0 ]; then
+  if ! installed cloud-init; then
+    apt_install_no_start cloud-init
+    mkdir -p /etc/cloud && touch /etc/cloud/cloud-init.disabled
+  fi
+  apt_install_no_start packer
+fi
 
 NODE=.tools/node_modules/.bin/node
 if ! [ -x "$NODE" ] || ! "$NODE" --version | grep -q '^v24\.'; then
