@@ -1,5 +1,5 @@
 import t, { type Test } from "tap";
-import { parse } from "yaml";
+import { parse, stringify } from "yaml";
 import { loadConfigText } from "../../agent/src/config/load.ts";
 import type { ConfigInput } from "../../common/agent-config/schema.ts";
 import { formatLoadResult } from "../../common/yaml-config.ts";
@@ -271,6 +271,20 @@ t.test("the appliance's own settings", async (t) => {
   const a2 = byName(render(placeholders, "a2")).get("a2");
   t.equal(a2?.api.socket, "/run/a2/api.sock");
   t.equal(a2?.api.listen?.tls.cert, "/etc/swanpair/tls/a2.pem");
+  t.same(a1?.charon, { mode: "child" }, "no vici: the agent's default, under stateDir");
+
+  // Packaged appliances: charon in its own unit, its socket where the unit puts it.
+  const packaged = await loadAgentFleet(TWO_VPC, (f) => {
+    f.agents.charon = { mode: "external", vici: "/run/swanpair-charon/{appliance}.vici" };
+  });
+  const b1 = byName(render(packaged, "b1")).get("b1");
+  t.same(b1?.charon, { mode: "external", vici: "/run/swanpair-charon/b1.vici" });
+  const loaded = await loadConfigText(stringify(b1), fleetTlsReader, fakeSsm().fetch);
+  t.equal(
+    loaded.ok && loaded.config.charon.vici,
+    "/run/swanpair-charon/b1.vici",
+    "the agent takes it",
+  );
 });
 
 t.test("--appliance renders one config", async (t) => {
@@ -329,6 +343,14 @@ t.test("missing facts: the fleet still loads, rendering names each field", async
     }),
     ["agents.stateDir [path-length]"],
     "a socket too long once {appliance} is filled in",
+  );
+  t.same(
+    await renderIssues(HUB, (f) => {
+      f.agents.stateDir = `/run/${"x".repeat(90)}/{appliance}`;
+      f.agents.charon = { mode: "external", vici: `/run/${"v".repeat(100)}/{appliance}.vici` };
+    }),
+    ["agents.charon.vici [path-length]"],
+    "with charon.vici, that is charon's socket, not one under stateDir",
   );
 });
 

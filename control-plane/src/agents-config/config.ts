@@ -58,7 +58,10 @@ export function agentConfig(
   return {
     appliance: { name: appliance.name, localAddress: own.private, publicAddress: own.public },
     datapath: settings.datapath,
-    charon: { mode: settings.charon.mode },
+    charon: {
+      mode: settings.charon.mode,
+      ...(settings.charon.vici !== undefined && { vici: path(settings.charon.vici) }),
+    },
     stateDir: path(settings.stateDir),
     api: {
       socket: agent.kind === "unix" ? agent.path : path(settings.api.socket),

@@ -79,8 +79,11 @@ function socketIssues(
 ): ConfigIssue[] {
   const tooLong = new Map<string, { names: string[]; socket: string }>();
   for (const { appliance: a } of rendered) {
+    const vici = settings.charon.vici;
     const sockets: [string, string][] = [
-      ["agents.stateDir", `${forAppliance(settings.stateDir, a.name)}/charon.vici`],
+      vici === undefined
+        ? ["agents.stateDir", `${forAppliance(settings.stateDir, a.name)}/charon.vici`]
+        : ["agents.charon.vici", forAppliance(vici, a.name)],
     ];
     if (a.agent.kind === "https") {
       sockets.push(["agents.api.socket", forAppliance(settings.api.socket, a.name)]);

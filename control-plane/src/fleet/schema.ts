@@ -206,6 +206,11 @@ const agentsSchema = z
           .enum(["child", "external"])
           .default("child")
           .describe("child: the agent starts charon. external: charon is started by someone else"),
+        vici: absPath
+          .optional()
+          .describe(
+            "charon's VICI socket; default <stateDir>/charon.vici. The packaged units use /run/swanpair-charon/charon.vici",
+          ),
       })
       .prefault({}),
     api: z

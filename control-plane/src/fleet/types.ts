@@ -58,7 +58,8 @@ export interface AgentDefaults {
   datapath: "kernel" | "libipsec";
   /** May hold {appliance}, as may every path here. */
   stateDir: string;
-  charon: { mode: "child" | "external" };
+  /** `vici`: charon's VICI socket when not <stateDir>/charon.vici (the packaged units). */
+  charon: { mode: "child" | "external"; vici?: string };
   /** `socket` is for https agents; a unix agent's socket is its URL's path. */
   api: { socket: string; tls?: { ca: string; cert: string; key: string } };
   crypto: { preset: "modern" | "aws-compatible" };
