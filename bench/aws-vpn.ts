@@ -9,8 +9,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { cpus } from "node:os";
 import { resolve } from "node:path";
-import { waitFor } from "../test/helpers/agent-lab.ts";
-import { bothUp, startCgwLab, TUNNELS } from "../test/helpers/cgw-lab.ts";
+import { bothUp, killCarrier, startCgwLab } from "../test/helpers/cgw-lab.ts";
 
 const OUT = resolve(import.meta.dirname, "results/aws-vpn.json");
 const RUNS = Number(process.env.SWANPAIR_BENCH_RUNS ?? 8);
@@ -36,17 +35,9 @@ async function series(routing: "static" | "bgp", net: number): Promise<Series> {
     await bothUp(lab, 60_000);
     const gapsMs: number[] = [];
     for (let i = 0; i < RUNS; i++) {
-      const carrier = await waitFor("a carrier", lab.carrier, 30_000);
-      const n = carrier === TUNNELS[1] ? 2 : 1;
-      const s = lab.stream();
-      await waitFor("replies", () => s.replies.length > 10, 10_000);
-      const fault = Date.now();
-      await lab.sim.blackhole(n);
-      await waitFor("the switch", async () => (await lab.carrier()) === TUNNELS[2 - n], 20_000);
-      await new Promise((r) => setTimeout(r, 1500));
-      await s.stop();
-      gapsMs.push(Math.round(s.gapSince(fault)));
-      await lab.sim.heal(n);
+      const k = await killCarrier(lab, 1500);
+      gapsMs.push(Math.round(k.gapMs));
+      await lab.sim.heal(k.dead);
       // The healed tunnel's CHILD_SA stays marked until the other one fails: the next run
       // kills the carrier, so the marked one is tried again (aws.ts), as in production.
       await new Promise((r) => setTimeout(r, 1000));

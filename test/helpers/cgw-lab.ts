@@ -224,3 +224,41 @@ export async function bothUp(lab: CgwLab, timeoutMs = 30_000) {
     timeoutMs,
   );
 }
+
+export interface CarrierKill {
+  /** The tunnel whose AWS endpoint was black-holed: 1 or 2. */
+  dead: 1 | 2;
+  /** The tunnel that carried before. */
+  carrier: string;
+  /** The other tunnel carried within the wait. */
+  moved: boolean;
+  /** The longest time without an echo reply from the fault on, in ms. */
+  gapMs: number;
+  /** A reply came back in the last 1.5 s of the stream: traffic flows again. */
+  flowing: boolean;
+}
+
+/**
+ * Black-holes AWS's endpoint of the carrying tunnel under an echo stream, waits for the other
+ * tunnel to carry, lets the stream run `settleMs` more, and measures. The endpoint stays dead.
+ */
+export async function killCarrier(lab: CgwLab, settleMs = 2000): Promise<CarrierKill> {
+  const carrier = await waitFor("a carrier", lab.carrier, 30_000);
+  const dead = carrier === TUNNELS[1] ? 2 : 1;
+  const other = TUNNELS[2 - dead] as string;
+  const s = lab.stream();
+  await waitFor("the stream's replies", () => s.replies.length > 10, 10_000);
+  const fault = Date.now();
+  await lab.sim.blackhole(dead);
+  const moved = await waitFor(
+    "the other carrier",
+    async () => (await lab.carrier()) === other,
+    20_000,
+  )
+    .then(() => true)
+    .catch(() => false);
+  await new Promise((r) => setTimeout(r, settleMs));
+  await s.stop();
+  const flowing = s.replies.some((r) => r > Date.now() - 1500);
+  return { dead, carrier, moved, gapMs: s.gapSince(fault), flowing };
+}

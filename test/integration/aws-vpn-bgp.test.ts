@@ -1,7 +1,7 @@
 import t from "tap";
 import type { CheckResult } from "../../agent/src/preflight/checks.ts";
 import { AGENT_BIN, waitFor } from "../helpers/agent-lab.ts";
-import { bothUp, type CgwLab, startCgwLab, TUNNELS } from "../helpers/cgw-lab.ts";
+import { bothUp, type CgwLab, killCarrier, startCgwLab, TUNNELS } from "../helpers/cgw-lab.ts";
 import { nsExec } from "../helpers/netns.ts";
 import { spawnCli } from "../helpers/swanpair-bin.ts";
 
@@ -28,11 +28,14 @@ t.test("both sessions Established, AWS's prefix learned, traffic passes", async 
     t.ok((up[name]?.bgp?.prefixesReceived ?? 0) >= 1, `${name}: AWS's prefix received`);
     t.match(up[name]?.reason, /bgp established/);
   }
-  t.match(
-    nsExec(lab.cgw, "ip", ["route", "show", "proto", "bgp"]),
-    /10\.99\.0\.0\/16 .*via 169\.254\.73\.[15] dev ipsec0/,
-    "zebra installed the route AWS announced, into the tunnel",
-  );
+  // bgpd counts the prefix before zebra has installed it into the kernel: allow it a moment.
+  const route = /10\.99\.0\.0\/16 .*via 169\.254\.73\.[15] dev ipsec0/;
+  const installed = await waitFor(
+    "zebra's route",
+    () => route.test(nsExec(lab.cgw, "ip", ["route", "show", "proto", "bgp"])),
+    5000,
+  ).catch(() => false);
+  t.ok(installed, "zebra installed the route AWS announced, into the tunnel");
   t.ok(await waitFor("a ping through", () => lab.ping(), 10_000), "lan host → far host");
   const aws = await lab.sim.bgp();
   t.same(
@@ -70,21 +73,19 @@ t.test("a reload that announces one more network is hitless", async (t) => {
 });
 
 t.test("AWS's endpoint of the carrying tunnel dies: traffic and sessions move", async (t) => {
-  const carrier = await waitFor("a carrier", lab.carrier, 10_000);
-  const n = carrier === TUNNELS[1] ? 2 : 1;
-  const s = lab.stream();
-  await waitFor("the stream's replies", () => s.replies.length > 10, 5000);
-  const fault = Date.now();
-  await lab.sim.blackhole(n);
-  await waitFor("the other carrier", async () => (await lab.carrier()) === TUNNELS[2 - n], 10_000);
-  await new Promise((r) => setTimeout(r, 2000));
-  await s.stop();
-  const gap = s.gapSince(fault);
+  const k = await killCarrier(lab);
   t.comment(
-    `BGP, tunnel ${n} → tunnel ${3 - n}: the longest time without a reply was ${gap.toFixed(0)} ms`,
+    `BGP, tunnel ${k.dead} → tunnel ${3 - k.dead}: the longest time without a reply was ${k.gapMs.toFixed(0)} ms`,
   );
-  t.ok(gap < 3000, `the gap (${gap.toFixed(0)} ms) is under 3 s`);
-  await lab.sim.heal(n);
+  t.ok(k.moved && k.flowing, "the other tunnel carries, and replies come back");
+  t.ok(k.gapMs < 3000, `the gap (${k.gapMs.toFixed(0)} ms) is under 3 s`);
+  const sessions = await lab.tunnels();
+  t.equal(
+    sessions[TUNNELS[2 - k.dead] as string]?.bgp?.state,
+    "Established",
+    "the carrying tunnel's session is Established",
+  );
+  await lab.sim.heal(k.dead);
 });
 
 t.test("doctor checks what BGP needs: ip, ping, zebra, bgpd, vtysh", async (t) => {
