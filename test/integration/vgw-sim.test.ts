@@ -407,9 +407,17 @@ t.test(
       10_000,
       200,
     );
+    // bgpd counts the prefix a moment before zebra has installed it: wait for the route too.
+    const lanRoute = /^10\.98\.0\.0\/24 .*via 169\.254\.71\.[26] dev ipsec0 /m;
+    await waitFor(
+      "AWS's route to the LAN",
+      async () => lanRoute.test(await s.bgpRoutes()),
+      5000,
+      200,
+    ).catch(() => undefined);
     t.match(
       await s.bgpRoutes(),
-      /^10\.98\.0\.0\/24 .*via 169\.254\.71\.[26] dev ipsec0 /m,
+      lanRoute,
       "AWS learned the LAN: into the tunnel, next hop the customer's inside address",
     );
     const customerRoutes = () => nsExec(CGW_NS, "ip", ["route", "show", "proto", "bgp"]);
