@@ -153,6 +153,11 @@ export function cidrContains(cidr: Cidr, ip: string): boolean {
   return (ipToBigInt(ip) & mask(family, cidr.prefix)) === cidr.network;
 }
 
+/** One address, however it is written (IPv6 has many spellings). */
+export function sameIp(a: string, b: string): boolean {
+  return ipFamily(a) === ipFamily(b) && ipToBigInt(a) === ipToBigInt(b);
+}
+
 /** Every address of `inner` is in `outer`. */
 export function cidrWithin(inner: Cidr, outer: Cidr): boolean {
   return inner.prefix >= outer.prefix && cidrsOverlap(inner, outer);

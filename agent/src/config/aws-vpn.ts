@@ -1,7 +1,7 @@
 import type { ParsedAwsVpn, ParsedConfig } from "../../../common/agent-config/schema.ts";
 import { pskProblem } from "../../../common/aws-vpn/rules.ts";
 import { espProposalsFor, ikeProposalsFor } from "../../../common/aws-vpn/strongswan-proposals.ts";
-import { cidrContains, cidrsOverlap, parseCidr } from "../../../common/cidr.ts";
+import { cidrsOverlap, cidrWithin, parseCidr, sameIp } from "../../../common/cidr.ts";
 import {
   checkPrivateMode,
   type Files,
@@ -45,7 +45,7 @@ export function resolveAwsVpn(
   for (const [k, t] of entry.tunnels.entries()) {
     const n = (k + 1) as 1 | 2;
     const tat = `${at}.tunnels[${k}]`;
-    if (t.outside.local !== own)
+    if (!sameIp(t.outside.local, own))
       sink.error(
         `${tat}.outside.local`,
         "aws-outside",
@@ -145,11 +145,7 @@ function checkPrefixes(
 function within(prefix: string, selector: string): boolean {
   const outer = parseCidr(selector);
   const inner = parseCidr(prefix);
-  if (!outer.ok || !inner.ok) return true;
-  return (
-    cidrContains(outer.cidr, prefix.slice(0, prefix.indexOf("/"))) &&
-    inner.cidr.prefix >= outer.cidr.prefix
-  );
+  return !outer.ok || !inner.ok || cidrWithin(inner.cidr, outer.cidr);
 }
 
 /** AWS's key rule (8-64 of [A-Za-z0-9._], no leading 0), not the agent's 16-character one. */

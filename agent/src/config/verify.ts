@@ -13,6 +13,7 @@ import {
   ipFamily,
   ipToBigInt,
   parseCidr,
+  sameIp,
 } from "../../../common/cidr.ts";
 import {
   checkPrivateMode,
@@ -499,10 +500,6 @@ function checkSocketPath(path: string, socket: string, sink: Sink): void {
       `socket path ${socket} is ${bytes} bytes; Unix sockets allow at most ${SOCKET_PATH_MAX}`,
     );
   }
-}
-
-function sameIp(a: string, b: string): boolean {
-  return ipFamily(a) === ipFamily(b) && ipToBigInt(a) === ipToBigInt(b);
 }
 
 /** The schema already proved every CIDR valid; failing here is a bug, not bad input. */

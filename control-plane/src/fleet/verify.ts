@@ -6,6 +6,7 @@ import {
   ipFamily,
   ipToBigInt,
   parseCidr,
+  sameIp,
 } from "../../../common/cidr.ts";
 import { checkTlsFiles, type Files, type IssueSink } from "../../../common/config-files.ts";
 import { type ConfigIssue, formatPath } from "../../../common/yaml-config.ts";
@@ -453,10 +454,6 @@ function checkAgentAddress(agent: string, path: string, address: Address, sink: 
     "agent-address",
     `${url.url} names ${host}, which is not this appliance's address (${[...new Set(own)].join(", ")}); the agent configs rendered from the fleet listen on the private address`,
   );
-}
-
-function sameIp(a: string, b: string): boolean {
-  return ipFamily(a) === ipFamily(b) && ipToBigInt(a) === ipToBigInt(b);
 }
 
 function unknownRef(path: string, what: string, name: string, known: string[], sink: Sink) {
