@@ -55,10 +55,14 @@ const proposal = z.string().regex(/^[a-z0-9_]+(-[a-z0-9_]+)*$/, {
   message: "must be a strongSwan proposal such as aes256gcm16-prfsha384-x25519",
 });
 
+/** The UDP port of the probe responders, unless a probe names another. */
+export const PROBE_PORT = 7208;
+const probePort = z.number().int().min(1).max(65535);
+
 export const probeSchema = z.strictObject({
   target: ip.describe("inside address of the far end that answers probes (its agent)"),
   source: ip.describe("inside address on this appliance; the agent answers probes here"),
-  port: z.number().int().min(1).max(65535).default(7208),
+  port: probePort.default(PROBE_PORT),
   intervalMs: z.number().int().min(50).max(60000).default(1000),
   timeoutMs: z.number().int().min(10).max(60000).optional(),
   fall: z.number().int().min(1).max(100).default(3),
@@ -68,15 +72,29 @@ export const probeSchema = z.strictObject({
 /**
  * A probe from this appliance to the far VPC along the VPC's routes, so through whichever
  * member those routes point at: the standby's outside view of the active member. It takes the
- * tunnel probe's settings, with a name and an optional source, and runs no responder.
+ * tunnel probe's settings, with a name, a method and an optional source, and runs no
+ * responder. port and timeoutMs have no default here: verify refuses them with icmp, so it
+ * must see whether they were written.
  */
 export const pathSchema = z.strictObject({
   name: name.describe("the fleet connection it measures: the controller looks paths up by it"),
+  method: z
+    .enum(["udp", "icmp"])
+    .default("udp")
+    .describe(
+      "udp: the swanpair probe protocol to a far agent; icmp: ICMP echo (iputils ping) to any host that answers it, e.g. one behind an AWS VPN gateway",
+    ),
   ...probeSchema.shape,
-  target: ip.describe("address in the far VPC where a swanpair agent answers probes"),
+  target: ip.describe(
+    "address in the far VPC that answers: a swanpair agent (udp), any host (icmp)",
+  ),
   source: ip
     .optional()
     .describe("address on this appliance to send from; default: the kernel's choice"),
+  port: probePort.optional().describe(`udp only: the far responder's port; default ${PROBE_PORT}`),
+  timeoutMs: probeSchema.shape.timeoutMs.describe(
+    "udp only: how long to wait for each answer; default min(intervalMs, 1000)",
+  ),
 });
 
 export const cryptoSchema = z.strictObject({

@@ -44,7 +44,7 @@ t.test("a path and a tunnel of the same name are probed apart", async (t) => {
   let changes = 0;
   set.onChange(() => changes++);
   // The tunnel's probe target answers nothing; the path's target does, and has no source.
-  const path: ResolvedPath = { name: "ab", target: "127.0.84.2", port, ...timing };
+  const path: ResolvedPath = { name: "ab", method: "udp", target: "127.0.84.2", port, ...timing };
   const probe = { source: "127.0.84.1", target: "127.0.85.9", port, ...timing };
   await set.update([tunnel("ab", probe)], [path]);
 
@@ -72,6 +72,7 @@ t.test(
     t.teardown(() => set.stop());
     const path: ResolvedPath = {
       name: "p",
+      method: "udp",
       source: "127.0.84.3",
       target: "127.0.84.4",
       port,

@@ -50,6 +50,7 @@ t.test("a path gets the probe defaults, and no source unless given", async (t) =
   t.same(config.paths, [
     {
       name: "ab",
+      method: "udp",
       target: "10.2.0.20",
       port: 7208,
       intervalMs: 1000,
@@ -59,6 +60,7 @@ t.test("a path gets the probe defaults, and no source unless given", async (t) =
     },
     {
       name: "ab-fast",
+      method: "udp",
       target: "10.2.0.21",
       source: "10.1.0.6",
       port: 7208,
@@ -69,6 +71,7 @@ t.test("a path gets the probe defaults, and no source unless given", async (t) =
     },
     {
       name: "ab-v6",
+      method: "udp",
       target: "2001:db8:2::20",
       port: 7300,
       intervalMs: 5000,
@@ -78,6 +81,72 @@ t.test("a path gets the probe defaults, and no source unless given", async (t) =
     },
   ]);
   t.notOk("source" in (config.paths[0] ?? {}), "no source key: the kernel picks the address");
+});
+
+t.test("an icmp path has no port or timeout, and keeps its source", async (t) => {
+  const { config, warnings } = mustLoad(
+    await load([
+      { name: "vgw", method: "icmp", target: "10.2.0.20", source: "10.1.0.6", intervalMs: 200 },
+      { name: "vgw-v6", method: "icmp", target: "2001:db8:2::20" },
+    ]),
+  );
+  t.same(warnings, []);
+  t.strictSame(config.paths, [
+    {
+      name: "vgw",
+      method: "icmp",
+      target: "10.2.0.20",
+      source: "10.1.0.6",
+      intervalMs: 200,
+      fall: 3,
+      rise: 2,
+    },
+    {
+      name: "vgw-v6",
+      method: "icmp",
+      target: "2001:db8:2::20",
+      intervalMs: 1000,
+      fall: 3,
+      rise: 2,
+    },
+  ]);
+});
+
+t.test("an icmp path refuses port and timeoutMs, at their fields", async (t) => {
+  const r = await load([
+    { name: "a", method: "icmp", target: "10.2.0.20", port: 7208 },
+    { name: "b", method: "icmp", target: "10.2.0.21", timeoutMs: 500 },
+    { name: "c", method: "udp", target: "10.2.0.22", port: 7300, timeoutMs: 500 },
+  ]);
+  t.match(formatLoadResult("a1.yaml", r), [
+    /^a1\.yaml: paths\[0\]\.port: is not used with method icmp: an ICMP echo has no port; remove it, or use method udp \[path-method\]$/,
+    /^a1\.yaml: paths\[1\]\.timeoutMs: is not used with method icmp: ping waits intervalMs for each echo; remove it, or use method udp \[path-method\]$/,
+  ]);
+  t.same(
+    issuesOf(r).map((i) => `${i.path} [${i.rule}]`),
+    ["paths[0].port [path-method]", "paths[1].timeoutMs [path-method]"],
+    "written the same, a udp path is fine",
+  );
+});
+
+t.test("an icmp path's target is checked as a udp path's", async (t) => {
+  const issues = issuesOf(
+    await load([
+      { name: "a", method: "icmp", target: "10.1.2.3" },
+      { name: "b", method: "icmp", target: "10.1.0.5" },
+      { name: "c", method: "icmp", target: "2001:db8:2::1", source: "10.1.0.6" },
+    ]),
+  );
+  t.same(
+    issues.map((i) => `${i.path} [${i.rule}]`),
+    ["paths[0].target [path-target]", "paths[1].target [self-address]", "paths[2].source [family]"],
+  );
+});
+
+t.test("an unknown method is a shape error", async (t) => {
+  t.match(issuesOf(await load([{ name: "a", method: "tcp", target: "10.2.0.20" }])), [
+    { path: "paths[0].method", rule: "enum" },
+  ]);
 });
 
 t.test("paths and tunnels are separate name spaces", async (t) => {

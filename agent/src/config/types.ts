@@ -17,10 +17,22 @@ export interface ResolvedProbe {
 }
 
 /** A probe along the VPC's routes; without source the kernel picks the address. */
-export interface ResolvedPath extends Omit<ResolvedProbe, "source"> {
+interface PathCommon extends Pick<ResolvedProbe, "target" | "intervalMs" | "fall" | "rise"> {
   name: string;
   source?: string;
 }
+
+/** The swanpair probe protocol, to a far agent's responder. */
+export interface UdpPath extends PathCommon, Pick<ResolvedProbe, "port" | "timeoutMs"> {
+  method: "udp";
+}
+
+/** ICMP echo (iputils ping) to any host that answers it; ping has no port or timeout of ours. */
+export interface IcmpPath extends PathCommon {
+  method: "icmp";
+}
+
+export type ResolvedPath = UdpPath | IcmpPath;
 
 /**
  * What an aws-vpn entry adds to each of the two tunnels it becomes, `<entry>-t1` and

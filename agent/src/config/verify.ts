@@ -1,9 +1,10 @@
 import { join } from "node:path";
 import { SOCKET_PATH_MAX } from "../../../common/agent-api/limits.ts";
-import type {
-  ParsedConfig,
-  ParsedPath,
-  ParsedTunnel,
+import {
+  type ParsedConfig,
+  type ParsedPath,
+  type ParsedTunnel,
+  PROBE_PORT,
 } from "../../../common/agent-config/schema.ts";
 import {
   type Cidr,
@@ -272,8 +273,28 @@ function resolvePath(parsed: ParsedConfig, p: ParsedPath, index: number, sink: S
       `${p.source} is IPv${ipFamily(p.source)} but target ${p.target} is IPv${ipFamily(p.target)}`,
     );
   }
-  const { source, ...rest } = p;
-  return { ...rest, ...(source !== undefined && { source }), timeoutMs: probeTimeout(at, p, sink) };
+  const { source, port, timeoutMs, method, ...common } = p;
+  const base = { ...common, ...(source !== undefined && { source }) };
+  if (method === "icmp") {
+    checkIcmpPath(at, p, sink);
+    return { ...base, method };
+  }
+  return { ...base, method, port: port ?? PROBE_PORT, timeoutMs: probeTimeout(at, p, sink) };
+}
+
+/** ping sends no port and waits one interval for each echo: a written value would be ignored. */
+function checkIcmpPath(at: string, p: ParsedPath, sink: Sink): void {
+  for (const [field, why] of [
+    ["port", "an ICMP echo has no port"],
+    ["timeoutMs", "ping waits intervalMs for each echo"],
+  ] as const) {
+    if (p[field] === undefined) continue;
+    sink.error(
+      `${at}.${field}`,
+      "path-method",
+      `is not used with method icmp: ${why}; remove it, or use method udp`,
+    );
+  }
 }
 
 /** The tunnel's key, from exactly one of its file and its SSM parameter. */

@@ -7,12 +7,15 @@ import { ProbeTally } from "./probe-tally.ts";
 
 /**
  * An ICMP echo probe of an address that runs no swanpair agent (AWS's inside address of a VPN
- * tunnel), through iputils `ping`: Node has no raw sockets. One long-running ping per target,
- * its lines read as they come: a reply, or "no answer yet" (-O) once the next echo leaves.
+ * tunnel, an icmp path's host), through iputils `ping`: Node has no raw sockets. One
+ * long-running ping per target, its lines read as they come: a reply, or "no answer yet" (-O)
+ * once the next echo leaves.
  */
 
 export interface PingerOptions extends RiseFallThresholds {
   target: string;
+  /** The address the echoes leave from (ping -I); default: the kernel's choice. */
+  source?: string | undefined;
   intervalMs: number;
   log: Logger;
   /** The ping program; tests may point it elsewhere. */
@@ -72,9 +75,11 @@ export class Pinger {
   }
 
   #spawn(): void {
+    const { source, target } = this.#opts;
     const seconds = (this.#opts.intervalMs / 1000).toFixed(3);
+    const from = source === undefined ? [] : ["-I", source];
     // -W: a reply later than the interval counts as lost, as the UDP probes do.
-    const args = ["-n", "-O", "-i", seconds, "-W", seconds, this.#opts.target];
+    const args = ["-n", "-O", "-i", seconds, "-W", seconds, ...from, target];
     const child = spawn(this.#opts.binary ?? "ping", args, { stdio: ["ignore", "pipe", "pipe"] });
     this.#child = child;
     this.#settled.clear();
