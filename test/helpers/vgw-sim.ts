@@ -26,6 +26,9 @@ import { createNetns, deleteNetns, NETNS_PREFIX, nsSpawn, stopChild } from "./ne
  *
  *   peerNs (caller's) ──uplink── <prefix>-aws (charon, libipsec) ──far link── <prefix>-far
  *
+ * With farLink, the far link goes into a namespace of the caller's instead of <prefix>-far (two
+ * simulators in front of one far network: test/helpers/vgw-pair.ts).
+ *
  * <prefix>-aws holds both tunnels' outside addresses and AWS's inside address of each /30; it
  * routes the customer's prefixes into the tunnels and forwards to the far host. Static routing:
  * the prefixes are given. BGP: FRR (zebra, bgpd) in <prefix>-aws peers with each tunnel's
@@ -44,8 +47,13 @@ export interface VgwSimSpec {
    * Both tunnels' vpnGateway addresses go on the simulator's end, in the same subnet.
    */
   uplink: { peerNs: string; peerAddress: string; peerDev?: string };
-  /** The network behind AWS and one host in it, in a namespace of its own. */
+  /**
+   * The network behind AWS and one host in it: in a namespace of the simulator's own
+   * (<prefix>-far), or, with farLink, behind the caller's namespace.
+   */
   far: { cidr: string; host: string };
+  /** The far link into a namespace of the caller's instead of <prefix>-far. */
+  farLink?: VgwFarLink;
   /**
    * Static routing: the prefixes behind the customer gateway; default: the connection's static
    * routes. Not used with BGP, where they come from the customer's announcements.
@@ -53,6 +61,25 @@ export interface VgwSimSpec {
   customerPrefixes?: string[];
   /** Tunnel options the model does not carry (startup/DPD action, rekey margin...). */
   options?: Partial<AwsTunnelOptions> | [Partial<AwsTunnelOptions>, Partial<AwsTunnelOptions>];
+}
+
+/**
+ * A far link from the simulator into `ns` (the caller's, which must exist): the simulator routes
+ * far.cidr via peerAddress; `ns` routes far.cidr on and, for the way back, the customer's
+ * prefixes to `address` (the simulator does not touch `ns`'s routes).
+ */
+export interface VgwFarLink {
+  ns: string;
+  /** The simulator's end: address/prefix, e.g. "198.51.100.2/30". */
+  address: string;
+  /** The end in `ns`: address/prefix, in the same subnet. */
+  peerAddress: string;
+  /** The simulator's end's name (default "swpvgwf0"). */
+  dev?: string;
+  /** The name of the end in `ns` (default "swpvgwf1"): unique there, e.g. one per simulator. */
+  peerDev?: string;
+  /** The namespace that holds far.host, for farHost (default `ns`). */
+  hostNs?: string;
 }
 
 export interface SimChildSa {
@@ -121,7 +148,10 @@ export interface VgwSim {
   swanctl(...args: string[]): string;
   /** charon's log; after stop(), as it was then. */
   log(): Promise<string>;
-  /** Kills charon, deletes the namespaces (and so every link made); safe to call twice. */
+  /**
+   * Kills charon, deletes the namespaces and every link made (with farLink, its end in the
+   * caller's namespace too); safe to call twice.
+   */
   stop(): Promise<void>;
 }
 
@@ -215,8 +245,20 @@ function tunnelOptions(spec: VgwSimSpec): [AwsTunnelOptions, AwsTunnelOptions] {
   ];
 }
 
-/** A host address of `cidr` for the simulator's end of the far link, other than the far host. */
-function farGateway(
+/** "a.b.c.d/n" (IPv4, n from 8 to 30) as its address and prefix; `what` names it in the error. */
+function addressAndPrefix(text: string, what: string): { ip: string; prefix: number } {
+  const [ip, prefixText] = text.split("/");
+  const prefix = Number(prefixText);
+  if (!ip || ipFamily(ip) !== 4 || !(prefix >= 8 && prefix <= 30))
+    throw new Error(`${what} ${text} is not address/prefix`);
+  return { ip, prefix };
+}
+
+/**
+ * A host address of `cidr` for the far host's gateway (the simulator's end of its far link, or
+ * the VGW of test/helpers/vgw-pair.ts), other than the far host.
+ */
+export function farGateway(
   cidr: string,
   host: string,
 ): { address: string; prefix: number; network: string } {
@@ -239,7 +281,11 @@ export async function startVgwSim(spec: VgwSimSpec): Promise<VgwSim> {
   const gw = farGateway(spec.far.cidr, spec.far.host);
   const routing = routingFor(spec, prefixes, gw.network);
   const ns = `${spec.prefix}-aws`;
-  const farNs = `${spec.prefix}-far`;
+  const farLink = spec.farLink;
+  /** The simulator's own far namespace; none with farLink. */
+  const farNs = farLink ? undefined : `${spec.prefix}-far`;
+  const farHostNs = farLink ? (farLink.hostNs ?? farLink.ns) : `${spec.prefix}-far`;
+  const farDev = farLink?.dev ?? FAR_DEV;
   const dir = await mkdtemp("/tmp/swp-vgw-");
   const viciSocket = join(dir, "charon.vici");
   const logFile = join(dir, "charon.log");
@@ -267,21 +313,21 @@ export async function startVgwSim(spec: VgwSimSpec): Promise<VgwSim> {
     lastBgpLog = await bgpLog();
     await routing.stop();
     // Namespaces are torn down asynchronously; deleting a veth removes both ends at once.
-    for (const dev of [UPLINK_DEV, FAR_DEV])
+    for (const dev of [UPLINK_DEV, farDev])
       await ipIn(ns, "link", "del", dev).catch(() => undefined);
     deleteNetns(ns);
-    deleteNetns(farNs);
+    if (farNs) deleteNetns(farNs);
     lastLog = await log();
     await rm(dir, { recursive: true, force: true });
   };
 
   try {
     createNetns(ns);
-    createNetns(farNs);
-    const [peerIp, prefixText] = spec.uplink.peerAddress.split("/");
-    const uplinkPrefix = Number(prefixText);
-    if (!peerIp || ipFamily(peerIp) !== 4 || !(uplinkPrefix >= 8 && uplinkPrefix <= 30))
-      throw new Error(`uplink.peerAddress ${spec.uplink.peerAddress} is not address/prefix`);
+    if (farNs) createNetns(farNs);
+    const { ip: peerIp, prefix: uplinkPrefix } = addressAndPrefix(
+      spec.uplink.peerAddress,
+      "uplink.peerAddress",
+    );
     const peerDev = spec.uplink.peerDev ?? "swpvgw1";
     const peerNs = spec.uplink.peerNs;
     await veth(UPLINK_DEV, ns, peerDev, peerNs);
@@ -294,12 +340,24 @@ export async function startVgwSim(spec: VgwSimSpec): Promise<VgwSim> {
     for (const cgw of new Set(conn.tunnels.map((t) => t.outside.customerGateway)))
       if (cgw !== peerIp) await ipIn(ns, "route", "add", `${cgw}/32`, "via", peerIp);
 
-    await veth(FAR_DEV, ns, FAR_PEER_DEV, farNs);
-    await ipIn(ns, "addr", "add", `${gw.address}/${gw.prefix}`, "dev", FAR_DEV);
-    await ipIn(ns, "link", "set", FAR_DEV, "up");
-    await ipIn(farNs, "addr", "add", `${spec.far.host}/${gw.prefix}`, "dev", FAR_PEER_DEV);
-    await ipIn(farNs, "link", "set", FAR_PEER_DEV, "up");
-    await ipIn(farNs, "route", "add", "default", "via", gw.address);
+    if (farLink) {
+      const peer = addressAndPrefix(farLink.peerAddress, "farLink.peerAddress");
+      addressAndPrefix(farLink.address, "farLink.address");
+      const peerDev = farLink.peerDev ?? FAR_PEER_DEV;
+      await veth(farDev, ns, peerDev, farLink.ns);
+      await ipIn(ns, "addr", "add", farLink.address, "dev", farDev);
+      await ipIn(ns, "link", "set", farDev, "up");
+      await ipIn(farLink.ns, "addr", "add", farLink.peerAddress, "dev", peerDev);
+      await ipIn(farLink.ns, "link", "set", peerDev, "up");
+      await ipIn(ns, "route", "add", gw.network, "via", peer.ip);
+    } else if (farNs) {
+      await veth(farDev, ns, FAR_PEER_DEV, farNs);
+      await ipIn(ns, "addr", "add", `${gw.address}/${gw.prefix}`, "dev", farDev);
+      await ipIn(ns, "link", "set", farDev, "up");
+      await ipIn(farNs, "addr", "add", `${spec.far.host}/${gw.prefix}`, "dev", FAR_PEER_DEV);
+      await ipIn(farNs, "link", "set", FAR_PEER_DEV, "up");
+      await ipIn(farNs, "route", "add", "default", "via", gw.address);
+    }
     await inNs(ns, "sysctl", ["-qw", "net.ipv4.ip_forward=1"]);
     // AWS's inside address of each /30 as a /32: a connected /30 would route the customer's
     // inside address to lo instead of into the tunnel.
@@ -343,7 +401,7 @@ export async function startVgwSim(spec: VgwSimSpec): Promise<VgwSim> {
 
   return {
     ns,
-    farHost: { ns: farNs, address: spec.far.host },
+    farHost: { ns: farHostNs, address: spec.far.host },
     viciSocket,
     logFile,
     async blackhole(n) {

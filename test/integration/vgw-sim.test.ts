@@ -1,13 +1,15 @@
 import { execFile, execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { readFile, writeFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import t from "tap";
-import type { AwsVpnConnection, Phase } from "../../common/aws-vpn/model.ts";
-import { Secret } from "../../common/secret.ts";
+import type { AwsVpnConnection } from "../../common/aws-vpn/model.ts";
 import { waitFor } from "../helpers/agent-lab.ts";
-import { type Charon, startCharon } from "../helpers/charon.ts";
+import {
+  HAND_CGW_PSK,
+  type HandCgw,
+  handCgwConnection,
+  startHandCgw,
+} from "../helpers/hand-cgw.ts";
 import { createNetns, deleteNetns, nsExec } from "../helpers/netns.ts";
 import { tempDir } from "../helpers/temp-dir.ts";
 import { type Frr, startFrr, startVgwSim, type VgwSim } from "../helpers/vgw-sim.ts";
@@ -27,62 +29,10 @@ const CGW_NS = `${PREFIX}-cgw`;
 const LAN_NS = `${PREFIX}-lan`;
 const LAN_HOST = "10.98.0.10";
 const FAR = { cidr: "10.99.0.0/16", host: "10.99.0.10" };
-const PSK = ["Tunnel1.psk_0123456789abcdef", "Tunnel2.psk_0123456789abcdef"] as const;
-const FIXTURES = resolve(import.meta.dirname, "../fixtures/vgw-sim/customer");
+const PSK = HAND_CGW_PSK;
 
-const phase = (p: Partial<Phase> & Pick<Phase, "lifetimeS">): Phase => ({
-  encryption: ["AES128"],
-  integrity: ["SHA1"],
-  dhGroups: [2],
-  ...p,
-});
-const ALL_CIPHERS: Phase["encryption"] = ["AES128", "AES256", "AES128-GCM-16", "AES256-GCM-16"];
-const ALL_HASHES: Phase["integrity"] = ["SHA1", "SHA2-256", "SHA2-384", "SHA2-512"];
-
-/** Tunnel 1 as AWS's defaults would have it (both versions, wide sets); tunnel 2 narrowed. */
-const CONNECTION: AwsVpnConnection = {
-  vpnConnectionId: "vpn-0a1b2c3d4e5f60718",
-  routing: "static",
-  staticRoutes: ["10.98.0.0/24"],
-  tunnels: [
-    {
-      outside: { customerGateway: "198.18.71.1", vpnGateway: "198.18.71.11" },
-      inside: {
-        cidr: "169.254.71.0/30",
-        customerGateway: "169.254.71.2",
-        vpnGateway: "169.254.71.1",
-      },
-      psk: new Secret(PSK[0]),
-      ikeVersions: ["ikev1", "ikev2"],
-      phase1: phase({
-        encryption: ALL_CIPHERS,
-        integrity: ALL_HASHES,
-        dhGroups: [2, 14, 19, 20],
-        lifetimeS: 28_800,
-      }),
-      phase2: phase({
-        encryption: ALL_CIPHERS,
-        integrity: ALL_HASHES,
-        dhGroups: [2, 5, 14, 19, 20],
-        lifetimeS: 3600,
-      }),
-      dpd: { delayS: 10, timeoutS: 30 },
-    },
-    {
-      outside: { customerGateway: "198.18.71.1", vpnGateway: "198.18.71.12" },
-      inside: {
-        cidr: "169.254.71.4/30",
-        customerGateway: "169.254.71.6",
-        vpnGateway: "169.254.71.5",
-      },
-      psk: new Secret(PSK[1]),
-      ikeVersions: ["ikev1"],
-      phase1: phase({ lifetimeS: 28_800 }),
-      phase2: phase({ lifetimeS: 3600 }),
-      dpd: { delayS: 10, timeoutS: 30 },
-    },
-  ],
-};
+/** The connection the customer fixture was written from (test/helpers/hand-cgw.ts). */
+const CONNECTION: AwsVpnConnection = handCgwConnection();
 
 /** The same connection with BGP routing: AWS's ASN 64512 (the default), ours 65000. */
 const BGP_HOLD_S = 9;
@@ -104,13 +54,13 @@ const BGP_CONNECTION: AwsVpnConnection = {
 
 const dir = await tempDir(t, "swp-vgwt-");
 let sim: VgwSim | undefined;
-let customer: Charon | undefined;
+let customer: HandCgw | undefined;
 let customerFrr: Frr | undefined;
 t.teardown(async () => {
   if (!t.passing()) {
     const tail = (text: string) => text.split("\n").slice(-60).join("\n");
     t.comment(`simulator log (tail):\n${tail((await sim?.log()) ?? "")}`);
-    t.comment(`customer log (tail):\n${tail(await customerLog())}`);
+    t.comment(`customer log (tail):\n${tail((await customer?.log()) ?? "")}`);
     t.comment(`simulator bgpd log (tail):\n${tail((await sim?.bgpLog()) ?? "")}`);
     t.comment(`customer bgpd log (tail):\n${tail((await customerFrr?.log()) ?? "")}`);
   }
@@ -132,12 +82,6 @@ nsExec(LAN_NS, "ip", ["addr", "add", `${LAN_HOST}/24`, "dev", "swplan1"]);
 nsExec(LAN_NS, "ip", ["link", "set", "swplan1", "up"]);
 nsExec(LAN_NS, "ip", ["route", "add", "default", "via", "10.98.0.1"]);
 nsExec(CGW_NS, "sysctl", ["-qw", "net.ipv4.ip_forward=1"]);
-for (const tunnel of CONNECTION.tunnels)
-  nsExec(CGW_NS, "ip", ["addr", "add", `${tunnel.inside.customerGateway}/32`, "dev", "lo"]);
-// libipsec's 0/0 route (table 220) has a throw route for the first AWS endpoint only: both
-// children share one route. Without this rule, ESP to the second endpoint would be routed
-// into the TUN device again, a loop. Specific routes (the uplink, the LAN) come first.
-nsExec(CGW_NS, "ip", "rule add pref 100 lookup main suppress_prefixlength 0".split(" "));
 
 sim = await startVgwSim({
   prefix: PREFIX,
@@ -147,51 +91,10 @@ sim = await startVgwSim({
   customerPrefixes: ["10.98.0.0/24"],
 });
 
-/** A customer fixture with its placeholders filled, written to `dir` as `as`. */
-async function fill(name: string, values: Record<string, string>, as = name) {
-  let text = await readFile(join(FIXTURES, name), "utf8");
-  for (const [key, value] of Object.entries(values)) text = text.replaceAll(key, value);
-  await writeFile(join(dir, as), text, { mode: 0o600 });
-  return join(dir, as);
-}
-const confPath = await fill("strongswan.conf", { "@DIR@": dir });
-const swanctlConf = await fill("swanctl.conf", {
-  "@PSK1@": `"${PSK[0]}"`,
-  "@PSK2@": `"${PSK[1]}"`,
-});
-customer = await startCharon({ ns: CGW_NS, confPath, viciSocket: join(dir, "charon.vici") });
-
-/** swanctl against the customer's charon; throws when it fails. */
-const swanctl = (...args: string[]) =>
-  execFileSync(
-    "ip",
-    ["netns", "exec", CGW_NS, "swanctl", ...args, "--uri", `unix://${join(dir, "charon.vici")}`],
-    {
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "pipe"],
-      timeout: 15_000,
-    },
-  );
-const customerLog = () => readFile(join(dir, "charon.log"), "utf8").catch(() => "");
-swanctl("--load-all", "--file", swanctlConf);
-
-/** Customer-side IKE_SA states by connection name, from `swanctl --list-sas`. */
-function customerSas(): Map<string, string> {
-  const sas = new Map<string, string>();
-  for (const m of swanctl("--list-sas").matchAll(/^([\w-]+): #\d+, (\w+),/gm))
-    sas.set(m[1] as string, m[2] as string);
-  return sas;
-}
-
-/** Initiates a customer child and tells whether it came up (bounded by swanctl's timeout). */
-function initiate(child: string): boolean {
-  try {
-    swanctl("--initiate", "--child", child, "--timeout", "8");
-    return true;
-  } catch {
-    return false;
-  }
-}
+// The hand-written customer gateway (test/helpers/hand-cgw.ts), both tunnels loaded.
+customer = await startHandCgw({ ns: CGW_NS, dir });
+const cgw = customer;
+const { swanctl, initiate } = cgw;
 
 async function ping(ns: string, to: string, from?: string): Promise<boolean> {
   const source = from ? ["-I", from] : [];
@@ -277,40 +180,32 @@ t.test("blackhole silences a tunnel, heal brings it back", async (t) => {
 
 t.test("terminate deletes the tunnel on the customer's side too", async (t) => {
   const s = sim as VgwSim;
-  t.equal(customerSas().get("aws1"), "ESTABLISHED");
+  t.equal(cgw.sas().get("aws1"), "ESTABLISHED");
   await s.terminate(1);
-  await waitFor("the customer's aws1 IKE_SA gone", () => !customerSas().has("aws1"), 5000);
+  await waitFor("the customer's aws1 IKE_SA gone", () => !cgw.sas().has("aws1"), 5000);
   t.notOk((await s.sas())[0].ike, "no IKE_SA left on AWS's side");
   await s.terminate(1);
   t.pass("terminating again is harmless");
-  t.equal(customerSas().get("aws2"), "ESTABLISHED", "tunnel 2 untouched");
+  t.equal(cgw.sas().get("aws2"), "ESTABLISHED", "tunnel 2 untouched");
 });
 
 t.test("a wrong pre-shared key is refused", async (t) => {
-  const WRONG = '"Wrong.psk_0123456789abcdefgh"';
-  const wrong1 = await fill(
-    "swanctl.conf",
-    { "@PSK1@": WRONG, "@PSK2@": `"${PSK[1]}"` },
-    "w1.conf",
-  );
+  const WRONG = "Wrong.psk_0123456789abcdefgh";
+  const wrong1 = await cgw.writeSwanctlConf([WRONG, PSK[1]], "w1.conf");
   swanctl("--load-creds", "--file", wrong1);
   t.notOk(initiate("aws1"), "IKEv2 with a wrong key does not come up");
-  t.not(customerSas().get("aws1"), "ESTABLISHED", "no IKE_SA on the customer's side");
-  t.match(await customerLog(), /AUTHENTICATION_FAILED/, "AWS said why");
+  t.not(cgw.sas().get("aws1"), "ESTABLISHED", "no IKE_SA on the customer's side");
+  t.match(await cgw.log(), /AUTHENTICATION_FAILED/, "AWS said why");
 
   swanctl("--terminate", "--ike", "aws2", "--timeout", "5");
-  await waitFor("the customer's aws2 IKE_SA gone", () => !customerSas().has("aws2"), 5000);
-  const wrong2 = await fill(
-    "swanctl.conf",
-    { "@PSK1@": `"${PSK[0]}"`, "@PSK2@": WRONG },
-    "w2.conf",
-  );
+  await waitFor("the customer's aws2 IKE_SA gone", () => !cgw.sas().has("aws2"), 5000);
+  const wrong2 = await cgw.writeSwanctlConf([PSK[0], WRONG], "w2.conf");
   swanctl("--load-creds", "--file", wrong2);
   t.notOk(initiate("aws2"), "IKEv1 main mode with a wrong key does not come up");
-  t.not(customerSas().get("aws2"), "ESTABLISHED", "no IKE_SA on the customer's side");
+  t.not(cgw.sas().get("aws2"), "ESTABLISHED", "no IKE_SA on the customer's side");
   t.same((await (sim as VgwSim).sas())[1].ike, undefined, "nor on AWS's side");
 
-  swanctl("--load-creds", "--file", swanctlConf);
+  swanctl("--load-creds", "--file", cgw.swanctlConf);
   t.ok(initiate("aws1"), "with the right keys tunnel 1 comes up");
   t.ok(initiate("aws2"), "and tunnel 2");
 });
@@ -318,9 +213,9 @@ t.test("a wrong pre-shared key is refused", async (t) => {
 t.test("an algorithm outside the tunnel's set is refused", async (t) => {
   t.notOk(initiate("bad-ike1"), "tunnel 1 refuses DH group 15 (IKEv2)");
   t.notOk(initiate("bad-ike2"), "tunnel 2 refuses AES256/SHA2-256 (IKEv1)");
-  const sas = customerSas();
+  const sas = cgw.sas();
   t.notOk(sas.get("bad-ike1") === "ESTABLISHED" || sas.get("bad-ike2") === "ESTABLISHED");
-  t.match(await customerLog(), /NO_PROPOSAL_CHOSEN/, "AWS chose no proposal");
+  t.match(await cgw.log(), /NO_PROPOSAL_CHOSEN/, "AWS chose no proposal");
 });
 
 t.test("stop removes the simulator's namespaces and links", async (t) => {
