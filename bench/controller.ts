@@ -13,6 +13,7 @@ import { DescribeRouteTablesCommand, StopInstancesCommand } from "@aws-sdk/clien
 import { decide, initialState } from "../control-plane/src/decide/engine.ts";
 import type { Observation } from "../control-plane/src/decide/types.ts";
 import { Ec2 } from "../control-plane/src/ec2/client.ts";
+import { connectionPairs } from "../control-plane/src/fleet/connections.ts";
 import { managedRoutes } from "../control-plane/src/fleet/routes.ts";
 import { DEFAULT_FAILOVER } from "../control-plane/src/fleet/schema.ts";
 import type { FailoverPolicy, Fleet } from "../control-plane/src/fleet/types.ts";
@@ -82,7 +83,7 @@ function engineTick(connections: number, tables: number, cidrs: number) {
       ]),
     ),
     sides: fleet.connections.flatMap((c) =>
-      c.between.map((pair) => ({
+      connectionPairs(c).map((pair) => ({
         connection: c.name,
         pair,
         routes: routes

@@ -7,6 +7,9 @@ import type { AwsVpnEntryInput } from "./schema.ts";
  * holds a key: each tunnel's key goes to its own file, named after the connection and tunnel.
  */
 
+/** An entry's tunnels in the agent, and in its status: `<entry>-t1` and `<entry>-t2`. */
+export const awsTunnelName = (entry: string, index: 1 | 2) => `${entry}-t${index}`;
+
 /** `<dir>/<vpn-id>-tunnel<n>.psk`, n = 1 or 2 in AWS's order. */
 export function pskFilePath(dir: string, vpnConnectionId: string, n: 1 | 2): string {
   return join(dir, `${vpnConnectionId}-tunnel${n}.psk`);

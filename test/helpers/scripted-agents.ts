@@ -36,8 +36,9 @@ export class ScriptedAgents {
     for (const a of fleet.appliances) {
       const pair = fleet.pairs.find((p) => p.members.includes(a.name));
       const farPairs = fleet.connections
-        .filter((c) => pair && c.between.includes(pair.name))
-        .map((c) => c.between.find((p) => p !== pair?.name));
+        .flatMap((c) => (c.kind === "site-to-site" ? [c.between] : []))
+        .filter((between) => pair && between.includes(pair.name))
+        .map((between) => between.find((p) => p !== pair?.name));
       const far = fleet.pairs.filter((p) => farPairs.includes(p.name)).flatMap((p) => p.members);
       agents.#tunnels.set(a.name, Object.fromEntries(far.map((f) => [f, "up" as TunnelState])));
       await agents.up(a.name);

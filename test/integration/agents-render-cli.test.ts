@@ -1,8 +1,15 @@
 import { readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import {
+  CreateCustomerGatewayCommand,
+  CreateVpnConnectionCommand,
+  CreateVpnGatewayCommand,
+  EC2Client,
+} from "@aws-sdk/client-ec2";
 import t from "tap";
-import { parse, parseAllDocuments } from "yaml";
+import { parse, parseAllDocuments, stringify } from "yaml";
 import { HUB } from "../fixtures/agent-fleets.ts";
+import { startMoto } from "../helpers/moto.ts";
 import { swanpair } from "../helpers/swanpair-bin.ts";
 import { tempDir } from "../helpers/temp-dir.ts";
 
@@ -48,7 +55,7 @@ t.test("--appliance: that appliance's config only", async (t) => {
 
   const unknown = await swanpair("agents", "render", "--config", fleet, "--appliance", "x9");
   t.equal(unknown.code, 2, "an appliance the fleet lacks is bad usage");
-  t.match(unknown.stderr, /--appliance x9: the fleet has no such appliance; defined: h1, h2,/);
+  t.match(unknown.stderr, /no appliance named "x9" in the fleet \(h1, h2,/);
   t.equal(unknown.stdout, "");
 });
 
@@ -138,3 +145,66 @@ t.test("--help names the verb and its examples", async (t) => {
   t.match(help.stdout, /--appliance <name>/);
   t.match(help.stdout, /\$ swanpair agents render --config fleet.yaml --out /);
 });
+
+t.test(
+  "aws-vpn: each member's VPN connection is read from EC2 (moto) and held to AWS's rules",
+  async (t) => {
+    const moto = await startMoto(t);
+    const ec2 = new EC2Client({ region: "eu-west-1", endpoint: moto.endpoint });
+    t.teardown(() => ec2.destroy());
+    const vgw = await ec2.send(new CreateVpnGatewayCommand({ Type: "ipsec.1" }));
+    const ids: string[] = [];
+    for (const ip of ["198.18.0.11", "198.18.0.12"]) {
+      const cgw = await ec2.send(
+        new CreateCustomerGatewayCommand({ Type: "ipsec.1", PublicIp: ip, BgpAsn: 65000 }),
+      );
+      const vpn = await ec2.send(
+        new CreateVpnConnectionCommand({
+          Type: "ipsec.1",
+          CustomerGatewayId: cgw.CustomerGateway?.CustomerGatewayId,
+          VpnGatewayId: vgw.VpnGateway?.VpnGatewayId,
+        }),
+      );
+      ids.push(vpn.VpnConnection?.VpnConnectionId ?? "");
+    }
+    const withAws = async (vpnConnections: Record<string, string>) => {
+      const tree = parse(HUB);
+      tree.endpoint = moto.endpoint;
+      tree.connections.push({
+        name: "hub-aws",
+        kind: "aws-vpn",
+        pair: "hub-pair",
+        remoteCidrs: ["10.99.0.0/16"],
+        vpnConnections,
+        pathTarget: "10.99.0.10",
+      });
+      const file = join(dir, `aws-${Object.values(vpnConnections).join("-")}.yaml`);
+      await writeFile(file, stringify(tree));
+      return file;
+    };
+
+    // moto serves one fixed document: both tunnels on one endpoint and one /30, which AWS never
+    // does; the refusal names the fleet field and the element.
+    const file = await withAws({ h1: ids[0] ?? "", h2: ids[1] ?? "" });
+    const r = await swanpair("agents", "render", "--config", file, "--appliance", "h1");
+    t.equal(r.code, 2, r.stderr);
+    t.match(
+      r.stderr,
+      `connections[2].vpnConnections.h1: ${ids[0]}: vpn_connection/ipsec_tunnel[2]/vpn_gateway/tunnel_inside_address:`,
+    );
+    t.notMatch(r.stderr, "vpnConnections.h2", "only h1's VPN connection was read");
+    t.equal(r.stdout, "");
+
+    const others = await swanpair("agents", "render", "--config", file, "--appliance", "e1");
+    t.equal(others.code, 0, "an appliance outside the pair needs no VPN connection");
+    t.notMatch(others.stdout, "aws-vpn");
+
+    const unknown = await withAws({ h1: "vpn-0123456789abcdef0", h2: ids[1] ?? "" });
+    const missing = await swanpair("agents", "render", "--config", unknown, "--json");
+    t.equal(missing.code, 1, "a VPN connection EC2 does not know is a failed call");
+    t.match(JSON.parse(missing.stdout).error, {
+      code: "SWP_ERR_EC2_CALL",
+      message: /DescribeVpnConnections: InvalidVpnConnectionID\.NotFound/,
+    });
+  },
+);

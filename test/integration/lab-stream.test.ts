@@ -1,15 +1,14 @@
-import { type ChildProcess, type SpawnOptions, spawn } from "node:child_process";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { createInterface } from "node:readline";
-import t, { type Test } from "tap";
+import t from "tap";
 import {
   analyzeFlow,
   firstThroughAfter,
   lostAfter,
 } from "../../control-plane/src/lab/traffic/analyze.ts";
 import { flows, readStreamRecords } from "../../control-plane/src/lab/traffic/records.ts";
-import { createPeerPair, nsExec, nsSpawn, stopChild } from "../helpers/netns.ts";
+import { createPeerPair, nsExec, stopChild } from "../helpers/netns.ts";
+import { STREAM_BIN as BIN, endpoint } from "../helpers/stream-endpoint.ts";
 import { spawnCli } from "../helpers/swanpair-bin.ts";
 import { tempDir } from "../helpers/temp-dir.ts";
 
@@ -19,49 +18,10 @@ import { tempDir } from "../helpers/temp-dir.ts";
  * of about that length, lose nothing once traffic is through again, and hold its rate.
  */
 
-const BIN = resolve(import.meta.dirname, "../helpers/lab-stream-bin.ts");
 const RATE = 50;
 const CUT_MS = 600;
 const wallMs = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
-
-interface Endpoint {
-  child: ChildProcess;
-  /** Resolves once it logged "stream started". */
-  started: Promise<void>;
-  /** SIGTERM, then its exit code and what it printed on stdout. */
-  stop(): Promise<{ code: number | null; stdout: string; stderr: string }>;
-}
-
-/** In namespace `ns`, or without one on this host's loopback. */
-function endpoint(t: Test, ns: string | undefined, args: string[]): Endpoint {
-  const argv = [BIN, "lab", "stream", ...args];
-  const stdio: SpawnOptions = { stdio: ["ignore", "pipe", "pipe"] };
-  const child = ns
-    ? nsSpawn(ns, process.execPath, argv, stdio)
-    : spawn(process.execPath, argv, stdio);
-  t.teardown(() => stopChild(child, "SIGKILL"));
-  let stdout = "";
-  const stderr: string[] = [];
-  child.stdout?.on("data", (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  const started = new Promise<void>((resolveStart, reject) => {
-    createInterface({ input: child.stderr as NodeJS.ReadableStream }).on("line", (line) => {
-      stderr.push(line);
-      if (line.includes('"msg":"stream started"')) resolveStart();
-    });
-    child.once("exit", (code) => reject(new Error(`exited (${code}): ${stderr.join("\n")}`)));
-  });
-  return {
-    child,
-    started,
-    async stop() {
-      await stopChild(child);
-      return { code: child.exitCode, stdout, stderr: stderr.join("\n") };
-    },
-  };
-}
 
 const ms = (n: number | null | undefined) => (n == null ? "-" : `${n.toFixed(1)} ms`);
 

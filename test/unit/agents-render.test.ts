@@ -7,6 +7,7 @@ import {
   type RenderedAgentConfig,
   renderAgentConfigs,
 } from "../../control-plane/src/agents-config/render.ts";
+import { connectionPairs } from "../../control-plane/src/fleet/connections.ts";
 import { loadFleetText } from "../../control-plane/src/fleet/load.ts";
 import type { Fleet } from "../../control-plane/src/fleet/types.ts";
 import {
@@ -111,7 +112,7 @@ function assertMesh(t: Test, fleet: Fleet, configs: Map<string, ConfigInput>) {
   };
   const expected = new Map<string, string[]>();
   for (const c of fleet.connections) {
-    const [left, right] = c.between.map((p) => pairs.get(p));
+    const [left, right] = connectionPairs(c).map((p) => pairs.get(p));
     if (!left || !right) throw new Error(`connection ${c.name}: unknown pair`);
     for (const [near, far] of [
       [left, right],

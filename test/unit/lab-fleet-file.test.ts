@@ -3,6 +3,7 @@ import { stringify } from "yaml";
 import { loadConfigText } from "../../agent/src/config/load.ts";
 import { formatLoadResult } from "../../common/yaml-config.ts";
 import { renderAgentConfigs } from "../../control-plane/src/agents-config/render.ts";
+import { connectionPairs } from "../../control-plane/src/fleet/connections.ts";
 import { loadFleetText } from "../../control-plane/src/fleet/load.ts";
 import { managedRoutes } from "../../control-plane/src/fleet/routes.ts";
 import { LAB_AGENT_PORT, labFleet } from "../../control-plane/src/lab/fleet-file.ts";
@@ -62,7 +63,7 @@ for (const name of LAB_NAMES) {
       "one pair per VPC, preferred as planned",
     );
     t.same(
-      fleet.connections.map((c) => c.between),
+      fleet.connections.map((c) => connectionPairs(c)),
       plan.connections.map((c) => c.between.map((v) => `${v}-pair`)),
       "connections between the VPCs' pairs",
     );

@@ -1,4 +1,5 @@
 import type { ParsedAwsVpn, ParsedConfig } from "../../../common/agent-config/schema.ts";
+import { awsTunnelName } from "../../../common/aws-vpn/entry.ts";
 import { pskProblem } from "../../../common/aws-vpn/rules.ts";
 import { espProposalsFor, ikeProposalsFor } from "../../../common/aws-vpn/strongswan-proposals.ts";
 import { cidrsOverlap, cidrWithin, parseCidr, sameIp } from "../../../common/cidr.ts";
@@ -20,8 +21,6 @@ import type { ResolvedTunnel } from "./types.ts";
 const ANY = "0.0.0.0/0";
 /** NAME_PATTERN allows 63 characters, and the tunnels add "-t1". */
 export const AWS_ENTRY_NAME_MAX = 60;
-
-export const awsTunnelName = (entry: string, index: 1 | 2) => `${entry}-t${index}`;
 
 export function resolveAwsVpn(
   parsed: ParsedConfig,

@@ -1,6 +1,7 @@
 import type { ConfigInput } from "../../../common/agent-config/schema.ts";
 import { pskParameterName } from "../../../common/psk-names.ts";
 import type { Appliance, Fleet } from "../fleet/types.ts";
+import { awsVpnParts, type VpnConnections } from "./aws-vpn.ts";
 import { forAppliance, type RenderFacts } from "./facts.ts";
 import type { Mesh } from "./mesh.ts";
 
@@ -14,6 +15,7 @@ export function agentConfig(
   mesh: Mesh,
   facts: RenderFacts,
   pskPrefix: string,
+  vpns: VpnConnections,
 ): ConfigInput {
   const { settings } = facts;
   const own = addressOf(facts, appliance.name);
@@ -55,6 +57,7 @@ export function agentConfig(
         ...settings.probe,
       }))
     : [];
+  const aws = awsVpnParts(fleet, appliance.name, facts, vpns);
   return {
     appliance: { name: appliance.name, localAddress: own.private, publicAddress: own.public },
     datapath: settings.datapath,
@@ -68,8 +71,8 @@ export function agentConfig(
       ...(agent.kind === "https" && { listen: listen(agent.url, own.private, settings, path) }),
     },
     ssm: { region: fleet.region, ...(endpoint !== undefined && { endpoint }) },
-    tunnels,
-    ...(paths.length > 0 && { paths }),
+    tunnels: [...tunnels, ...aws.entries],
+    ...(paths.length + aws.paths.length > 0 && { paths: [...paths, ...aws.paths] }),
   };
 }
 

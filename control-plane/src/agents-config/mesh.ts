@@ -39,7 +39,7 @@ export function meshOf(fleet: Fleet, appliance: string): Mesh {
   if (pair === undefined) return mesh;
   const pairs = new Map(fleet.pairs.map((p) => [p.name, p]));
   for (const c of fleet.connections) {
-    if (!c.between.includes(pair.name)) continue;
+    if (c.kind === "aws-vpn" || !c.between.includes(pair.name)) continue;
     const far = farPair(pairs, c.between, pair.name);
     for (const member of far.members) {
       const priority = member === far.preferred ? TUNNEL_PRIORITY.preferred : TUNNEL_PRIORITY.other;

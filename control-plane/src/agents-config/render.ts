@@ -1,8 +1,9 @@
 import { Document } from "yaml";
 import type { ConfigInput } from "../../../common/agent-config/schema.ts";
 import type { ConfigIssue } from "../../../common/yaml-config.ts";
-import type { Fleet } from "../fleet/types.ts";
+import type { Appliance, Fleet } from "../fleet/types.ts";
 import { keyPrefix } from "../keys/tunnel-keys.ts";
+import { awsVpnIssues, type VpnConnections } from "./aws-vpn.ts";
 import { agentConfig } from "./config.ts";
 import { renderFacts } from "./facts.ts";
 import { meshOf } from "./mesh.ts";
@@ -30,8 +31,9 @@ export type RenderAgentsResult =
  */
 export function renderAgentConfigs(
   fleet: Fleet,
-  options: { appliance?: string } = {},
+  options: { appliance?: string; vpns?: VpnConnections } = {},
 ): RenderAgentsResult {
+  const vpns = options.vpns ?? new Map();
   const targets = fleet.appliances.filter(
     (a) => options.appliance === undefined || a.name === options.appliance,
   );
@@ -40,19 +42,24 @@ export function renderAgentConfigs(
   const rendered = targets.map((appliance) => ({ appliance, mesh: meshOf(fleet, appliance.name) }));
   const facts = renderFacts(fleet, rendered);
   const prefix = keyPrefix(fleet);
-  if (!facts.ok || !prefix.ok) {
+  const vpnIssues = targets.flatMap((a) => awsVpnIssues(fleet, a.name, publicOf(a), vpns));
+  if (!facts.ok || !prefix.ok || vpnIssues.length > 0) {
     const issue = prefix.ok
       ? []
       : [{ path: "keys.ssm.prefix", rule: "required", message: `is required: ${prefix.problem}` }];
-    return { ok: false, issues: [...(facts.ok ? [] : facts.issues), ...issue] };
+    return { ok: false, issues: [...(facts.ok ? [] : facts.issues), ...issue, ...vpnIssues] };
   }
   return {
     ok: true,
     configs: rendered.map(({ appliance, mesh }) => {
-      const config = agentConfig(fleet, appliance, mesh, facts.facts, prefix.prefix);
+      const config = agentConfig(fleet, appliance, mesh, facts.facts, prefix.prefix, vpns);
       return { appliance: appliance.name, config, yaml: toYaml(appliance.name, config) };
     }),
   };
+}
+
+function publicOf(a: Appliance): string | undefined {
+  return a.address?.public ?? a.address?.private;
 }
 
 function toYaml(appliance: string, config: ConfigInput): string {

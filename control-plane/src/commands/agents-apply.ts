@@ -1,18 +1,16 @@
 import type { ConfigPushResult, ConfigRefusal } from "../../../common/agent-api/status.ts";
-import { ConfigInvalidError, emit, useColor } from "../../../common/cli.ts";
-import { type ConfigIssue, formatIssue, issueReport } from "../../../common/yaml-config.ts";
-import { renderAgentConfigs } from "../agents-config/render.ts";
-import type { Fleet } from "../fleet/types.ts";
+import { emit, useColor } from "../../../common/cli.ts";
+import { type ConfigIssue, formatIssue } from "../../../common/yaml-config.ts";
 import { type AgentAnswer, askAgent, reachable } from "../tunnels/ask-agents.ts";
 import { noteTable, type Row } from "../tunnels/format.ts";
 import {
   ACT_TIMEOUT_MS,
-  applianceOrExit,
   exitIfTrouble,
   type OperatorCertOptions,
   operatorCertOptions,
   withOperatorCert,
 } from "./agent-commands.ts";
+import { renderOrExit } from "./agents-render.ts";
 import { AGENT_TIMEOUT_MS, loadOrExit, type Verb } from "./shared.ts";
 
 /**
@@ -169,18 +167,6 @@ interface ApplyOptions extends OperatorCertOptions {
   json?: boolean;
 }
 
-/** Every appliance's rendered config (or one's), by name; a fleet that lacks facts exits 2. */
-function renderOrExit(fleet: Fleet, file: string, appliance: string | undefined) {
-  if (appliance !== undefined) applianceOrExit(fleet, appliance);
-  const result = renderAgentConfigs(fleet, appliance === undefined ? {} : { appliance });
-  if (!result.ok) {
-    throw new ConfigInvalidError(
-      issueReport(file, { ok: false, issues: result.issues, warnings: [] }),
-    );
-  }
-  return new Map(result.configs.map((c) => [c.appliance, c.yaml]));
-}
-
 export const agentsApply: Verb = {
   path: "agents apply",
   examples: [
@@ -204,7 +190,9 @@ export const agentsApply: Verb = {
         .option("--json", "print as JSON"),
     ).action(async (opts: ApplyOptions) => {
       const fleet = await withOperatorCert(await loadOrExit(opts.config), opts);
-      const rendered = renderOrExit(fleet, opts.config, opts.appliance);
+      const rendered = new Map(
+        (await renderOrExit(fleet, opts.config, opts.appliance)).map((c) => [c.appliance, c.yaml]),
+      );
       const targets = fleet.appliances.filter((a) => rendered.has(a.name));
       const view = opts.dryRun
         ? dryRunView(

@@ -1,12 +1,35 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "../../../common/atomic-write.ts";
-import { ConfigInvalidError, EXIT, ExitError, emit } from "../../../common/cli.ts";
+import { ConfigInvalidError, emit } from "../../../common/cli.ts";
 import { issueReport } from "../../../common/yaml-config.ts";
 import { renderAgentConfigs } from "../agents-config/render.ts";
+import { readVpnConnections } from "../agents-config/vpn-connections.ts";
+import type { Fleet } from "../fleet/types.ts";
+import { applianceOrExit } from "./agent-commands.ts";
 import { loadOrExit, type Verb } from "./shared.ts";
 
 /** `swanpair agents render`: each appliance's agent config, derived from the fleet file. */
+
+/**
+ * Every appliance's rendered config (or one's), with the VPN connections of its aws-vpn
+ * connections read from EC2; a fleet that lacks facts exits 2.
+ */
+export async function renderOrExit(fleet: Fleet, file: string, appliance: string | undefined) {
+  if (appliance !== undefined) applianceOrExit(fleet, appliance);
+  const names = appliance === undefined ? fleet.appliances.map((a) => a.name) : [appliance];
+  const { vpns, issues } = await readVpnConnections(fleet, names);
+  const result =
+    issues.length > 0
+      ? { ok: false as const, issues }
+      : renderAgentConfigs(fleet, { ...(appliance !== undefined && { appliance }), vpns });
+  // The fleet is valid for the controller, but lacks what the configs need: where to add it.
+  if (!result.ok)
+    throw new ConfigInvalidError(
+      issueReport(file, { ok: false, issues: result.issues, warnings: [] }),
+    );
+  return result.configs;
+}
 
 interface RenderOptions {
   config: string;
@@ -33,24 +56,7 @@ export const agentsRender: Verb = {
       .option("--out <dir>", "write <dir>/<appliance>.yaml (mode 0644: they hold no keys)")
       .action(async (opts: RenderOptions) => {
         const fleet = await loadOrExit(opts.config);
-        const names = fleet.appliances.map((a) => a.name);
-        if (opts.appliance !== undefined && !names.includes(opts.appliance)) {
-          throw new ExitError(
-            EXIT.usage,
-            `--appliance ${opts.appliance}: the fleet has no such appliance; defined: ${names.join(", ")}`,
-          );
-        }
-        const result = renderAgentConfigs(
-          fleet,
-          opts.appliance === undefined ? {} : { appliance: opts.appliance },
-        );
-        // The fleet is valid for the controller, but lacks what the configs need: where to add it.
-        if (!result.ok) {
-          throw new ConfigInvalidError(
-            issueReport(opts.config, { ok: false, issues: result.issues, warnings: [] }),
-          );
-        }
-        const { configs } = result;
+        const configs = await renderOrExit(fleet, opts.config, opts.appliance);
         const { out } = opts;
         if (out === undefined) {
           emit(

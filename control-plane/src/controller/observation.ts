@@ -5,6 +5,7 @@
  */
 
 import type { AgentStatus } from "../../../common/agent-api/status.ts";
+import { awsTunnelName } from "../../../common/aws-vpn/entry.ts";
 import { newestFence } from "../decide/fence.ts";
 import { observedEnis, routesTarget, type Side, sideKey } from "../decide/sides.ts";
 import type {
@@ -87,8 +88,8 @@ export function currentOwner(side: Side, observed: SideObservation): string | un
  * The tunnel from an appliance to a far appliance is the agent tunnel named after the far
  * appliance (on a1, the tunnel to b1 is "b1"). Connecting counts as down: it carries nothing.
  */
-function tunnelTo(status: AgentStatus, far: string): TunnelState {
-  const tunnel = status.tunnels.find((t) => t.name === far);
+function tunnelTo(status: AgentStatus, name: string): TunnelState {
+  const tunnel = status.tunnels.find((t) => t.name === name);
   if (tunnel === undefined) return "unknown";
   return tunnel.state === "up" ? "up" : "down";
 }
@@ -116,8 +117,12 @@ function counterparts(
   });
 }
 
-/** Per connection, the member's tunnel to the far owner (the best of both without an answering one). */
+/**
+ * Per connection, the member's tunnel to the far owner (the best of both without an answering
+ * one); towards an AWS managed VPN, the best of its VPN connection's two tunnels.
+ */
 function memberTunnels(
+  fleet: Fleet,
   member: string,
   status: AgentStatus,
   sides: readonly Side[],
@@ -125,9 +130,14 @@ function memberTunnels(
   agents: Gathered["agents"],
 ): Record<string, TunnelState> {
   const out: Record<string, TunnelState> = {};
+  const best = (states: TunnelState[]): TunnelState =>
+    states.includes("up") ? "up" : states.includes("down") ? "down" : "unknown";
   for (const { connection, far } of counterparts(member, sides, owners, agents)) {
-    const states = far.map((f) => tunnelTo(status, f));
-    out[connection] = states.includes("up") ? "up" : states.includes("down") ? "down" : "unknown";
+    out[connection] = best(far.map((f) => tunnelTo(status, f)));
+  }
+  for (const c of fleet.connections) {
+    if (c.kind !== "aws-vpn" || c.vpnConnections[member] === undefined) continue;
+    out[c.name] = best([1, 2].map((n) => tunnelTo(status, awsTunnelName(c.name, n as 1 | 2))));
   }
   return out;
 }
@@ -180,7 +190,7 @@ export function toObservation(fleet: Fleet, sides: readonly Side[], g: Gathered)
     const witnessed = farTunnels(a.name, sides, g.agents, owners);
     members[a.name] = {
       agentReachable: status !== undefined,
-      tunnels: status ? memberTunnels(a.name, status, sides, owners, g.agents) : {},
+      tunnels: status ? memberTunnels(fleet, a.name, status, sides, owners, g.agents) : {},
       ...(probes ? { pathProbes: probes } : {}),
       ...(witnessed ? { farTunnels: witnessed } : {}),
       ...(ec2 ? { ec2 } : {}),

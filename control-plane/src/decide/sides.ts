@@ -1,9 +1,10 @@
 /**
  * The unit of decision is a connection side: the routes in one pair's VPC that lead to the
- * far pair's VPC. This module derives the sides from the fleet and compares them with what
+ * far pair's VPC (or, for an aws-vpn connection, to the networks behind AWS). This module derives the sides from the fleet and compares them with what
  * EC2 shows.
  */
 
+import { connectionPairs } from "../fleet/connections.ts";
 import { managedRoutes, vpcTables } from "../fleet/routes.ts";
 import type { Fleet, ManagedRoute } from "../fleet/types.ts";
 import type { ObservedRoute } from "./types.ts";
@@ -50,7 +51,7 @@ export function sidesOf(fleet: Fleet): readonly Side[] {
 function deriveSides(fleet: Fleet): Side[] {
   const routes = managedRoutes(fleet);
   return fleet.connections.flatMap((connection) =>
-    connection.between.map((pairName) => {
+    connectionPairs(connection).map((pairName) => {
       const pair = find(fleet.pairs, pairName, "pair");
       const enis = Object.fromEntries(
         pair.members.map((m) => [m, find(fleet.appliances, m, "appliance").eni]),

@@ -44,30 +44,33 @@ function resolver(fleet: Fleet) {
   };
 }
 
-/** Each connection's two sides as [connection, pair here, pair there], in file order. */
-function sides(fleet: Fleet): Array<[string, string, string]> {
-  return fleet.connections.flatMap((c): Array<[string, string, string]> => {
+/**
+ * Each connection's sides as [connection, pair here, destinations], in file order: a
+ * site-to-site side routes the far pair's VPC, an aws-vpn side the networks behind AWS.
+ */
+function sides(fleet: Fleet, r: ReturnType<typeof resolver>): Array<[string, string, string[]]> {
+  return fleet.connections.flatMap((c): Array<[string, string, string[]]> => {
+    if (c.kind === "aws-vpn") return [[c.name, c.pair, c.remoteCidrs]];
     const [left, right] = c.between;
     return [
-      [c.name, left, right],
-      [c.name, right, left],
+      [c.name, left, r.vpcOfPair(right).cidrs],
+      [c.name, right, r.vpcOfPair(left).cidrs],
     ];
   });
 }
 
 /**
  * For each connection, for each side's pair: for each in-place route table of that pair's VPC,
- * one route per CIDR of the other side's VPC; then, for each subnet of the VPC's swap groups,
+ * one route per destination of the side; then, for each subnet of the VPC's swap groups,
  * one association. Ordered as the file lists connections, sides, tables, CIDRs, groups and
  * subnets, so the same fleet always yields the same list.
  */
 export function managedRoutes(fleet: Fleet): ManagedRoute[] {
   const r = resolver(fleet);
-  return sides(fleet).flatMap(([connection, pair, other]): ManagedRoute[] => {
+  return sides(fleet, r).flatMap(([connection, pair, destinations]): ManagedRoute[] => {
     const here = r.vpcOfPair(pair);
-    const there = r.vpcOfPair(other);
     const routes = here.routeTables.flatMap((routeTable) =>
-      there.cidrs.map((destination) => ({ connection, pair, routeTable, destination })),
+      destinations.map((destination) => ({ connection, pair, routeTable, destination })),
     );
     const members = r.pairOf(pair).members;
     const associations = (here.swap ?? []).flatMap((group) =>
@@ -93,18 +96,17 @@ export function managedRoutes(fleet: Fleet): ManagedRoute[] {
 
 /**
  * The routes each swap group's member tables hold for their member: for each side whose VPC
- * has swap groups, for each group and member, one route per CIDR of the far VPC, pointing at
+ * has swap groups, for each group and member, one route per destination of the side, pointing at
  * that member's ENI. The decision engine never sees these; they are prepared ahead of a
  * failover so that moving a subnet moves all its routes at once.
  */
 export function preparedRoutes(fleet: Fleet): PreparedRoute[] {
   const r = resolver(fleet);
-  return sides(fleet).flatMap(([connection, pair, other]) => {
+  return sides(fleet, r).flatMap(([connection, pair, destinations]) => {
     const here = r.vpcOfPair(pair);
-    const there = r.vpcOfPair(other);
     return (here.swap ?? []).flatMap((group) =>
       Object.entries(group.tables).flatMap(([member, routeTable]) =>
-        there.cidrs.map((destination) => ({
+        destinations.map((destination) => ({
           route: { connection, pair, routeTable, destination },
           member,
           eni: r.eniOf(member),

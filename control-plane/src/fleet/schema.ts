@@ -237,6 +237,16 @@ const agentsSchema = z
         preset: z.enum(PROPOSAL_PRESETS).default("modern").describe("the agents' proposal set"),
       })
       .prefault({}),
+    awsVpn: z
+      .strictObject({
+        pskDir: absPath
+          .default("/etc/swanpair/aws-vpn")
+          .describe(
+            "on the appliances: where `swanpair-agent import-vpn --psk-dir` wrote the keys of the member's VPN connection (<vpn-id>-tunnel<n>.psk); {appliance} stands for the appliance's name",
+          ),
+      })
+      .prefault({})
+      .describe("the aws-vpn connections' entries in the rendered configs"),
     probe: z
       .strictObject({
         intervalMs: z.number().int().min(50).max(60_000).optional(),
@@ -326,7 +336,7 @@ const pairSchema = z.strictObject({
     .describe("member that carries the routes when both are healthy; default: the first member"),
 });
 
-const connectionSchema = z.strictObject({
+const siteToSiteSchema = z.strictObject({
   name,
   kind: z
     .literal("site-to-site")
@@ -334,6 +344,30 @@ const connectionSchema = z.strictObject({
     .describe("software site-to-site between two pairs' VPCs"),
   between: z.array(name).describe("exactly two pair names, in different VPCs"),
 });
+
+const awsVpnSchema = z.strictObject({
+  name,
+  kind: z
+    .literal("aws-vpn")
+    .describe(
+      "a pair in front of an AWS virtual private gateway or transit gateway, one Site-to-Site VPN connection per member",
+    ),
+  pair: name.describe("the pair whose VPC routes the networks behind AWS to its active member"),
+  remoteCidrs: z
+    .array(cidr)
+    .min(1)
+    .describe(
+      "the networks behind the VPN gateway (e.g. the far VPC's CIDRs); each managed table of the pair's VPC routes them to the active member",
+    ),
+  vpnConnections: z
+    .record(name, ec2Id("vpn"))
+    .describe("per member of the pair, the id of its VPN connection, whose customer gateway it is"),
+  pathTarget: ip.describe(
+    "an address behind AWS that answers ICMP echo: each member pings it through the VPC's routes, so through the active member, and the controller counts a failed ping as the outside witness of that member's death",
+  ),
+});
+
+const connectionSchema = z.discriminatedUnion("kind", [siteToSiteSchema, awsVpnSchema]);
 
 export const fleetSchema = z.strictObject({
   region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d{1,2}$/, {

@@ -63,6 +63,8 @@ export interface AgentDefaults {
   /** `socket` is for https agents; a unix agent's socket is its URL's path. */
   api: { socket: string; tls?: { ca: string; cert: string; key: string } };
   crypto: { preset: "modern" | "aws-compatible" };
+  /** `pskDir` (may hold {appliance}): where import-vpn wrote the aws-vpn keys on the appliance. */
+  awsVpn: { pskDir: string };
   /** Timers of every rendered tunnel probe and path; unset ones are the agent's defaults. */
   probe?: { intervalMs?: number; fall?: number; rise?: number };
 }
@@ -81,11 +83,30 @@ export interface Pair {
   preferred: string;
 }
 
+export type Connection = SiteToSite | AwsVpnLink;
+
 /** Software site-to-site: each VPC's routes to the other point at its pair's active member. */
-export interface Connection {
+export interface SiteToSite {
   name: string;
   kind: "site-to-site";
   between: [string, string];
+}
+
+/**
+ * Software VPN to an AWS managed VPN: the pair's VPC routes `remoteCidrs` to its active
+ * member; each member is the customer gateway of its own VPN connection, and AWS's side
+ * follows whichever connection has its tunnels up.
+ */
+export interface AwsVpnLink {
+  name: string;
+  kind: "aws-vpn";
+  pair: string;
+  /** Canonical CIDR text of the networks behind the VPN gateway. */
+  remoteCidrs: string[];
+  /** Member name to its VPN connection id, in the pair's member order. */
+  vpnConnections: Record<string, string>;
+  /** Answers ICMP echo behind AWS: the members' path probes through the active member. */
+  pathTarget: string;
 }
 
 export interface FailoverPolicy {

@@ -10,8 +10,9 @@ import {
 } from "../../../common/cidr.ts";
 import { checkTlsFiles, type Files, type IssueSink } from "../../../common/config-files.ts";
 import { type ConfigIssue, formatPath } from "../../../common/yaml-config.ts";
+import { connectionPairs } from "./connections.ts";
 import { type ParsedFleet, parseAgentUrl } from "./schema.ts";
-import type { AgentEndpoint, Fleet } from "./types.ts";
+import type { AgentEndpoint, Connection, Fleet } from "./types.ts";
 
 /**
  * Rules across fields and lists of the fleet file, on top of the zod output. Pure: what
@@ -70,6 +71,17 @@ function checkDuplicates(parsed: ParsedFleet, sink: Sink): void {
           Object.entries(g.tables).map(([m, r]): [string, string] => [swapTablePath(i, j, m), r]),
         ),
       ]),
+    ],
+    [
+      "VPN connection",
+      connections.flatMap((c, i) =>
+        c.kind === "aws-vpn"
+          ? Object.entries(c.vpnConnections).map(([m, id]): [string, string] => [
+              formatPath(["connections", i, "vpnConnections", m]),
+              id,
+            ])
+          : [],
+      ),
     ],
     [
       "subnet",
@@ -207,6 +219,10 @@ function checkConnections(parsed: ParsedFleet, pairVpc: Map<string, string>, sin
   const joined = new Map<string, string>();
   parsed.connections.forEach((c, i) => {
     const at = `connections[${i}]`;
+    if (c.kind === "aws-vpn") {
+      checkAwsVpn(parsed, c, i, pairVpc, sink);
+      return;
+    }
     if (c.between.length !== 2) {
       const n = c.between.length;
       sink.error(
@@ -248,6 +264,85 @@ function checkConnections(parsed: ParsedFleet, pairVpc: Map<string, string>, sin
   });
 }
 
+type ParsedAwsVpn = Extract<ParsedFleet["connections"][number], { kind: "aws-vpn" }>;
+
+/**
+ * An aws-vpn connection: a known pair, one VPN connection per member, networks behind AWS
+ * that are not the pair's own VPC and that no other connection of that VPC routes (one route
+ * per table and destination), and a path target among them.
+ */
+function checkAwsVpn(
+  parsed: ParsedFleet,
+  c: ParsedAwsVpn,
+  i: number,
+  pairVpc: Map<string, string>,
+  sink: Sink,
+): void {
+  const at = `connections[${i}]`;
+  const pairs = parsed.pairs.map((p) => p.name);
+  const pair = parsed.pairs.find((p) => p.name === c.pair);
+  if (pair === undefined) {
+    unknownRef(`${at}.pair`, "pair", c.pair, pairs, sink);
+    return;
+  }
+  checkMemberKeys(
+    c.vpnConnections,
+    pair,
+    {
+      record: `${at}.vpnConnections`,
+      key: (m) => formatPath(["connections", i, "vpnConnections", m]),
+    },
+    {
+      rule: "vpn-connections",
+      message: (missing) =>
+        `has no VPN connection for ${missing.join(", ")}; each member of ${pair.name} is the customer gateway of its own (${pair.members.join(", ")})`,
+    },
+    sink,
+  );
+  const remote = c.remoteCidrs.map((text, k) => ({
+    at: `${at}.remoteCidrs[${k}]`,
+    cidr: cidr(text),
+  }));
+  const vpc = parsed.vpcs.find((v) => v.name === pairVpc.get(pair.name));
+  for (const r of remote) {
+    const own = vpc?.cidrs.map(cidr).find((v) => cidrsOverlap(v, r.cidr));
+    if (own && vpc)
+      sink.error(
+        r.at,
+        "remote-cidrs",
+        `${r.cidr.text} overlaps ${vpc.name}'s own ${own.text}; the networks behind AWS must be outside the pair's VPC`,
+      );
+  }
+  const used = parsed.connections.flatMap((other, j) => {
+    if (other === c || !connectionPairs(other).includes(pair.name)) return [];
+    const destinations =
+      other.kind === "aws-vpn"
+        ? other.remoteCidrs
+        : other.between.flatMap((p) => (p === pair.name ? [] : vpcCidrs(parsed, pairVpc.get(p))));
+    return destinations.map((d) => ({ at: `connections[${j}] (${other.name})`, cidr: cidr(d) }));
+  });
+  for (const r of remote) {
+    const clash = used.find((u) => u.cidr.text === r.cidr.text);
+    if (clash)
+      sink.error(
+        r.at,
+        "connection",
+        `${r.cidr.text} is routed by ${clash.at} too; a route table holds one route per destination, so one connection routes it`,
+      );
+  }
+  if (!remote.some((r) => cidrContains(r.cidr, c.pathTarget))) {
+    sink.error(
+      `${at}.pathTarget`,
+      "path-target",
+      `${c.pathTarget} is not inside remoteCidrs (${c.remoteCidrs.join(", ")}); the members' path probe must cross the active member's VPN connection`,
+    );
+  }
+}
+
+function vpcCidrs(parsed: ParsedFleet, vpc: string | undefined): string[] {
+  return parsed.vpcs.find((v) => v.name === vpc)?.cidrs ?? [];
+}
+
 /** The field path of a swap group's table for `member`, as the loader prints paths. */
 export function swapTablePath(vpc: number, group: number, member: string): string {
   return formatPath(["vpcs", vpc, "swap", group, "tables", member]);
@@ -284,7 +379,7 @@ function checkRouteTables(parsed: ParsedFleet, pairVpc: Map<string, string>, sin
       );
       return;
     }
-    const connections = parsed.connections.filter((c) => c.between.includes(pair.name));
+    const connections = parsed.connections.filter((c) => connectionPairs(c).includes(pair.name));
     if (connections.length > 1) {
       sink.error(
         `${at}.swap`,
@@ -293,25 +388,17 @@ function checkRouteTables(parsed: ParsedFleet, pairVpc: Map<string, string>, sin
       );
     }
     v.swap.forEach((g, j) => {
-      for (const member of Object.keys(g.tables)) {
-        if (!pair.members.includes(member)) {
-          unknownRef(
-            swapTablePath(i, j, member),
-            `member of ${pair.name}`,
-            member,
-            pair.members,
-            sink,
-          );
-        }
-      }
-      const missing = pair.members.filter((m) => !(m in g.tables));
-      if (missing.length > 0) {
-        sink.error(
-          `${at}.swap[${j}].tables`,
-          "swap-tables",
-          `has no table for ${missing.join(", ")}; give one table per member of ${pair.name} (${pair.members.join(", ")})`,
-        );
-      }
+      checkMemberKeys(
+        g.tables,
+        pair,
+        { record: `${at}.swap[${j}].tables`, key: (m) => swapTablePath(i, j, m) },
+        {
+          rule: "swap-tables",
+          message: (missing) =>
+            `has no table for ${missing.join(", ")}; give one table per member of ${pair.name} (${pair.members.join(", ")})`,
+        },
+        sink,
+      );
     });
   });
 }
@@ -319,7 +406,7 @@ function checkRouteTables(parsed: ParsedFleet, pairVpc: Map<string, string>, sin
 /** Legal but almost always an oversight: nothing would ever route through these. */
 function checkUnused(parsed: ParsedFleet, sink: Sink): void {
   const members = new Set(parsed.pairs.flatMap((p) => p.members));
-  const connected = new Set(parsed.connections.flatMap((c) => c.between));
+  const connected = new Set(parsed.connections.flatMap((c) => connectionPairs(c)));
   parsed.appliances.forEach((a, i) => {
     if (!members.has(a.name)) {
       sink.warn(`appliances[${i}]`, "unused", `${a.name} is in no pair; no route will use it`);
@@ -382,7 +469,7 @@ function checkAddresses(parsed: ParsedFleet, sink: Sink): void {
   const membersOf = new Map(parsed.pairs.map((p) => [p.name, p.members]));
   parsed.connections.forEach((c, i) => {
     const byFamily = new Map<number, string[]>();
-    for (const m of c.between.flatMap((p) => membersOf.get(p) ?? [])) {
+    for (const m of connectionPairs(c).flatMap((p) => membersOf.get(p) ?? [])) {
       const family = families.get(m);
       if (family !== undefined) byFamily.set(family, [...(byFamily.get(family) ?? []), m]);
     }
@@ -456,6 +543,22 @@ function checkAgentAddress(agent: string, path: string, address: Address, sink: 
   );
 }
 
+/** A record keyed by the members of `pair`: no other key (unknown-ref), and every member. */
+function checkMemberKeys(
+  record: Record<string, unknown>,
+  pair: { name: string; members: string[] },
+  at: { record: string; key: (member: string) => string },
+  missing: { rule: string; message: (members: string[]) => string },
+  sink: Sink,
+): void {
+  for (const member of Object.keys(record)) {
+    if (!pair.members.includes(member))
+      unknownRef(at.key(member), `member of ${pair.name}`, member, pair.members, sink);
+  }
+  const absent = pair.members.filter((m) => !(m in record));
+  if (absent.length > 0) sink.error(at.record, missing.rule, missing.message(absent));
+}
+
 function unknownRef(path: string, what: string, name: string, known: string[], sink: Sink) {
   const list = known.length > 0 ? `defined: ${known.join(", ")}` : "none is defined";
   sink.error(path, "unknown-ref", `unknown ${what} "${name}"; ${list}`);
@@ -512,11 +615,23 @@ function resolve(parsed: ParsedFleet): Fleet {
         preferred: p.preferred ?? members[0],
       };
     }),
-    connections: parsed.connections.map((c) => ({
-      name: c.name,
-      kind: c.kind,
-      between: two(c.between),
-    })),
+    connections: parsed.connections.map((c): Connection => {
+      if (c.kind === "site-to-site") return { name: c.name, kind: c.kind, between: two(c.between) };
+      const members = must(
+        parsed.pairs.find((p) => p.name === c.pair),
+        c.pair,
+      ).members;
+      return {
+        name: c.name,
+        kind: c.kind,
+        pair: c.pair,
+        remoteCidrs: c.remoteCidrs.map((text) => cidr(text).text),
+        vpnConnections: Object.fromEntries(
+          members.map((m) => [m, must(c.vpnConnections[m], `the VPN connection of ${m}`)]),
+        ),
+        pathTarget: c.pathTarget,
+      };
+    }),
     failover: parsed.failover,
     ...(parsed.leases !== undefined && {
       leases: {

@@ -53,7 +53,8 @@ export function tunnelKeys(
   };
   const keys = new Map<string, TunnelKey>();
   for (const c of fleet.connections) {
-    if (connection !== undefined && c.name !== connection) continue;
+    // An aws-vpn connection's keys are AWS's (awsVpnKeys), one per VPN tunnel.
+    if (c.kind === "aws-vpn" || (connection !== undefined && c.name !== connection)) continue;
     const [near, far] = c.between;
     for (const a of members(near)) {
       for (const b of members(far)) {
