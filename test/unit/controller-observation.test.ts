@@ -199,6 +199,55 @@ t.test("a silent far owner: the near pair is judged by both far members, and sta
   );
 });
 
+t.test("a charon restarted after a steady run: no failover on either side", async (t) => {
+  // charon on a1 (active on pa) was killed; its agent restarted it 1 s ago. a1's tunnels and
+  // b1's tunnel to a1 are down while they are made again; a2's path probe through a1 fails.
+  const restarted = (ago: number, ranMs: number): AgentStatus => {
+    const status = agent({ b1: "connecting", b2: "connecting" });
+    const at = new Date(NOW - ago).toISOString();
+    const lastExit = { code: null, signal: "SIGKILL", at, ranMs, reason: null };
+    return { ...status, charon: { ...status.charon, lastExit } };
+  };
+  const world = (a1: AgentStatus) =>
+    gathered({
+      agents: {
+        a1,
+        a2: agent({ b1: "up", b2: "up" }, { ab: "down" }),
+        b1: agent({ a1: "down", a2: "up" }),
+        b2: agent({ a1: "down", a2: "up" }),
+      },
+    });
+  const o = toObservation(fleet, sides, world(restarted(1000, 51_000)));
+  t.equal(o.members.a1?.charonRestarting, true);
+  t.same(o.members.b1?.tunnels, { ab: "up" }, "b1 is judged by its tunnel to a2 meanwhile");
+  t.same(o.members.b1?.farTunnels, { ab: "up" }, "a1's report witnesses nothing meanwhile");
+
+  const run = (obs: typeof o) => {
+    let state = initialState;
+    const trouble: string[] = [];
+    for (let tick = 0; tick < 6; tick++) {
+      const r = decide(fleet, state, { ...obs, now: NOW + tick * POLICY.intervalMs });
+      state = r.state;
+      for (const e of r.events) {
+        if (e.kind === "failover") trouble.push(`${e.pair}→${e.to}`);
+        if (e.kind === "member-health-changed" && e.to === "dead") trouble.push(`${e.member} dead`);
+      }
+    }
+    return trouble;
+  };
+  t.same(run(o), [], "a1 is only unready: nothing moves, on either side");
+
+  const looping = toObservation(fleet, sides, world(restarted(1000, 2000)));
+  t.notOk(looping.members.a1?.charonRestarting, "a charon that ran 2 s is crash-looping");
+  t.same(
+    run(looping).slice(0, 2),
+    ["a1 dead", "pa→a2"],
+    "a crash-looping charon fails its member over",
+  );
+  const late = toObservation(fleet, sides, world(restarted(6000, 51_000)));
+  t.notOk(late.members.a1?.charonRestarting, "the grace is over after 5 s");
+});
+
 t.test("each side reads its own fence; the legacy shared one only where it has none", async (t) => {
   // A hub: pa is in ab and in ac, so both sides (ab/pa, ac/pa) route through rtb-a1 and rtb-a2.
   const hub: Fleet = {

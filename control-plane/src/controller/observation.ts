@@ -97,9 +97,10 @@ function tunnelTo(status: AgentStatus, name: string): TunnelState {
 /**
  * For each connection of `member`: the far members whose tunnels with it count, the far
  * side's owner (its tunnel carries the traffic), or both far members while it has none or
- * its agent does not answer. A far owner that went silent is the far side's failure: until
- * the far side moves, a tunnel down towards it says nothing about `member`, and counting it
- * would fail the near pair over together with the far one.
+ * its agent does not answer (or its charon is restarting: `agents` holds witnesses only). A
+ * far owner that went silent is the far side's failure: until the far side moves, a tunnel
+ * down towards it says nothing about `member`, and counting it would fail the near pair over
+ * together with the far one.
  */
 function counterparts(
   member: string,
@@ -166,6 +167,23 @@ function farTunnels(
   return Object.keys(out).length > 0 ? out : undefined;
 }
 
+/**
+ * How long after a charon exit its tunnels are taken as being made again rather than down: the
+ * agent restarts charon at once, and the tunnels take an IKE exchange or two. A charon that ran
+ * less than the agent's backoff reset (30 s) before it exited is crash-looping: no grace then,
+ * and its member fails over as a dead one.
+ */
+export const CHARON_RESTART_GRACE_MS = 5000;
+const CHARON_STEADY_RUN_MS = 30_000;
+
+/** Whether the agent restarted a steadily running charon within the grace. */
+export function charonRestarting(status: AgentStatus, now: number): boolean {
+  const exit = status.charon.lastExit;
+  if (exit === null || exit.ranMs < CHARON_STEADY_RUN_MS) return false;
+  const at = Date.parse(exit.at);
+  return !Number.isNaN(at) && now - at >= 0 && now - at < CHARON_RESTART_GRACE_MS;
+}
+
 /** Path probes are named after the fleet connection they measure; unknown ones carry no evidence. */
 function pathProbes(status: AgentStatus): Record<string, boolean> | undefined {
   // An agent older than path probes sends no `paths`.
@@ -182,15 +200,26 @@ export function toObservation(fleet: Fleet, sides: readonly Side[], g: Gathered)
       return [s.key, o ? currentOwner(s, o) : undefined];
     }),
   );
+  // An agent whose charon is restarting reports its tunnels down while they are made again:
+  // that is no evidence about the far members, so it witnesses nothing this tick.
+  const restarting = new Set(
+    Object.entries(g.agents).flatMap(([name, status]) =>
+      status && charonRestarting(status, g.now) ? [name] : [],
+    ),
+  );
+  const witnesses = Object.fromEntries(
+    Object.entries(g.agents).filter(([name]) => !restarting.has(name)),
+  );
   const members: Record<string, MemberObservation> = {};
   for (const a of fleet.appliances) {
     const status = g.agents[a.name];
     const ec2 = g.instances.get(a.instanceId);
     const probes = status ? pathProbes(status) : undefined;
-    const witnessed = farTunnels(a.name, sides, g.agents, owners);
+    const witnessed = farTunnels(a.name, sides, witnesses, owners);
     members[a.name] = {
       agentReachable: status !== undefined,
-      tunnels: status ? memberTunnels(fleet, a.name, status, sides, owners, g.agents) : {},
+      tunnels: status ? memberTunnels(fleet, a.name, status, sides, owners, witnesses) : {},
+      ...(restarting.has(a.name) ? { charonRestarting: true } : {}),
       ...(probes ? { pathProbes: probes } : {}),
       ...(witnessed ? { farTunnels: witnessed } : {}),
       ...(ec2 ? { ec2 } : {}),

@@ -40,7 +40,9 @@ export function assess(
   else {
     // An unreachable agent's tunnel report is stale, so it only counts when reachable.
     const tunnel = o.tunnels[connection] ?? "unknown";
-    if (tunnel !== "up") signals.push(tunnel === "down" ? "tunnel-down" : "tunnel-unknown");
+    // A charon that crashed once and is back is the agent's to mend: not fit, not dead.
+    if (tunnel !== "up" && o.charonRestarting) signals.push("charon-restarting");
+    else if (tunnel !== "up") signals.push(tunnel === "down" ? "tunnel-down" : "tunnel-unknown");
   }
   if (isRouteTarget && peerProbe === false) signals.push("path-probe-failed");
   if (o.farTunnels?.[connection] === "down") signals.push("far-tunnels-down");

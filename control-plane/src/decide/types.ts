@@ -29,6 +29,11 @@ export interface MemberObservation {
   farTunnels?: Record<string, TunnelState>;
   /** Instance state and status checks; absent means unknown. */
   ec2?: Ec2State;
+  /**
+   * Its agent restarted a charon that had run steadily, a moment ago: its tunnels are being
+   * made again, so a tunnel down is that, not the member's death (observation.ts).
+   */
+  charonRestarting?: boolean;
 }
 
 /**
@@ -92,6 +97,7 @@ export type Signal =
   | "agent-unreachable"
   | "tunnel-down"
   | "tunnel-unknown"
+  | "charon-restarting"
   | "path-probe-failed"
   | "far-tunnels-down"
   | "ec2-stopped"
