@@ -94,4 +94,14 @@ if ! .venv/bin/python -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
 fi
+# cfn-lint for the CloudFormation template's test (test/integration/cloudformation.test.ts),
+# in a venv of its own under .tools/ (gitignored), so that its dependencies stay out of moto's;
+# pinned like moto, because the test expects this version's verdicts.
+CFN_LINT_VERSION=1.58.0
+if [ "$RUNTIME_ONLY" -eq 0 ] &&
+  [ "$(.tools/cfn-lint/bin/cfn-lint --version 2>/dev/null)" != "cfn-lint $CFN_LINT_VERSION" ]; then
+  echo "bootstrap: installing cfn-lint $CFN_LINT_VERSION into .tools/cfn-lint/"
+  python3 -m venv .tools/cfn-lint
+  .tools/cfn-lint/bin/pip install --quiet --disable-pip-version-check "cfn-lint==$CFN_LINT_VERSION"
+fi
 echo "bootstrap: ready (node $(node --version), strongSwan $(dpkg-query -W -f='${Version}' charon-systemd))"
