@@ -8,7 +8,7 @@ bash scripts/bootstrap.sh
 export PATH="$PWD/.tools/node_modules/.bin:$PATH"
 
 npx biome ci .
-shellcheck -x scripts/*.sh .ci/run test/e2e/*.sh images/*/*.sh images/package/bin/* images/package/libexec/* images/package/debian/*
+shellcheck -x scripts/*.sh .ci/run test/e2e/*.sh images/*.sh images/*/*.sh images/package/bin/* images/package/libexec/* images/package/debian/*
 npx tsc --noEmit -p .
 node scripts/gen-schema.ts --check
 
