@@ -268,8 +268,8 @@ type ParsedAwsVpn = Extract<ParsedFleet["connections"][number], { kind: "aws-vpn
 
 /**
  * An aws-vpn connection: a known pair, one VPN connection per member, networks behind AWS
- * that are not the pair's own VPC and that no other connection of that VPC routes (one route
- * per table and destination), and a path target among them.
+ * that are not the pair's own VPC and that no other connection routes in that VPC, whichever
+ * pair (one route per table and destination), and a path target among them.
  */
 function checkAwsVpn(
   parsed: ParsedFleet,
@@ -313,13 +313,22 @@ function checkAwsVpn(
         `${r.cidr.text} overlaps ${vpc.name}'s own ${own.text}; the networks behind AWS must be outside the pair's VPC`,
       );
   }
+  // What every other connection routes in this VPC's tables (those of any pair in it).
+  const here = pairVpc.get(pair.name);
   const used = parsed.connections.flatMap((other, j) => {
-    if (other === c || !connectionPairs(other).includes(pair.name)) return [];
-    const destinations =
+    if (other === c) return [];
+    const sides: Array<[string | undefined, string[]]> =
       other.kind === "aws-vpn"
-        ? other.remoteCidrs
-        : other.between.flatMap((p) => (p === pair.name ? [] : vpcCidrs(parsed, pairVpc.get(p))));
-    return destinations.map((d) => ({ at: `connections[${j}] (${other.name})`, cidr: cidr(d) }));
+        ? [[pairVpc.get(other.pair), other.remoteCidrs]]
+        : other.between.map((p, k) => [
+            pairVpc.get(p),
+            vpcCidrs(parsed, pairVpc.get(other.between[1 - k] ?? "")),
+          ]);
+    return sides.flatMap(([vpc, destinations]) =>
+      vpc === here
+        ? destinations.map((d) => ({ at: `connections[${j}] (${other.name})`, cidr: cidr(d) }))
+        : [],
+    );
   });
   for (const r of remote) {
     const clash = used.find((u) => u.cidr.text === r.cidr.text);
