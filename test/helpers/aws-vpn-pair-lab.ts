@@ -46,7 +46,10 @@ const VPC_DEV = "vpc0";
 /** The table a member's path source looks up: the VPC's default route, never its own tunnels. */
 const PATH_TABLE = "100";
 
-function vpnConnection(m: Member, id: string): AwsVpnConnection {
+/** Static routing, or BGP with this hold time (AWS's ASN 64512, the customer's 65000). */
+export type PairRouting = { routing: "static" } | { routing: "bgp"; holdTimeS: number };
+
+function vpnConnection(m: Member, id: string, r: PairRouting): AwsVpnConnection {
   const net = PUBLIC_NET[m];
   const tunnel = (n: 1 | 2): AwsVpnTunnel => {
     const phase = (lifetimeS: number) => ({
@@ -64,13 +67,16 @@ function vpnConnection(m: Member, id: string): AwsVpnConnection {
       phase1: phase(28800),
       phase2: phase(3600),
       dpd: { delayS: 10, timeoutS: 30 },
+      ...(r.routing === "bgp" && {
+        bgp: { customerGatewayAsn: 65000, vpnGatewayAsn: 64512, holdTimeS: r.holdTimeS },
+      }),
     };
   };
   return {
     vpnConnectionId: id,
-    routing: "static",
+    routing: r.routing,
     tunnels: [tunnel(1), tunnel(2)],
-    staticRoutes: [VPC_CIDR],
+    ...(r.routing === "static" && { staticRoutes: [VPC_CIDR] }),
   };
 }
 
@@ -96,7 +102,11 @@ export interface AwsVpnPairLab {
  * Builds it all and starts no agent: the caller starts them, in the order it wants AWS to
  * choose the connections. `ec2` is a moto client; `endpoint` its URL.
  */
-export async function startAwsVpnPairLab(ec2: EC2Client, endpoint: string): Promise<AwsVpnPairLab> {
+export async function startAwsVpnPairLab(
+  ec2: EC2Client,
+  endpoint: string,
+  routing: PairRouting,
+): Promise<AwsVpnPairLab> {
   const dir = await mkdtemp("/tmp/swp-avp-");
   const agents = new Map<Member, ChildProcess>();
   const routeMoves: Array<{ at: number; to: Member | null }> = [];
@@ -125,8 +135,8 @@ export async function startAwsVpnPairLab(ec2: EC2Client, endpoint: string): Prom
     if (!va) throw new Error("moto seeded no VPC");
     const enis = { a1: va.appliances[0].eni, a2: va.appliances[1].eni };
     const vpns = {
-      a1: vpnConnection("a1", "vpn-0a1a1a1a1"),
-      a2: vpnConnection("a2", "vpn-0a2a2a2a2"),
+      a1: vpnConnection("a1", "vpn-0a1a1a1a1", routing),
+      a2: vpnConnection("a2", "vpn-0a2a2a2a2", routing),
     };
     fleet = {
       region: seeded.region,

@@ -7,8 +7,8 @@ import { farGateway, type SimTunnelSas, startVgwSim, type VgwSim } from "./vgw-s
 
 /**
  * AWS's side of TWO Site-to-Site VPN connections on one virtual private gateway, in front of one
- * far network: the customer's pair of appliances, each with its own connection (static routing),
- * both routing the same prefixes.
+ * far network: the customer's pair of appliances, each with its own connection, both routing
+ * the same prefixes (static routes, or announced over BGP).
  *
  *   uplinks[0] ══ <prefix>1-aws (sim 1) ──┐ 198.51.100.0/30
  *                                         ├── <prefix>-vgw ──── <prefix>-far (far host)
@@ -17,10 +17,12 @@ import { farGateway, type SimTunnelSas, startVgwSim, type VgwSim } from "./vgw-s
  * Each simulator (test/helpers/vgw-sim.ts) routes the customer's prefixes into its own tunnels
  * and the far network to <prefix>-vgw. <prefix>-vgw is the VPC's router: it routes the
  * customer's prefixes to the simulator of the connection AWS uses. AWS's choice follows the
- * simulators' SAs, polled: a connection is up while one of its tunnels has an ESTABLISHED
- * IKE_SA with an INSTALLED CHILD_SA; AWS stays on the connection it uses while that is up and
- * moves to the other once it is not (after AWS's DPD timeout has cleared a dead customer's SAs).
- * While neither is up, the route is a blackhole (AWS's word for an inactive route).
+ * simulators, polled: with static routing a connection is up while one of its tunnels has an
+ * ESTABLISHED IKE_SA with an INSTALLED CHILD_SA (so AWS moves once its DPD timeout has cleared
+ * a dead customer's SAs); with BGP, while its simulator has the customer's prefixes from the
+ * customer's announcements (so AWS moves once the hold time has run out). AWS stays on the
+ * connection it uses while that is up and moves to the other once it is not. While neither is
+ * up, the route is a blackhole (AWS's word for an inactive route).
  */
 
 export type ConnectionNo = 1 | 2;
@@ -37,7 +39,7 @@ export interface VgwPairUplink {
 export interface VgwPairSpec {
   /** Namespace prefix, unique per test file; starts with "swp-". */
   prefix: string;
-  /** The two VPN connections, static routing. */
+  /** The two VPN connections, both static or both BGP. */
   connections: [AwsVpnConnection, AwsVpnConnection];
   /** One uplink per connection, into its customer gateway's namespace. */
   uplinks: [VgwPairUplink, VgwPairUplink];
@@ -105,6 +107,16 @@ export function connectionUp(sas: readonly SimTunnelSas[]): boolean {
   );
 }
 
+/**
+ * With BGP a connection counts while the VGW has the customer's prefixes from it: the route
+ * leaves with the session, when the hold time runs out (AWS withdraws it then, whatever DPD
+ * says). `routes` is the simulator's `ip route show proto bgp`.
+ */
+export function bgpConnectionUp(routes: string, prefixes: readonly string[]): boolean {
+  const have = new Set(routes.split("\n").map((l) => l.split(" ")[0]));
+  return prefixes.every((p) => have.has(p));
+}
+
 /** Sticky: the current connection while it is up, else the first other that is up, else none. */
 export function choose(
   current: ConnectionNo | null,
@@ -119,8 +131,8 @@ export async function startVgwPair(spec: VgwPairSpec): Promise<VgwPair> {
   if (!spec.prefix.startsWith(NETNS_PREFIX))
     throw new Error(`the prefix must start with ${NETNS_PREFIX}`);
   for (const c of spec.connections)
-    if (c.routing !== "static")
-      throw new Error(`${c.vpnConnectionId}: the pair simulates static routing only`);
+    if (c.routing !== spec.connections[0].routing)
+      throw new Error(`${c.vpnConnectionId}: both connections must route alike`);
   const peerDevs = spec.uplinks.map((u) => u.peerDev ?? "swpvgw1");
   if (spec.uplinks[0].peerNs === spec.uplinks[1].peerNs && peerDevs[0] === peerDevs[1])
     throw new Error("both uplinks end in one namespace: give them different peerDev names");
@@ -128,6 +140,7 @@ export async function startVgwPair(spec: VgwPairSpec): Promise<VgwPair> {
   const farNs = `${spec.prefix}-far`;
   const gw = farGateway(spec.far.cidr, spec.far.host);
   const pollMs = spec.pollMs ?? 200;
+  const bgp = spec.connections[0].routing === "bgp";
   const sims: VgwSim[] = [];
   let current: ConnectionNo | null = null;
   const moves: VgwPairMove[] = [];
@@ -149,7 +162,10 @@ export async function startVgwPair(spec: VgwPairSpec): Promise<VgwPair> {
     const errors: string[] = [];
     const states = await Promise.all(
       sims.map((sim, i) =>
-        sim.sas().then(connectionUp, (err: unknown) => {
+        (bgp
+          ? sim.bgpRoutes().then((r) => bgpConnectionUp(r, spec.customerPrefixes))
+          : sim.sas().then(connectionUp)
+        ).then(undefined, (err: unknown) => {
           errors.push(`connection ${i + 1}: ${String(err)}`);
           return undefined;
         }),

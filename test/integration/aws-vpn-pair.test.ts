@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { EC2Client } from "@aws-sdk/client-ec2";
-import t from "tap";
+import t, { type Test } from "tap";
 import {
   analyzeFlow,
   firstThroughAfter,
@@ -9,7 +9,13 @@ import {
 } from "../../control-plane/src/lab/traffic/analyze.ts";
 import { flows, readStreamRecords } from "../../control-plane/src/lab/traffic/records.ts";
 import { waitFor } from "../helpers/agent-lab.ts";
-import { CONNECTION, FAR, HOST, startAwsVpnPairLab } from "../helpers/aws-vpn-pair-lab.ts";
+import {
+  CONNECTION,
+  FAR,
+  HOST,
+  type PairRouting,
+  startAwsVpnPairLab,
+} from "../helpers/aws-vpn-pair-lab.ts";
 import { writeFleetFile } from "../helpers/fleet-file.ts";
 import { startMoto } from "../helpers/moto.ts";
 import { endpoint } from "../helpers/stream-endpoint.ts";
@@ -32,16 +38,24 @@ const s = (ms: number | null | undefined) => (ms == null ? "-" : `${(ms / 1000).
 const moto = await startMoto(t);
 const ec2 = new EC2Client({ region: "eu-west-1", endpoint: moto.endpoint });
 t.teardown(() => ec2.destroy());
-const lab = await startAwsVpnPairLab(ec2, moto.endpoint);
-t.teardown(() => lab.stop());
 
-t.test("the active member killed: the pair fails over, traffic returns both ways", async (t) => {
-  const dir = await tempDir(t, "swp-avp-");
+/**
+ * `aws` bounds how long AWS's side keeps sending into the dead member's connection: its DPD
+ * timeout (static) or the BGP hold time; it must wait at least `atLeastMs` for it.
+ */
+async function activeKilled(
+  t: Test,
+  routing: PairRouting,
+  aws: { what: string; atLeastMs: number; withinMs: number },
+) {
+  const lab = await startAwsVpnPairLab(ec2, moto.endpoint, routing);
   t.teardown(async () => {
-    if (t.passing()) return;
-    for (const m of ["a1", "a2"] as const)
-      t.comment(`${m}'s log:\n${(await lab.agentLog(m)).slice(-4000)}`);
+    if (!t.passing())
+      for (const m of ["a1", "a2"] as const)
+        t.comment(`${m}'s log:\n${(await lab.agentLog(m)).slice(-4000)}`);
+    await lab.stop();
   });
+  const dir = await tempDir(t, "swp-avp-");
   // a1 first, so that AWS's side takes a1's connection and must move off it.
   lab.startAgent("a1");
   await waitFor("AWS's side on a1's connection", () => lab.vgw.using() === 1, 30_000);
@@ -116,10 +130,10 @@ t.test("the active member killed: the pair fails over, traffic returns both ways
   t.comment(`controller after the kill:\n${events.join("\n")}`);
   t.ok((gaps["out of the VPC"] ?? Number.POSITIVE_INFINITY) < 5000, "out: back within 5 s");
   t.ok(
-    (gaps["into the VPC"] ?? Number.POSITIVE_INFINITY) < 60_000,
-    "in: back once AWS's DPD timeout (30 s) cleared a1's connection",
+    (gaps["into the VPC"] ?? Number.POSITIVE_INFINITY) < aws.withinMs,
+    `in: back once ${aws.what} let AWS's side leave a1's connection`,
   );
-  t.ok(awsMove - fault >= 20_000, "AWS's side waited for its own DPD, not for the controller");
+  t.ok(awsMove - fault >= aws.atLeastMs, `AWS's side waited for ${aws.what}, not the controller`);
 
   const after = await side();
   t.match(after, {
@@ -132,4 +146,28 @@ t.test("the active member killed: the pair fails over, traffic returns both ways
     2,
     "the route was set once (a1) and moved once (a2): no flap",
   );
-});
+}
+
+t.test("static: the active member killed, the pair fails over, traffic returns both ways", (t) =>
+  activeKilled(
+    t,
+    { routing: "static" },
+    {
+      what: "AWS's DPD timeout (30 s)",
+      atLeastMs: 20_000,
+      withinMs: 60_000,
+    },
+  ),
+);
+
+t.test("BGP: the same, AWS's side follows when the hold time (9 s) runs out", (t) =>
+  activeKilled(
+    t,
+    { routing: "bgp", holdTimeS: 9 },
+    {
+      what: "the BGP hold time (9 s)",
+      atLeastMs: 6000,
+      withinMs: 20_000,
+    },
+  ),
+);
