@@ -142,7 +142,14 @@ License: MIT and others
  */
 export async function stageTree(
   root: string,
-  opts: { version: string; agentDir: string; swanpairFile: string; node: NodeRuntime },
+  opts: {
+    version: string;
+    agentDir: string;
+    swanpairFile: string;
+    node: NodeRuntime;
+    /** The Debian packages it needs (names only), for images/install.sh. */
+    depends: string[];
+  },
 ): Promise<string[]> {
   const home = join(root, PREFIX.slice(1));
   const put = async (from: string, to: string, mode: number) => {
@@ -161,6 +168,8 @@ export async function stageTree(
   await put(opts.node.binary, join(home, "node/bin/node"), 0o755);
   await put(opts.node.license, join(home, "node/LICENSE"), 0o644);
   await write(join(home, "VERSION"), `${opts.version}\n`, 0o644);
+  const names = opts.depends.map((d) => d.split(" ")[0]);
+  await write(join(home, "share/debian-packages"), `${names.join("\n")}\n`, 0o644);
   for (const name of ["bin/swanpair-agent", "bin/swanpair", "libexec/charon-conf"])
     await put(join(IMAGES, "package", name), join(home, name), 0o755);
   for (const name of ["swanpair-agent", "swanpair"]) {
@@ -316,13 +325,19 @@ export interface Release {
 /**
  * Builds both bundles and both artifacts into `outDir` (made afresh), working in a temporary
  * directory. The package list is written where scripts/build.ts writes it (dist/).
+ * `version` (default: package.json's) names the artifacts and is what they install as
+ * VERSION and the .deb's Version: tests make a second, newer release of the same code with it.
+ * The programs' own `--version` stays package.json's, which the bundles carry.
  */
 export async function buildRelease(
-  opts: { outDir?: string; epoch?: number; packageList?: string } = {},
+  opts: { outDir?: string; epoch?: number; packageList?: string; version?: string } = {},
 ): Promise<Release> {
   const outDir = opts.outDir ?? RELEASE_DIR;
   const epoch = opts.epoch ?? (await sourceDateEpoch());
-  const version = await packageVersion();
+  const version = opts.version ?? (await packageVersion());
+  // It becomes a file name and a Debian Version field: Debian's characters only.
+  if (!/^[0-9][A-Za-z0-9.+~-]*$/.test(version))
+    throw new Error(`version ${JSON.stringify(version)} is not a Debian upstream version`);
   const names = releaseNames(version);
   const work = await mkdtemp("/tmp/swanpair-package-");
   try {
@@ -336,6 +351,7 @@ export async function buildRelease(
       agentDir: dirname(agentEntry),
       swanpairFile,
       node,
+      depends: await debianDepends(packageList),
     });
     await clampTimes(dataRoot, entries, epoch);
 

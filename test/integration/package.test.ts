@@ -45,6 +45,8 @@ const EXPECTED: Record<string, string> = {
   [`${home}/node/LICENSE`]: "-rw-r--r--",
   [`${home}/node/bin/`]: "drwxr-xr-x",
   [`${home}/node/bin/node`]: "-rwxr-xr-x",
+  [`${home}/share/`]: "drwxr-xr-x",
+  [`${home}/share/debian-packages`]: "-rw-r--r--",
   [`${home}/swanpair.mjs`]: "-rw-r--r--",
   "usr/lib/systemd/": "drwxr-xr-x",
   "usr/lib/systemd/system/": "drwxr-xr-x",
@@ -135,6 +137,13 @@ t.test("the unpacked tarball runs both programs on its own Node, not the system'
   await run("tar", ["-xzf", first.tarball, "-C", out]);
   const root = join(out, names.top);
   t.equal((await readFile(join(root, home, "VERSION"), "utf8")).trim(), version);
+  const listed = (await readFile(join(root, home, "share/debian-packages"), "utf8")).split("\n");
+  const strongswan = (await readFile(PACKAGE_LIST, "utf8")).split("\n").filter(Boolean);
+  t.same(
+    listed.filter(Boolean),
+    [...strongswan, "iproute2", "iputils-ping", "libc6", "libgcc-s1", "libstdc++6", "procps"],
+    "the packages images/install.sh installs: the .deb's Depends, names only",
+  );
   // No node on this PATH at all: /usr/bin/node (v20 here, if any) cannot be what answers.
   const env = { PATH: "/usr/bin:/bin" };
   const bare = { PATH: join(dir, "no-such-dir") };
