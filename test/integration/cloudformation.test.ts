@@ -548,13 +548,17 @@ function ingressRules(permissions: IpPermission[] = []): string[] {
 // The stack as a site-to-site pair would be deployed.
 
 const PEERS = ["198.51.100.20/32", "198.51.100.21/32"];
-const stack = await createStack("swanpair-pair-a", {
+/** The parameters every stack here shares: vpc-a, its subnets and tables, the image. */
+const inVpcA = {
   VpcId: vpcA.id,
   VpcCidr: vpcA.cidr,
   SubnetId1: subnets[0] ?? "",
   SubnetId2: subnets[1] ?? "",
   RouteTableIds: managedTables.join(","),
   ImageId: image,
+};
+const stack = await createStack("swanpair-pair-a", {
+  ...inVpcA,
   ApplianceName1: "a1",
   ApplianceName2: "a2",
   Artifact: ARTIFACT,
@@ -710,12 +714,7 @@ t.test("the other parameters: each branch as documented", async (t) => {
   const CONTROLLERS = ["10.1.9.0/24", "10.2.9.0/24", "10.3.9.0/24", "10.4.9.0/24"];
   const tag = { key: "team:vpn", value: "hub" };
   const out = await createStack("swanpair-pair-x", {
-    VpcId: vpcA.id,
-    VpcCidr: vpcA.cidr,
-    SubnetId1: subnets[0] ?? "",
-    SubnetId2: subnets[1] ?? "",
-    RouteTableIds: managedTables.join(","),
-    ImageId: image,
+    ...inVpcA,
     ApplianceName1: "x1",
     ApplianceName2: "x2",
     TagKey: tag.key,
