@@ -4,22 +4,24 @@
  *
  *  - render+load of 1, 50, 500 tunnels (validate, render, apply over VICI), vs swanctl --load-all
  *  - hitless reload of 500 tunnels with one changed, vs swanctl --load-all
- *  - agent RSS at idle with 50 tunnels (probes running): the shipped bundle, the TypeScript
- *    source, and the bundle with --lite-mode
+ *  - agent RSS at idle with 50 tunnels (probes running), 60 s after start: as installed (the
+ *    packaged wrapper, median of 5; bench/agent-memory.ts), the bundle with the flags it had
+ *    before decision 0008's, and the TypeScript source; the installed agent's reloads of 500
+ *    tunnels through its API, with both flag sets (what --lite-mode costs)
  *  - charon SIGKILL → traffic through the tunnel again, over several runs
  */
 import { execFileSync } from "node:child_process";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { stringify } from "yaml";
 import { Reconciler } from "../agent/src/apply/reconciler.ts";
 import { loadConfigText } from "../agent/src/config/load.ts";
 import { renderAll } from "../agent/src/render/index.ts";
 import { createLogger } from "../common/logger.ts";
-import { buildAgent } from "../scripts/build.ts";
 import { AGENT_BIN, AgentLab, waitFor } from "../test/helpers/agent-lab.ts";
 import { readyLink } from "../test/helpers/charon.ts";
 import { createNetns, deleteNetns, nsSpawn, stopChild } from "../test/helpers/netns.ts";
+import { idleRss, installedAgentBench } from "./agent-memory.ts";
 import { writeBenchmarksDoc } from "./report.ts";
 
 const OUT = resolve(import.meta.dirname, "results/agent.json");
@@ -172,47 +174,13 @@ async function loadBench() {
   return results;
 }
 
-/** RSS of an idle agent with 50 tunnels (probes running), as the given program and flags. */
-async function idleRss(bin: string, nodeFlags?: string[]): Promise<number> {
-  const lab = await AgentLab.create("swp-bench-rss", { subnets: 50, bin });
-  try {
-    const tunnels = Array.from({ length: 50 }, (_, i) => ({
-      name: `t${i}`,
-      subnet: i,
-      probe: true,
-      ownIds: true,
-      extra: { startAction: "none" },
-    }));
-    await lab.writeConfig("a", tunnels);
-    const agent = lab.startAgent("a", nodeFlags);
-    await waitFor(
-      "agent running",
-      async () => (await lab.status("a"))?.charon.state === "running",
-      30_000,
-    );
-    await new Promise((r) => setTimeout(r, 5000));
-    const status = await readFile(`/proc/${agent.pid}/status`, "utf8");
-    return Math.round((Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]) / 1024) * 10) / 10;
-  } finally {
-    await lab.cleanup();
-  }
-}
-
-async function idleRssBench() {
-  const dir = await mkdtemp("/tmp/swp-bench-bundle-");
-  try {
-    const bundle = await buildAgent(join(dir, "agent"));
-    return {
-      idle_rss_50_tunnels_mb: await idleRss(bundle),
-      idle_rss_50_tunnels_source_mb: await idleRss(AGENT_BIN),
-      idle_rss_50_tunnels_lite_mode_mb: await idleRss(bundle, [
-        "--max-semi-space-size=1",
-        "--lite-mode",
-      ]),
-    };
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+/** The agent as installed (RSS idle, reloads), and the RSS of the TypeScript source. */
+async function installedBench() {
+  const source = await idleRss(
+    { label: "TypeScript source", cmd: AGENT_BIN, args: [] },
+    { runs: 1, seconds: 60 },
+  );
+  return { ...(await installedAgentBench()), idle_rss_50_tunnels_source_mb: source.mb };
 }
 
 /**
@@ -250,7 +218,7 @@ const results = {
   machine: { cpus: (await import("node:os")).cpus().length, node: process.version },
   at: new Date().toISOString(),
   ...(await loadBench()),
-  ...(await idleRssBench()),
+  ...(await installedBench()),
   ...(await restartBench()),
   targets: {
     load_500_ms: 250,

@@ -31,12 +31,34 @@ const ROWS: [key: string, label: string, unit: string, target?: string][] = [
   ["swanctl_reload_500_one_changed_ms", "swanctl --load-all, 500 with one changed", "ms"],
   [
     "idle_rss_50_tunnels_mb",
-    "agent RSS idle, 50 tunnels (bundle, shipped)",
+    "agent RSS idle, 50 tunnels (as installed: wrapper, median of 5)",
     "MB",
     "idle_rss_50_tunnels_mb",
   ],
+  [
+    "idle_rss_50_tunnels_previous_flags_mb",
+    "… the same bundle with only --max-semi-space-size=1",
+    "MB",
+  ],
   ["idle_rss_50_tunnels_source_mb", "agent RSS idle, 50 tunnels (TypeScript source)", "MB"],
-  ["idle_rss_50_tunnels_lite_mode_mb", "agent RSS idle, 50 tunnels (bundle, --lite-mode)", "MB"],
+  ["idle_cpu_percent_50_tunnels_100ms", "agent CPU idle, 50 probes every 100 ms (installed)", "%"],
+  ["idle_cpu_percent_50_tunnels_100ms_previous_flags", "… with only --max-semi-space-size=1", "%"],
+  [
+    "installed_reload_500_one_changed_ms",
+    "installed agent: reload 500 with one changed (API call)",
+    "ms",
+  ],
+  [
+    "installed_reload_500_one_changed_previous_flags_ms",
+    "… with only --max-semi-space-size=1",
+    "ms",
+  ],
+  ["installed_reload_500_all_changed_ms", "installed agent: reload 500, all changed", "ms"],
+  [
+    "installed_reload_500_all_changed_previous_flags_ms",
+    "… with only --max-semi-space-size=1",
+    "ms",
+  ],
   [
     "charon_kill_to_traffic_ms",
     "charon SIGKILL → traffic flows again (median)",

@@ -1,3 +1,4 @@
+import "./zod-jitless.ts";
 import { Command } from "commander";
 import { runCli } from "../../common/cli.ts";
 import { doctor } from "./commands/doctor.ts";

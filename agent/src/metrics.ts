@@ -35,7 +35,7 @@ export interface AgentMetrics {
 }
 
 export function createMetrics(): AgentMetrics {
-  const { registry, counter, gauge } = metricsRegistry("swanpair_");
+  const { registry, counter, gauge } = metricsRegistry("swanpair_", "lean");
 
   const reloads = counter(
     "swanpair_reloads_total",

@@ -6,6 +6,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import t, { type Test } from "tap";
 import type { AgentStatus } from "../../common/agent-api/status.ts";
+import { AGENT_ENV, AGENT_NODE_FLAGS } from "../../scripts/build.ts";
 import { buildRelease, packageVersion, type Release } from "../../scripts/package.ts";
 import { waitFor } from "../helpers/agent-lab.ts";
 
@@ -623,6 +624,71 @@ await step("systemd-analyze security: exposure of the three units", async (t) =>
     t.comment(`${unit}: systemd-analyze security ${score} (in the container, the loaded unit)`);
     t.ok(score !== undefined && Number(score) <= 3, `${unit}: exposure ${score} is at most 3`);
   }
+});
+
+/**
+ * 49 tunnels more for b's config, as `npm run bench` measures an idle agent (bench/agent-memory.ts):
+ * their own identities, not started, each probed every 100 ms from an address of its own
+ * towards a1's side, where a blackhole route makes every probe a quick loss.
+ */
+const IDLE_TUNNELS = Array.from({ length: 49 }, (_, i) => i + 1);
+const idleTunnels = IDLE_TUNNELS.map(
+  (n) => `  - name: idle-${n}
+    type: peer
+    remoteAddress: ${A.outside}
+    localId: b1.idle-${n}
+    remoteId: a1.idle-${n}
+    psk: { file: /etc/swanpair/psk/to-a1 }
+    localSubnets: [10.202.${n}.0/24]
+    remoteSubnets: [10.201.${n}.0/24]
+    startAction: none
+    probe: { target: 10.201.${n}.1, source: 10.202.${n}.1, intervalMs: 100 }
+`,
+).join("");
+
+await step("b's installed agent with 50 tunnels: resident memory when idle", async (t) => {
+  await sh(
+    B.container,
+    `for n in ${IDLE_TUNNELS.join(" ")}; do ip addr add 10.202.$n.1/32 dev lo; done
+     ip route add blackhole 10.201.0.0/16
+     cat >>/etc/swanpair/agent.yaml
+     swanpair-agent validate --config /etc/swanpair/agent.yaml
+     systemctl restart swanpair-agent`,
+    idleTunnels,
+  );
+  const agent = await mainPid(B, "swanpair-agent");
+  await waitFor(
+    "b's agent to answer with 50 tunnels",
+    async () => (await status(B))?.tunnels.length === 50,
+    30_000,
+    250,
+  );
+  await tunnelUp(B);
+  // As the benchmark: 60 s after start, long enough for the old generation's first full GCs.
+  await new Promise((r) => setTimeout(r, 60_000));
+  const seen = await status(B);
+  t.equal(seen?.tunnels.length, 50, "50 tunnels");
+  t.equal(
+    seen?.tunnels.filter((x) => x.probe.state === "down").length,
+    49,
+    "the 49 not started are probed, and their probes lost",
+  );
+  t.equal(await mainPid(B, "swanpair-agent"), agent, "the same agent all along");
+  const cmdline = (await sh(B.container, `tr '\\0' ' ' </proc/${agent}/cmdline`)).trim();
+  t.equal(
+    cmdline,
+    `/usr/lib/swanpair/node/bin/node ${AGENT_NODE_FLAGS.join(" ")} /usr/lib/swanpair/agent/swanpair-agent.mjs run --config /etc/swanpair/agent.yaml`,
+    "the unit runs the bundle with the flags decision 0008 measured",
+  );
+  t.match(
+    await sh(B.container, `tr '\\0' '\\n' </proc/${agent}/environ`),
+    new RegExp(`^MALLOC_MMAP_THRESHOLD_=${AGENT_ENV.MALLOC_MMAP_THRESHOLD_}$`, "m"),
+    "and glibc's threshold",
+  );
+  const vmRss = await sh(B.container, `grep VmRSS /proc/${agent}/status`);
+  const mb = Number(/VmRSS:\s+(\d+) kB/.exec(vmRss)?.[1]) / 1024;
+  t.comment(`b's agent, installed from the .deb, idle with 50 tunnels: ${mb.toFixed(1)} MB RSS`);
+  t.ok(mb > 0 && mb <= 60, `${mb.toFixed(1)} MB RSS is at most 60 MB (issue 12)`);
 });
 
 await step("install.sh --uninstall leaves a as it was before the install", async (t) => {

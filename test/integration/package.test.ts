@@ -3,7 +3,7 @@ import { cp, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promi
 import { join } from "node:path";
 import { promisify } from "node:util";
 import t, { type Test } from "tap";
-import { PACKAGE_LIST } from "../../scripts/build.ts";
+import { AGENT_ENV, AGENT_NODE_FLAGS, PACKAGE_LIST } from "../../scripts/build.ts";
 import { buildRelease, PREFIX, packageVersion, releaseNames } from "../../scripts/package.ts";
 
 /**
@@ -158,7 +158,15 @@ t.test("the unpacked tarball runs both programs on its own Node, not the system'
   t.match(shipped.stdout.trim(), /^v24\./, "the shipped runtime is Node 24");
   t.not(shipped.stdout.trim(), which.stdout.trim(), "not the system's node");
   const wrapper = await readFile(join(root, home, "bin/swanpair-agent"), "utf8");
-  t.match(wrapper, /"\$home\/node\/bin\/node" --max-semi-space-size=1 /, "the bundle's V8 flag");
+  // The wrapper runs the bundle as its shebang does (scripts/build.ts), flags and environment.
+  t.match(
+    wrapper,
+    `"$home/node/bin/node" ${AGENT_NODE_FLAGS.join(" ")} "$home/agent/`,
+    "the bundle's V8 flags",
+  );
+  for (const [name, value] of Object.entries(AGENT_ENV)) {
+    t.match(wrapper, `export ${name}="\${${name}:-${value}}"`, `${name}=${value}`);
+  }
   // process.execPath inside the agent: run the bundle's own node on a tiny script instead.
   const probe = await run(
     join(root, home, "node/bin/node"),

@@ -60,11 +60,31 @@ t.test("gauges reflect the status", async (t) => {
   );
 });
 
-t.test("default process metrics carry the swanpair_ prefix", async (t) => {
-  const text = await createMetrics().registry.metrics();
-  t.match(text, /^swanpair_process_cpu_user_seconds_total /m);
-  t.notMatch(text, /^process_/m);
-});
+t.test(
+  "the agent's few process metrics, with the swanpair_ prefix, read when scraped",
+  async (t) => {
+    const registry = createMetrics().registry;
+    const value = async (name: string) =>
+      Number(new RegExp(`^swanpair_${name} (\\S+)$`, "m").exec(await registry.metrics())?.[1]);
+    const rss = await value("process_resident_memory_bytes");
+    t.ok(rss > 10e6 && rss < 1e9, `resident memory ${rss}`);
+    t.ok((await value("nodejs_heap_size_used_bytes")) > 1e6, "heap used");
+    const cpu = await value("process_cpu_seconds_total");
+    t.ok(cpu > 0, `cpu ${cpu} s`);
+    const spin = Date.now() + 50;
+    while (Date.now() < spin);
+    t.ok((await value("process_cpu_seconds_total")) >= cpu + 0.04, "the CPU counter moves");
+    const started = await value("process_start_time_seconds");
+    t.ok(Math.abs(started - (Date.now() / 1000 - process.uptime())) <= 1, "start time");
+    const text = await registry.metrics();
+    t.notMatch(text, /^process_/m, "nothing without the prefix");
+    t.notMatch(
+      text,
+      /eventloop_lag|gc_duration|heap_space/,
+      "none of prom-client's other defaults",
+    );
+  },
+);
 
 t.test("vanished tunnels and disabled probes leave no series", async (t) => {
   const m = createMetrics();

@@ -9,10 +9,11 @@ import type {
   ResolvedTunnel,
 } from "../../agent/src/config/types.ts";
 import { renderConnections, renderSecrets } from "../../agent/src/render/connections.ts";
-import { sectionDigest } from "../../agent/src/render/digest.ts";
+import { sectionFingerprint } from "../../agent/src/render/fingerprint.ts";
 import { renderAll, writeRendered } from "../../agent/src/render/index.ts";
 import { quoteValue, renderStrongswanConf } from "../../agent/src/render/strongswan-conf.ts";
 import { renderSwanctlConf } from "../../agent/src/render/swanctl-conf.ts";
+import { encodeMessage } from "../../agent/src/vici/codec.ts";
 import type { ViciMessage } from "../../agent/src/vici/message.ts";
 import { PHASE1_LIFETIME, PHASE2_LIFETIME } from "../../common/aws-vpn/rules.ts";
 import {
@@ -672,12 +673,12 @@ t.test("rendering is deterministic", async (t) => {
   }
 });
 
-t.test("sectionDigest", async (t) => {
+t.test("sectionFingerprint", async (t) => {
   const base = () =>
     renderConnections(CASES["libipsec-two-tunnels"] as ResolvedConfig).alpha as ViciMessage;
-  const digest = sectionDigest(base());
-  t.match(digest, /^[0-9a-f]{64}$/);
-  t.equal(sectionDigest(base()), digest, "same section, same digest");
+  const digest = sectionFingerprint(base());
+  t.equal(Buffer.from(digest, "latin1").compare(encodeMessage(base())), 0, "the wire encoding");
+  t.equal(sectionFingerprint(base()), digest, "same section, same fingerprint");
 
   const variants: [string, ResolvedTunnel][] = [
     ["remote address", tunnel("alpha", { remoteAddress: "198.51.100.11" })],
@@ -709,11 +710,15 @@ t.test("sectionDigest", async (t) => {
     ],
   ];
   const seen = new Set([
-    sectionDigest(renderConnections(config("libipsec", [tunnel("alpha")])).alpha as ViciMessage),
+    sectionFingerprint(
+      renderConnections(config("libipsec", [tunnel("alpha")])).alpha as ViciMessage,
+    ),
   ]);
   for (const [what, changed] of variants) {
-    const d = sectionDigest(renderConnections(config("libipsec", [changed])).alpha as ViciMessage);
-    t.notOk(seen.has(d), `${what} changes the digest`);
+    const d = sectionFingerprint(
+      renderConnections(config("libipsec", [changed])).alpha as ViciMessage,
+    );
+    t.notOk(seen.has(d), `${what} changes the fingerprint`);
     seen.add(d);
   }
   // The probe's addresses make its CHILD_SA; its timing and the key are not charon's business.
@@ -724,7 +729,9 @@ t.test("sectionDigest", async (t) => {
     probe: { target: "10.2.0.1", source: "10.1.0.1", ...timing },
   });
   t.equal(
-    sectionDigest(renderConnections(config("libipsec", [probeTimingOnly])).alpha as ViciMessage),
+    sectionFingerprint(
+      renderConnections(config("libipsec", [probeTimingOnly])).alpha as ViciMessage,
+    ),
     digest,
     "the probe's timing and the PSK are not part of the connection",
   );
@@ -733,15 +740,15 @@ t.test("sectionDigest", async (t) => {
     probe: { target: "10.2.0.2", source: "10.1.0.1", ...timing },
   });
   t.not(
-    sectionDigest(renderConnections(config("libipsec", [probeMoved])).alpha as ViciMessage),
+    sectionFingerprint(renderConnections(config("libipsec", [probeMoved])).alpha as ViciMessage),
     digest,
     "the probe's target is (its CHILD_SA's selector)",
   );
 
   // The encoding is unambiguous and follows the wire, not JavaScript types.
   t.equal(
-    sectionDigest({ k: "ab" }),
-    sectionDigest({ k: new Uint8Array([0x61, 0x62]) }),
+    sectionFingerprint({ k: "ab" }),
+    sectionFingerprint({ k: new Uint8Array([0x61, 0x62]) }),
     "string = its bytes",
   );
   const distinct: ViciMessage[] = [
@@ -757,7 +764,7 @@ t.test("sectionDigest", async (t) => {
     {},
   ];
   t.equal(
-    new Set(distinct.map(sectionDigest)).size,
+    new Set(distinct.map(sectionFingerprint)).size,
     distinct.length,
     "no collisions between shapes",
   );

@@ -1,9 +1,8 @@
 import { chmod, lstat, mkdir, mkdtemp, rename, rm, unlink } from "node:fs/promises";
 import { createServer, type IncomingMessage, type RequestListener, type Server } from "node:http";
-import { createServer as createHttpsServer } from "node:https";
 import { type AddressInfo, connect, type ListenOptions, type Server as NetServer } from "node:net";
 import { dirname, join } from "node:path";
-import { type PeerCertificate, TLSSocket } from "node:tls";
+import type { PeerCertificate, TLSSocket } from "node:tls";
 import { roleOf } from "../../../common/agent-api/roles.ts";
 import { secureContextOptions } from "../../../common/agent-api/tls.ts";
 import { SwpError } from "../../../common/errors.ts";
@@ -82,7 +81,8 @@ function requestHandler(control: AgentControl, logger: Logger): RequestListener 
     const url = req.url ?? "/";
     // Over TLS, who asked and what they may do: from the certificate the handshake verified.
     // On the Unix socket (root-only), the caller may do everything.
-    const peer = req.socket instanceof TLSSocket ? req.socket.getPeerCertificate() : undefined;
+    const socket = req.socket as Partial<TLSSocket>;
+    const peer = socket.encrypted ? socket.getPeerCertificate?.() : undefined;
     const role = peer ? roleOf(peer) : "operator";
     let read = false;
     const body = (maxBytes: number) => {
@@ -140,9 +140,11 @@ function peerName(cert: PeerCertificate): string {
 
 /**
  * requestCert with rejectUnauthorized: the handshake fails for a client without a certificate
- * signed by listen.tls.ca, before any request is read.
+ * signed by listen.tls.ca, before any request is read. node:https (and tls with it) is loaded
+ * here, only for an agent with api.listen: loading it costs an idle agent 5 MB (decision 0008).
  */
 async function listenTls(listen: ResolvedListen, handle: RequestListener, logger: Logger) {
+  const { createServer: createHttpsServer } = process.getBuiltinModule("node:https");
   const server = createHttpsServer(
     { ...secureContextOptions(listen.tls), requestCert: true, rejectUnauthorized: true },
     handle,

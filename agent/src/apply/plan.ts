@@ -4,9 +4,9 @@
  * the one this charon already holds is left alone, so its SAs stay up (hitless).
  */
 export interface Fingerprints {
-  /** connection name → digest of its rendered section */
+  /** connection name → its rendered section, as sent (sectionFingerprint) */
   conns: ReadonlyMap<string, string>;
-  /** shared-secret id → digest of owners and data */
+  /** shared-secret id → its owners and data */
   secrets: ReadonlyMap<string, string>;
 }
 
@@ -37,12 +37,12 @@ export function planApply(
   const heldSecrets = new Set(observed.secrets);
   const loadConns: string[] = [];
   const unchanged: string[] = [];
-  for (const [name, digest] of desired.conns) {
-    if (held.has(name) && applied.conns.get(name) === digest) unchanged.push(name);
+  for (const [name, print] of desired.conns) {
+    if (held.has(name) && applied.conns.get(name) === print) unchanged.push(name);
     else loadConns.push(name);
   }
   const loadSecrets = [...desired.secrets]
-    .filter(([id, digest]) => !heldSecrets.has(id) || applied.secrets.get(id) !== digest)
+    .filter(([id, print]) => !heldSecrets.has(id) || applied.secrets.get(id) !== print)
     .map(([id]) => id);
   return {
     loadSecrets,

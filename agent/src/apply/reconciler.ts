@@ -1,6 +1,5 @@
-import { createHash } from "node:crypto";
 import type { Logger } from "../../../common/logger.ts";
-import { type SharedSecret, sectionDigest } from "../render/index.ts";
+import { type SharedSecret, sectionFingerprint } from "../render/index.ts";
 import type { ViciMessage } from "../vici/message.ts";
 import { type ApplyPlan, type Fingerprints, planApply } from "./plan.ts";
 
@@ -30,24 +29,23 @@ export interface ApplyReport {
   plan: ApplyPlan;
 }
 
-/** Digest of a secret and its owners; kept in memory only, to notice a changed key. */
-function secretDigest(s: SharedSecret): string {
-  return createHash("sha256")
-    .update(JSON.stringify([s.type, s.owners]))
-    .update("\0")
-    .update(s.data.reveal())
-    .digest("hex");
+/**
+ * A secret with its owners, to notice a changed key: the key itself, as the desired state
+ * holds it already; in memory only, never logged (plans carry ids).
+ */
+function secretFingerprint(s: SharedSecret): string {
+  return `${JSON.stringify([s.type, s.owners])}\0${s.data.reveal()}`;
 }
 
-/** Rendered states are kept per config generation and re-applied every resync: hash each once. */
+/** Rendered states are kept per config generation and re-applied every resync: print each once. */
 const printed = new WeakMap<DesiredState, Fingerprints>();
 
 function fingerprints(state: DesiredState): Fingerprints {
   let prints = printed.get(state);
   if (!prints) {
     prints = {
-      conns: new Map(Object.entries(state.connections).map(([n, s]) => [n, sectionDigest(s)])),
-      secrets: new Map(state.secrets.map((s) => [s.id, secretDigest(s)])),
+      conns: new Map(Object.entries(state.connections).map(([n, s]) => [n, sectionFingerprint(s)])),
+      secrets: new Map(state.secrets.map((s) => [s.id, secretFingerprint(s)])),
     };
     printed.set(state, prints);
   }

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { ApiClient } from "../../../common/agent-api/client.ts";
+import type { ApiClient } from "../../../common/agent-api/client.ts";
 import { loadOrExit } from "./config-arg.ts";
 
 /** The verbs that talk to a running agent: over its Unix socket, which has full rights. */
@@ -21,7 +21,12 @@ export function socketOptions(command: Command, description: string): Command {
     .option("--config <file>", "take the socket path from this agent config");
 }
 
+/**
+ * Imported here, not at the top: the client's module loads node:https and node:tls, which
+ * `run` does not need and an idle agent would keep (decision 0008).
+ */
 export async function socketClient(opts: SocketOptions): Promise<ApiClient> {
+  const { ApiClient } = await import("../../../common/agent-api/client.ts");
   return new ApiClient({ socketPath: await socketFrom(opts) });
 }
 

@@ -1,5 +1,4 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { createInterface } from "node:readline";
 import type { ProbeReading } from "../../../common/agent-api/status.ts";
 import type { Logger } from "../../../common/logger.ts";
 import type { RiseFallThresholds } from "../../../common/rise-fall.ts";
@@ -83,6 +82,8 @@ export class Pinger {
     const child = spawn(this.#opts.binary ?? "ping", args, { stdio: ["ignore", "pipe", "pipe"] });
     this.#child = child;
     this.#settled.clear();
+    // node:readline only here, where an icmp probe starts: an agent without one never loads it.
+    const { createInterface } = process.getBuiltinModule("node:readline");
     createInterface({ input: child.stdout }).on("line", (line) => this.#onLine(line));
     let why = "";
     child.stderr.on("data", (chunk: Buffer) => {

@@ -8,7 +8,7 @@ import { renderStrongswanConf } from "./strongswan-conf.ts";
 import { renderSwanctlConf } from "./swanctl-conf.ts";
 
 export type { SharedSecret } from "./connections.ts";
-export { sectionDigest } from "./digest.ts";
+export { sectionFingerprint } from "./fingerprint.ts";
 
 export interface Rendered {
   swanctlConf: string;
