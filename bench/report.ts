@@ -251,17 +251,28 @@ export function labReport(r: LabBenchResults): string {
   return `${lines.join("\n")}`;
 }
 
-/** docs/benchmarks.md from whichever results exist: each bench rewrites it after its run. */
+/** The doc's sections by heading ("## Agent" → its text up to the next "## "). */
+function sectionsOf(doc: string): Map<string, string> {
+  const parts = doc.split(/^(?=## )/m).slice(1);
+  return new Map(parts.map((p) => [p.slice(0, p.indexOf("\n")), p.replace(/\n+$/, "\n")]));
+}
+
+/**
+ * docs/benchmarks.md, after each bench's run: rewrites the sections whose results are on this
+ * machine (bench/results/ is not committed) and keeps the others as the doc has them, so one
+ * benchmark run never drops another's.
+ */
 export async function writeBenchmarksDoc(): Promise<void> {
-  const agent = await readJson<Results>("agent.json");
-  const failover = await readJson<FailoverResults>("failover.json");
-  const controller = await readJson<ControllerResults>("controller.json");
-  const lab = await readJson<LabBenchResults>("lab.json");
+  const old = sectionsOf(await readFile(DOC, "utf8").catch(() => ""));
+  const section = async <R>(heading: string, file: string, report: (r: R) => string) => {
+    const results = await readJson<R>(file);
+    return results ? report(results) : old.get(heading);
+  };
   const sections = [
-    ...(agent ? [agentReport(agent)] : []),
-    ...(failover ? [failoverReport(failover)] : []),
-    ...(controller ? [controllerReport(controller)] : []),
-    ...(lab ? [labReport(lab)] : []),
-  ];
+    await section("## Agent", "agent.json", agentReport),
+    await section("## Failover", "failover.json", failoverReport),
+    await section("## Controller", "controller.json", controllerReport),
+    await section("## Failover lab", "lab.json", labReport),
+  ].filter((x) => x !== undefined);
   await writeFile(DOC, `# Benchmarks\n\n${sections.join("\n")}`);
 }
