@@ -22,6 +22,7 @@ import { ApiClient } from "../common/agent-api/client.ts";
 import { buildAgent } from "../scripts/build.ts";
 import { AgentLab, waitFor } from "../test/helpers/agent-lab.ts";
 import { nsSpawn, stopChild } from "../test/helpers/netns.ts";
+import { median } from "./median.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const OUT = resolve(import.meta.dirname, "results/agent-memory.json");
@@ -29,7 +30,6 @@ const WRAPPER = resolve(ROOT, "images/package/bin/swanpair-agent");
 /** What the agent ran with before decision 0008's flags: the bundle's V8 flag alone. */
 export const PREVIOUS_FLAGS = ["--max-semi-space-size=1"];
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 const round = (x: number, places = 1) => Math.round(x * 10 ** places) / 10 ** places;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -87,20 +87,18 @@ async function cpuTicks(pid: number): Promise<number> {
   return Number(fields[11]) + Number(fields[12]);
 }
 
-/** bench/agent.ts's 50 tunnels: own identities, not started, each with its probe. */
-function fiftyTunnels(intervalMs: number) {
-  return async (lab: AgentLab) => {
-    const tunnels = Array.from({ length: 50 }, (_, i) => ({
-      name: `t${i}`,
-      subnet: i,
-      probe: true,
-      ownIds: true,
-      extra: { startAction: "none" },
-    }));
-    const config = lab.config("a", tunnels);
-    for (const t of config.tunnels) Object.assign(t.probe ?? {}, { intervalMs });
-    await lab.writeRawConfig("a", stringify(config));
-  };
+/** 50 tunnels: own identities, not started, each with its probe every `intervalMs`. */
+async function writeFiftyTunnels(lab: AgentLab, intervalMs: number) {
+  const tunnels = Array.from({ length: 50 }, (_, i) => ({
+    name: `t${i}`,
+    subnet: i,
+    probe: true,
+    ownIds: true,
+    extra: { startAction: "none" },
+  }));
+  const config = lab.config("a", tunnels);
+  for (const t of config.tunnels) Object.assign(t.probe ?? {}, { intervalMs });
+  await lab.writeRawConfig("a", stringify(config));
 }
 
 async function running(lab: AgentLab) {
@@ -123,7 +121,7 @@ export async function idleRss(
   const samples: number[] = [];
   const cpu: number[] = [];
   try {
-    await fiftyTunnels(probeIntervalMs)(lab);
+    await writeFiftyTunnels(lab, probeIntervalMs);
     for (let run = 0; run < runs; run++) {
       const child = startIn(lab, agent);
       const pid = child.pid as number;

@@ -22,12 +22,12 @@ import { AGENT_BIN, AgentLab, waitFor } from "../test/helpers/agent-lab.ts";
 import { readyLink } from "../test/helpers/charon.ts";
 import { createNetns, deleteNetns, nsSpawn, stopChild } from "../test/helpers/netns.ts";
 import { idleRss, installedAgentBench } from "./agent-memory.ts";
+import { median } from "./median.ts";
 import { writeBenchmarksDoc } from "./report.ts";
 
 const OUT = resolve(import.meta.dirname, "results/agent.json");
 const log = createLogger({ name: "bench", level: "warn" });
 const ms = (start: number) => Math.round((performance.now() - start) * 100) / 100;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 function configYaml(dir: string, count: number, changed = -1, distinctKeys = false) {
   return stringify({

@@ -23,10 +23,10 @@ import { ScriptedAgents } from "../test/helpers/scripted-agents.ts";
 import { startController } from "../test/helpers/swanpair-bin.ts";
 import { tempDir } from "../test/helpers/temp-dir.ts";
 import { type LeaseCost, leaseCost, type Takeover, takeover } from "./leases.ts";
+import { median } from "./median.ts";
 import { writeBenchmarksDoc } from "./report.ts";
 
 const OUT = resolve(import.meta.dirname, "results/controller.json");
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 const round = (x: number) => Math.round(x * 1000) / 1000;
 
 /** `connections` site-to-site connections between hub VPC 0 and spokes, `tables` per VPC. */

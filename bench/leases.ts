@@ -17,8 +17,8 @@ import { type Moto, seededFleet, seedFleet, startMoto } from "../test/helpers/mo
 import { ScriptedAgents } from "../test/helpers/scripted-agents.ts";
 import { startController } from "../test/helpers/swanpair-bin.ts";
 import { tempDir } from "../test/helpers/temp-dir.ts";
+import { median } from "./median.ts";
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 type Teardown = { teardown(fn: () => unknown): void };
