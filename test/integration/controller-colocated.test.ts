@@ -190,12 +190,14 @@ async function reallyDies(t: Test, leased: boolean) {
     { from: "east-a", to: "east-b", reason: "active-dead", epoch: 1 },
   ]);
   t.equal(logged(b, "failover").length, 1, "one claim");
-  t.equal(mutating(w.proxies.b, w.tables).length, writes, "nothing written after it");
-  t.equal(
-    mutating(w.proxies.b, w.tables).filter((r) => r.action === "CreateTags").length,
-    1,
-    "one fence write",
-  );
+  // On failure, what was written and what the controller warned of say why.
+  const all = mutating(w.proxies.b, w.tables);
+  const evidence = {
+    writes: all.map((r) => ({ action: r.action, outcome: r.outcome, at: r.at })),
+    warnings: b.log.filter((l) => Number(l.level) >= 40),
+  };
+  t.equal(all.length, writes, "nothing written after it", evidence);
+  t.equal(all.filter((r) => r.action === "CreateTags").length, 1, "one fence write", evidence);
   if (leased) t.equal((await held(b))[key]?.epoch, 2, "under the next lease epoch");
 }
 
