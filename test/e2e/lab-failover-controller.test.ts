@@ -125,8 +125,20 @@ async function killOnDecision(
   progress(
     `controller killed ${killedAt - decision.atMs} ms after it decided; EC2 then: ${JSON.stringify(atKill)}`,
   );
+  // Docker sees the exit in its own time; healed before that, the container counts as running
+  // and is never started again.
+  await waitUntil(
+    `docker sees ${container} stopped`,
+    10_000,
+    async () => ((await inspectContainers([container]))[0]?.running ? { not: "running" } : true),
+    progress,
+    50,
+  );
   const restartedAt = Date.now();
-  progress(`controller: ${(await healNode(lab.state, "controller")).join(", ")}`);
+  const healed = await healNode(lab.state, "controller");
+  if (!healed.includes(`docker start ${container}`))
+    throw new Error(`${container} was not started again: ${healed.join(", ") || "nothing done"}`);
+  progress(`controller: ${healed.join(", ")}`);
   return { decision, killedAt, atKill, restartedAt };
 }
 

@@ -335,6 +335,45 @@ t.test(
 );
 
 t.test(
+  "a tick that read the tables while its side was being written does not write the side again",
+  async (t) => {
+    const { seeded, agents, file } = await world(t);
+    const ctl = await startController(t, ["--config", await file(throughProxy)]);
+    await ticks(ctl, 3);
+    // Route tables are read at once but answered 700 ms late: the tick after the failover's
+    // decision reads them before the write lands and decides after it has ended, seeing all
+    // 12 routes still on east-a.
+    proxy.rule((r) =>
+      r.action === "DescribeRouteTables" ? { kind: "slow-answer", ms: 700 } : undefined,
+    );
+    await agents.down("east-a");
+    await stopInstance(seeded, "east-a");
+    const eniB = appliance(seeded, "east-b").eni;
+    await waitFor("failover to east-b", async () =>
+      allOn((await eastSide(seeded)).enis, eniB) ? true : undefined,
+    );
+    await ticks(ctl, 4);
+    const writes = proxy
+      .requests()
+      .filter((r) => r.action === "CreateTags" || r.action === "ReplaceRoute")
+      .map((r) => r.action);
+    t.same(
+      {
+        fence: writes.filter((a) => a === "CreateTags").length,
+        routes: writes.filter((a) => a === "ReplaceRoute").length,
+      },
+      { fence: 1, routes: 12 },
+      "one fence write and one write per route",
+    );
+    t.ok(
+      ctl.log.some((l) => l.why === "stale read"),
+      "a tick that read mid-write left the side to a later tick",
+    );
+    t.same((await eastSide(seeded)).fences, ["east-b@1", "east-b@1", "east-b@1"]);
+  },
+);
+
+t.test(
   "failover converges through throttling, 500s, latency and dropped connections, with bounded calls",
   async (t) => {
     const { seeded, agents, file } = await world(t, { policy: { ...FAST, intervalMs: 500 } });

@@ -111,6 +111,7 @@ export class Controller {
 
   async tick(): Promise<void> {
     const { ec2, logger, self } = this.#opts;
+    const readMark = this.#writers.mark();
     const { gathered, errors } = await gather(ec2, this.#fleet, {
       // An agent slower than a tick is as good as unreachable for this tick.
       agentTimeoutMs: Math.min(Math.max(this.#fleet.failover.intervalMs, 250), 2000),
@@ -134,10 +135,11 @@ export class Controller {
       if (leases && !lease) continue;
       // Stamped with the lease's epoch: a later holder's decisions outrank this one's.
       const stamped = lease ? { ...action, term: lease.epoch } : action;
-      if (!this.#writers.start(stamped))
+      const started = this.#writers.start(stamped, readMark);
+      if (started !== "started")
         logger.debug(
-          { connection: action.connection, pair: action.pair, epoch: action.epoch },
-          "side still writing; its next write waits for a later tick",
+          { connection: action.connection, pair: action.pair, epoch: action.epoch, why: started },
+          "side not written this tick; a later tick's read decides again",
         );
     }
     if (gathered.tables) this.#retireLegacyFences(gathered.tables);

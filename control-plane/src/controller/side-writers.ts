@@ -4,7 +4,8 @@
  * At most one write per side is in flight; the engine asks again on a later tick for whatever
  * is still wanted (level-triggered). Every write has a deadline and stops as soon as it is no
  * longer the side's decision: superseded by this controller, fenced by a newer tag on the
- * table, or no longer covered by a lease.
+ * table, or no longer covered by a lease. A tick whose read began before a side's last write
+ * ended saw that side half-written, so its write for that side waits for a fresh read.
  */
 
 import { compareFence } from "../decide/fence.ts";
@@ -31,18 +32,33 @@ export interface SideWritersOptions {
 export class SideWriters {
   readonly #opts: SideWritersOptions;
   readonly #running = new Map<string, Promise<void>>();
+  /** Writes ended so far, and per side the count when its last one ended. */
+  #ended = 0;
+  readonly #endedAt = new Map<string, number>();
 
   constructor(opts: SideWritersOptions) {
     this.#opts = opts;
   }
 
-  /** Starts the write unless its side is writing already; returns whether it started. */
-  start(action: WriteRoutes): boolean {
+  /** Taken before a tick reads EC2, and given back to start() with what the read decided. */
+  mark(): number {
+    return this.#ended;
+  }
+
+  /**
+   * Starts the write unless its side is writing already, or its last write ended after
+   * `readMark` (the read that asked for this one predates it); returns why not, if not.
+   */
+  start(action: WriteRoutes, readMark: number): "started" | "writing" | "stale read" {
     const key = sideKey(action.connection, action.pair);
-    if (this.#running.has(key)) return false;
-    const run = this.#run(action).finally(() => this.#running.delete(key));
+    if (this.#running.has(key)) return "writing";
+    if ((this.#endedAt.get(key) ?? 0) > readMark) return "stale read";
+    const run = this.#run(action).finally(() => {
+      this.#running.delete(key);
+      this.#endedAt.set(key, ++this.#ended);
+    });
     this.#running.set(key, run);
-    return true;
+    return "started";
   }
 
   /** Resolves once every write in flight has ended. */
