@@ -29,7 +29,7 @@ import {
 } from "./carrier/start.ts";
 import { CarrierSteer } from "./carrier/steer.ts";
 import { CharonLink } from "./charon/link.ts";
-import { CharonSupervisor } from "./charon/supervisor.ts";
+import { CharonSupervisor, type LastExit } from "./charon/supervisor.ts";
 import { coalesce } from "./coalesce.ts";
 import { loadConfigText } from "./config/load.ts";
 import { probeChildName } from "./config/probe-child.ts";
@@ -93,6 +93,11 @@ export class AgentDaemon implements AgentControl {
   #loadedAt: string | null = null;
   #lastError: string | null = null;
   #supervisor: CharonSupervisor | undefined;
+  /**
+   * External mode: the last time charon's VICI connection closed under the agent (a crash,
+   * or its service restarting it), so the controller can tell a charon that is coming back.
+   */
+  #externalExit: LastExit | null = null;
   #link!: CharonLink;
   #api: ApiServer | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -152,9 +157,17 @@ export class AgentDaemon implements AgentControl {
       logger: this.#log.child({ component: "vici" }),
       onReady: () => this.#enqueue(() => this.#resync(true)),
       onEvent: () => void this.#refreshOnEvent(),
-      onLost: () => {
+      onLost: ({ ranMs }) => {
         this.#sas.clear();
         this.#reconciler.reset();
+        if (this.#config.charon.mode === "external")
+          this.#externalExit = {
+            code: null,
+            signal: null,
+            at: new Date().toISOString(),
+            ranMs,
+            reason: "charon's VICI connection closed; its service is to start it again",
+          };
       },
     });
     this.#adopt(config, renderAll(config, { redactSecrets: false }));
@@ -236,7 +249,7 @@ export class AgentDaemon implements AgentControl {
         pid: this.#supervisor?.pid ?? null,
         restarts: this.#supervisor?.restarts ?? 0,
         version: this.#link.version,
-        lastExit: this.#supervisor?.lastExit ?? null,
+        lastExit: this.#supervisor?.lastExit ?? this.#externalExit,
       },
       config: {
         path: this.#opts.configPath,
@@ -580,7 +593,9 @@ export class AgentDaemon implements AgentControl {
   #charonState(): AgentStatus["charon"]["state"] {
     const supervised = this.#supervisor?.state;
     if (supervised === "crash-loop" || supervised === "restarting") return supervised;
-    return this.#link.ready ? "running" : this.#link.connecting ? "starting" : "stopped";
+    if (this.#link.ready) return "running";
+    if (!this.#link.connecting) return "stopped";
+    return this.#externalExit ? "restarting" : "starting";
   }
 
   #requireTunnel(name: string) {

@@ -81,14 +81,19 @@ export interface AgentStatus {
   charon: {
     mode: "child" | "external";
     /**
-     * "restarting": it exited and a restart is due; "crash-loop": it exited quickly several
-     * times in a row (the agent keeps retrying with backoff).
+     * "restarting": it exited and a restart is due (external mode: its VICI connection
+     * closed and the agent waits for the next charon); "crash-loop": it exited quickly
+     * several times in a row (the agent keeps retrying with backoff).
      */
     state: "starting" | "running" | "restarting" | "crash-loop" | "stopped";
     pid: number | null;
     restarts: number;
     version: string | null;
-    /** The last exit of a charon the agent runs (child mode); null when none exited yet. */
+    /**
+     * The last exit of a charon the agent runs (child mode) or, in external mode, the last
+     * time charon's VICI connection closed under the agent (code and signal null; `ranMs`
+     * from charon's own start time); null when none exited yet.
+     */
     lastExit: {
       code: number | null;
       signal: string | null;

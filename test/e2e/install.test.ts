@@ -6,6 +6,10 @@ import { basename, dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import t, { type Test } from "tap";
 import type { AgentStatus } from "../../common/agent-api/status.ts";
+import {
+  CHARON_RESTART_GRACE_MS,
+  charonRestarting,
+} from "../../control-plane/src/controller/observation.ts";
 import { AGENT_ENV, AGENT_NODE_FLAGS } from "../../scripts/build.ts";
 import { buildRelease, packageVersion, type Release } from "../../scripts/package.ts";
 import { waitFor } from "../helpers/agent-lab.ts";
@@ -690,6 +694,35 @@ await step("b's installed agent with 50 tunnels: resident memory when idle", asy
   t.comment(`b's agent, installed from the .deb, idle with 50 tunnels: ${mb.toFixed(1)} MB RSS`);
   t.ok(mb > 0 && mb <= 60, `${mb.toFixed(1)} MB RSS is at most 60 MB (issue 12)`);
 });
+
+await step(
+  "b's charon killed: systemd starts it again, within the controller's grace",
+  async (t) => {
+    const before = await mainPid(B, "swanpair-charon");
+    await sh(B.container, "systemctl kill --signal=SIGKILL swanpair-charon");
+    const killedAt = Date.now();
+    const gone = await waitFor(
+      "b's agent to see its charon gone",
+      async () => {
+        const s = await status(B);
+        return s?.charon.state === "restarting" ? s : undefined;
+      },
+      10_000,
+      100,
+    );
+    t.ok(
+      charonRestarting(gone, Date.now()),
+      `the controller's grace applies: that charon had run ${gone.charon.lastExit?.ranMs} ms`,
+    );
+    await tunnelUp(B, 30_000);
+    const upAfterMs = Date.now() - killedAt;
+    t.not(await mainPid(B, "swanpair-charon"), before, "a new charon, started by systemd");
+    t.equal((await ping(B, A)).code, 0, "traffic passes again");
+    t.comment(
+      `b's tunnel up again ${upAfterMs} ms after the kill (RestartSec=2s; the grace is ${CHARON_RESTART_GRACE_MS} ms)`,
+    );
+  },
+);
 
 await step("install.sh --uninstall leaves a as it was before the install", async (t) => {
   const r = await docker(["exec", A.container, "sh", "/root/artifacts/install.sh", "--uninstall"]);

@@ -3,6 +3,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
 import { stringify } from "yaml";
+import { charonRestarting } from "../../control-plane/src/controller/observation.ts";
 import { AGENT_BIN, AgentLab, waitFor } from "../helpers/agent-lab.ts";
 import { type Charon, startCharon } from "../helpers/charon.ts";
 
@@ -42,6 +43,7 @@ const startExternal = () =>
   });
 
 charon = await startExternal();
+const charonStarted = Date.now();
 lab.startAgent("a");
 lab.startAgent("b");
 
@@ -56,10 +58,21 @@ t.test("the agent drives a charon it did not start", async (t) => {
 
 t.test("when the external charon restarts, the agent reconnects and reloads it", async (t) => {
   await charon?.stop("SIGKILL");
-  await waitFor(
-    "agent sees charon gone",
-    async () => (await lab.status("a"))?.charon.state !== "running",
+  const killedAt = Date.now();
+  const gone = await waitFor("agent sees charon gone", async () => {
+    const s = await lab.status("a");
+    return s?.charon.state === "restarting" ? s : undefined;
+  });
+  const exit = gone.charon.lastExit;
+  t.match(exit, { code: null, signal: null }, "the loss is reported as an exit");
+  const ranMs = exit?.ranMs ?? 0;
+  t.ok(
+    ranMs >= killedAt - charonStarted - 1500 && ranMs <= killedAt - charonStarted + 2000,
+    `it ran ${ranMs} ms by charon's own start time (${killedAt - charonStarted} ms measured here)`,
   );
+  // Under 30 s: a crash loop for all the controller can tell, so no grace (the install test
+  // kills a charon that ran longer, under systemd, and sees the grace given).
+  t.notOk(charonRestarting(gone, Date.now()), "a charon that ran under 30 s gets no grace");
   charon = await startExternal(); // what systemd's Restart= would do
   await waitFor("tunnel one up again", async () => (await lab.tunnelState("a", "one")) === "up");
   t.ok(lab.ping("a", 0), "traffic passes again");
@@ -68,5 +81,8 @@ t.test("when the external charon restarts, the agent reconnects and reloads it",
     /^one: IKEv2/m,
     "the agent loaded its connection again",
   );
-  t.equal((await lab.status("a"))?.charon.restarts, 0, "the agent restarted nothing itself");
+  const back = await lab.status("a");
+  t.equal(back?.charon.restarts, 0, "the agent restarted nothing itself");
+  t.equal(back?.charon.state, "running");
+  t.same(back?.charon.lastExit, exit, "the last exit stays reported");
 });

@@ -63,6 +63,18 @@ t.test("version", async (t) => {
   t.equal(raw.daemon, "charon-systemd");
 });
 
+t.test("startedAt: when this charon started, from its stats", async (t) => {
+  const before = Date.now();
+  const { client } = await setup(t);
+  const after = Date.now();
+  const started = await vici.startedAt(client);
+  // charon says it to the second, in local time.
+  t.ok(
+    started >= before - 1000 && started <= after,
+    `${new Date(started).toISOString()} within [${new Date(before).toISOString()}, ${new Date(after).toISOString()}]`,
+  );
+});
+
 t.test("load-conn, get-conns, unload-conn", async (t) => {
   const { client } = await setup(t);
   await vici.loadConns(client, { alpha: conn() });

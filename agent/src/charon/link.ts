@@ -15,8 +15,8 @@ export interface LinkOptions {
   onReady: () => void;
   /** An SA came up, went down or was rekeyed, or events may have been missed: re-read the SAs. */
   onEvent: () => void;
-  /** The connection to charon closed: whatever it held is gone. */
-  onLost: () => void;
+  /** The connection to charon closed: whatever it held is gone; that charon ran `ranMs`. */
+  onLost: (lost: { ranMs: number }) => void;
 }
 
 /** The operations the daemon runs against charon, over the current connection. */
@@ -48,6 +48,8 @@ export class CharonLink {
   #polling = false;
   #closed = false;
   #version: string | null = null;
+  /** When the connected charon started (its own word, else when the link found it). */
+  #startedAt = 0;
   readonly #initiatedAt = new Map<string, number>();
 
   constructor(opts: LinkOptions) {
@@ -82,8 +84,9 @@ export class CharonLink {
     this.#version = null;
     this.#events?.stop();
     client.close();
-    this.#log.warn("lost charon's VICI connection");
-    this.#opts.onLost();
+    const ranMs = Math.max(0, Date.now() - this.#startedAt);
+    this.#log.warn({ ranMs }, "lost charon's VICI connection");
+    this.#opts.onLost({ ranMs });
     this.connect();
   }
 
@@ -141,10 +144,15 @@ export class CharonLink {
       try {
         const client = await ViciClient.connect(this.#opts.viciPath, { timeoutMs: 2000 });
         const version = await vici.version(client, { timeoutMs: 2000 });
+        // A charon that cannot say (or a clock gone odd) counts from now: a shorter run, so
+        // at worst a crash is taken for a crash loop.
+        const now = Date.now();
+        const since = await vici.startedAt(client, { timeoutMs: 2000 }).catch(() => now);
         if (this.#closed) {
           client.close();
           return;
         }
+        this.#startedAt = Math.min(since, now);
         this.#attach(client, version);
         return;
       } catch (error) {

@@ -109,6 +109,34 @@ export async function version(client: ViciClient, options?: CallOptions): Promis
   return text(await client.call("version", {}, options), "version", "version");
 }
 
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/** charon's `%T` time ("Dec 02 15:04:05 2026", local time) in ms since the epoch. */
+export function parseCharonTime(text: string): number | undefined {
+  const m = /^([A-Z][a-z]{2}) +(\d{1,2}) (\d{2}):(\d{2}):(\d{2}) (\d{4})$/.exec(text.trim());
+  const month = MONTHS.indexOf(m?.[1] ?? "");
+  if (!m || month < 0) return undefined;
+  const [day, h, min, sec, year] = m.slice(2).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  return new Date(year, month, day, h, min, sec).getTime();
+}
+
+/** When the charon answering started (`stats` uptime.since), to the second. */
+export async function startedAt(client: ViciClient, options?: CallOptions): Promise<number> {
+  const uptime = (await client.call("stats", {}, options)).uptime;
+  if (typeof uptime !== "object" || Array.isArray(uptime))
+    throw badReply("stats", '"uptime" is missing or not a section');
+  const since = text(uptime, "since", "stats");
+  const at = parseCharonTime(since);
+  if (at === undefined) throw badReply("stats", `uptime.since "${since}" is not a time`);
+  return at;
+}
+
 /**
  * Loads connections, one top-level section each, in one round trip. charon loads them in
  * order and stops at the first it refuses: the ones before it are loaded, the rest are not.
