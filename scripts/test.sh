@@ -6,6 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 export PATH="$PWD/.tools/node_modules/.bin:$PATH"
+# Every node the tests start (tap's workers, each CLI, agent and controller run from sources)
+# reuses the modules the ones before compiled and type-stripped: Node's module compile cache,
+# keyed by content, so an edited file is compiled again.
+export NODE_COMPILE_CACHE="${NODE_COMPILE_CACHE:-${TMPDIR:-/tmp}/swanpair-node-compile-cache}"
 
 npx biome ci .
 shellcheck -x scripts/*.sh .ci/run test/e2e/*.sh images/*.sh images/*/*.sh images/package/bin/* images/package/libexec/* images/package/debian/*

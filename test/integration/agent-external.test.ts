@@ -67,7 +67,7 @@ t.test("when the external charon restarts, the agent reconnects and reloads it",
   t.match(exit, { code: null, signal: null }, "the loss is reported as an exit");
   const ranMs = exit?.ranMs ?? 0;
   t.ok(
-    ranMs >= killedAt - charonStarted - 1500 && ranMs <= killedAt - charonStarted + 2000,
+    ranMs >= killedAt - charonStarted - 1500 && ranMs <= killedAt - charonStarted + 3000,
     `it ran ${ranMs} ms by charon's own start time (${killedAt - charonStarted} ms measured here)`,
   );
   // Under 30 s: a crash loop for all the controller can tell, so no grace (the install test

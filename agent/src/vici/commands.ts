@@ -126,7 +126,7 @@ export function parseCharonTime(text: string): number | undefined {
   return new Date(year, month, day, h, min, sec).getTime();
 }
 
-/** When the charon answering started (`stats` uptime.since), to the second. */
+/** When the charon answering started (`stats` uptime.since: whole seconds, within about 2 s). */
 export async function startedAt(client: ViciClient, options?: CallOptions): Promise<number> {
   const uptime = (await client.call("stats", {}, options)).uptime;
   if (typeof uptime !== "object" || Array.isArray(uptime))
