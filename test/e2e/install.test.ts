@@ -33,9 +33,9 @@ import { waitFor } from "../helpers/agent-lab.ts";
  * gateway, for those hosts only.
  */
 
-// About 53 s on this machine (2 cores): 18 s of it the two releases, 11 s the two upgrades.
-// About 25 s more when the image is built first (its tag is a hash of its inputs), and apt
-// goes at the mirrors' pace: more than tap's 120 s is allowed.
+// About 150 s on this machine (2 cores), 60 s of it b's idle agent (docs/install.md has the
+// steps). About 25 s more when the image is built first (its tag is a hash of its inputs), and
+// apt goes at the mirrors' pace: more than tap's 120 s is allowed.
 t.setTimeout(300_000);
 
 const ROOT = resolve(import.meta.dirname, "../..");
