@@ -23,6 +23,7 @@ import { buildAgent } from "../scripts/build.ts";
 import { AgentLab, waitFor } from "../test/helpers/agent-lab.ts";
 import { nsSpawn, stopChild } from "../test/helpers/netns.ts";
 import { median } from "./median.ts";
+import { peerTunnels } from "./peer-tunnels.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const OUT = resolve(import.meta.dirname, "results/agent-memory.json");
@@ -177,18 +178,12 @@ function fiveHundred(lab: AgentLab, dpdDelayS: (i: number) => number) {
   return stringify({
     ...base,
     log: { level: "info" },
-    tunnels: Array.from({ length: 500 }, (_, i) => ({
-      name: `t${i}`,
-      type: "peer",
+    tunnels: peerTunnels(500, {
       remoteAddress: "198.18.0.2",
-      localId: `a1.t${i}`,
-      remoteId: `b1.t${i}`,
-      psk: { file: join(lab.dir, "psk") },
-      localSubnets: [`10.1.${Math.floor(i / 250)}.${(i % 250) + 1}/32`],
-      remoteSubnets: [`10.2.${Math.floor(i / 250)}.${(i % 250) + 1}/32`],
-      startAction: "none",
-      dpdDelayS: dpdDelayS(i),
-    })),
+      ids: ["a1", "b1"],
+      psk: () => join(lab.dir, "psk"),
+      dpdDelayS,
+    }),
   });
 }
 

@@ -23,6 +23,7 @@ import { readyLink } from "../test/helpers/charon.ts";
 import { createNetns, deleteNetns, nsSpawn, stopChild } from "../test/helpers/netns.ts";
 import { idleRss, installedAgentBench } from "./agent-memory.ts";
 import { median } from "./median.ts";
+import { peerTunnels } from "./peer-tunnels.ts";
 import { writeBenchmarksDoc } from "./report.ts";
 
 const OUT = resolve(import.meta.dirname, "results/agent.json");
@@ -34,19 +35,12 @@ function configYaml(dir: string, count: number, changed = -1, distinctKeys = fal
     appliance: { name: "bench", localAddress: "198.18.1.1" },
     stateDir: dir,
     api: { socket: join(dir, "agent.sock") },
-    tunnels: Array.from({ length: count }, (_, i) => ({
-      name: `t${i}`,
-      type: "peer",
+    tunnels: peerTunnels(count, {
       remoteAddress: "198.18.1.2",
-      // Tunnels to one peer need their own identities (rule ambiguous-peer).
-      localId: `bench.t${i}`,
-      remoteId: `peer.t${i}`,
-      psk: { file: join(dir, distinctKeys ? `psk-${i}` : "psk") },
-      localSubnets: [`10.1.${Math.floor(i / 250)}.${(i % 250) + 1}/32`],
-      remoteSubnets: [`10.2.${Math.floor(i / 250)}.${(i % 250) + 1}/32`],
-      startAction: "none",
-      dpdDelayS: i === changed ? 30 : 10,
-    })),
+      ids: ["bench", "peer"],
+      psk: (i) => join(dir, distinctKeys ? `psk-${i}` : "psk"),
+      dpdDelayS: (i) => (i === changed ? 30 : 10),
+    }),
   });
 }
 

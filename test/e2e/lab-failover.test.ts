@@ -158,16 +158,7 @@ await labCase(t, lab, "4. charon killed, its agent alive", async (t, { progress,
   // end starts the main one, so this member, answering, installs it a few ms before the far
   // end can receive on it, and a packet it sends then is lost (decision 0017). One such
   // packet is allowed; more, or a later outage, is a flap.
-  for (const d of r.directions) {
-    t.ok(
-      d.lostAfterRecovery <= 1,
-      `${d.from} -> ${d.to}: ${d.lostAfterRecovery} lost after recovery, at most 1`,
-    );
-    t.ok(
-      d.outages <= 2,
-      `${d.from} -> ${d.to}: ${d.outages} outage(s), at most the one and that packet`,
-    );
-  }
+  recoveredCleanly(t, r, 1);
 });
 
 await labCase(
